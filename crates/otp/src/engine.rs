@@ -1,0 +1,576 @@
+//! The keyed HOTP/TOTP generator, verification and resync.
+
+use core::fmt;
+
+use hmac::digest::{Key, KeyInit, Mac};
+use hmac::Hmac;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
+use zeroize::Zeroize;
+
+use crate::code::Code;
+use crate::error::Error;
+use crate::params::{Algorithm, Digits, Limits, Period, T0, TotpParams};
+use crate::secret::Secret;
+
+/// HMAC keyed once: `Hmac` holds the hash state after the inner and outer
+/// padded key blocks (RFC 2104), so each candidate costs exactly two
+/// compression-function calls and a stack copy. With the `zeroize` features of
+/// `hmac` and the hashes, every copy of that key-equivalent state is wiped.
+#[derive(Clone)]
+enum Keyed {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+impl Keyed {
+    fn new(secret: &Secret, algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Sha1 => Self::Sha1(keyed(secret)),
+            Algorithm::Sha256 => Self::Sha256(keyed(secret)),
+            Algorithm::Sha512 => Self::Sha512(keyed(secret)),
+        }
+    }
+}
+
+/// Keys an HMAC without a fallible constructor: a [`Secret`] is at most one
+/// block long for every supported hash, and RFC 2104 §2 pads a short key with
+/// zeros to the block size, so the padded block *is* the key.
+fn keyed<M: KeyInit>(secret: &Secret) -> M {
+    let mut key = Key::<M>::default();
+    for (slot, byte) in key.iter_mut().zip(secret.expose_bytes()) {
+        *slot = *byte;
+    }
+    let mac = M::new(&key);
+    key.as_mut_slice().zeroize();
+    mac
+}
+
+/// One HOTP value: HMAC over the 8-byte big-endian counter, dynamic
+/// truncation (RFC 4226 §5.3), reduced modulo `10^digits`.
+#[inline(always)]
+fn hotp_value<M: Mac + Clone>(mac: &M, counter: u64, modulus: u32) -> u32 {
+    let mut m = mac.clone();
+    m.update(&counter.to_be_bytes());
+    let mut out = m.finalize().into_bytes();
+    let value = truncate(&out) % modulus;
+    out.as_mut_slice().zeroize();
+    value
+}
+
+/// RFC 4226 §5.3 dynamic truncation. Every supported hash yields at least 20
+/// bytes, so the 4 bytes at offset `0..=15` always exist; the fallback is
+/// unreachable and present only so that no input can panic.
+#[inline(always)]
+fn truncate(hash: &[u8]) -> u32 {
+    let offset = usize::from(hash.last().copied().unwrap_or(0) & 0x0f);
+    let word = hash
+        .get(offset..offset.saturating_add(4))
+        .and_then(|w| <[u8; 4]>::try_from(w).ok())
+        .unwrap_or([0; 4]);
+    u32::from_be_bytes(word) & 0x7fff_ffff
+}
+
+/// `step > last_used`, without branching on either (both are public, but the
+/// selection logic stays uniform and branch-free around the secret match bit).
+#[inline(always)]
+fn fresh(step: u64, last_used: Option<u64>) -> Choice {
+    match last_used {
+        Some(last) => step.ct_gt(&last),
+        None => Choice::from(1),
+    }
+}
+
+/// Runs `$body` with `$v` bound to the candidate function of this key,
+/// dispatching on the algorithm once per call rather than once per candidate,
+/// and monomorphising the scan for each hash.
+macro_rules! with_candidates {
+    ($hotp:expr, |$v:ident| $body:expr) => {{
+        let modulus = $hotp.digits.modulus();
+        match &$hotp.keyed {
+            Keyed::Sha1(m) => {
+                let $v = |c| hotp_value(m, c, modulus);
+                $body
+            }
+            Keyed::Sha256(m) => {
+                let $v = |c| hotp_value(m, c, modulus);
+                $body
+            }
+            Keyed::Sha512(m) => {
+                let $v = |c| hotp_value(m, c, modulus);
+                $body
+            }
+        }
+    }};
+}
+
+/// Outcome of scanning a window of steps for one code.
+struct Scan {
+    accepted: Option<u64>,
+    replayed: Option<u64>,
+}
+
+/// Computes every candidate in `lo..=hi` and compares each in constant time;
+/// no early exit. Keeps the highest step above `last_used` that matched, and
+/// the highest step at or below it that matched (a replay, for the audit log).
+#[inline(always)]
+fn scan_one(
+    value_at: impl Fn(u64) -> u32,
+    expected: u32,
+    lo: u64,
+    hi: u64,
+    last_used: Option<u64>,
+) -> Scan {
+    let mut accepted_step = 0_u64;
+    let mut accepted = Choice::from(0);
+    let mut replayed_step = 0u64;
+    let mut replayed = Choice::from(0);
+    for step in lo..=hi {
+        let matched = value_at(step).ct_eq(&expected);
+        let is_fresh = fresh(step, last_used);
+        let take = matched & is_fresh;
+        let replay = matched & !is_fresh;
+        accepted_step.conditional_assign(&step, take);
+        accepted |= take;
+        replayed_step.conditional_assign(&step, replay);
+        replayed |= replay;
+    }
+    Scan {
+        accepted: bool::from(accepted).then_some(accepted_step),
+        replayed: bool::from(replayed).then_some(replayed_step),
+    }
+}
+
+/// Like [`scan_one`] for a pair: finds the highest `t` in `lo+1..=hi` with
+/// `value(t-1) == first` and `value(t) == second`, both steps above `last_used`.
+/// Each step's value is computed once and compared against both codes.
+#[inline(always)]
+fn scan_pair(
+    value_at: impl Fn(u64) -> u32,
+    first: u32,
+    second: u32,
+    lo: u64,
+    hi: u64,
+    last_used: Option<u64>,
+) -> Scan {
+    let mut accepted_step = 0_u64;
+    let mut accepted = Choice::from(0);
+    let mut replayed_step = 0u64;
+    let mut replayed = Choice::from(0);
+    let mut prev_first = Choice::from(0);
+    let mut prev_fresh = Choice::from(0);
+    for step in lo..=hi {
+        let value = value_at(step);
+        let is_fresh = fresh(step, last_used);
+        let pair = prev_first & value.ct_eq(&second);
+        // The first code's step is the older one: both are fresh iff it is.
+        let take = pair & prev_fresh;
+        let replay = pair & !prev_fresh;
+        accepted_step.conditional_assign(&step, take);
+        accepted |= take;
+        replayed_step.conditional_assign(&step, replay);
+        replayed |= replay;
+        prev_first = value.ct_eq(&first);
+        prev_fresh = is_fresh;
+    }
+    Scan {
+        accepted: bool::from(accepted).then_some(accepted_step),
+        replayed: bool::from(replayed).then_some(replayed_step),
+    }
+}
+
+impl Scan {
+    fn into_result(self) -> Result<u64, Error> {
+        match (self.accepted, self.replayed) {
+            (Some(step), _) => Ok(step),
+            (None, Some(step)) => Err(Error::Replay { step }),
+            (None, None) => Err(Error::NoMatch),
+        }
+    }
+}
+
+fn check_side(requested: u32, max: u32) -> Result<(), Error> {
+    if requested > max {
+        Err(Error::WindowTooLarge { requested, max })
+    } else {
+        Ok(())
+    }
+}
+
+/// An HOTP generator and verifier (RFC 4226), keyed once.
+///
+/// Generation and verification never allocate. `Debug` shows the parameters,
+/// never the key.
+#[derive(Clone)]
+pub struct Hotp {
+    keyed: Keyed,
+    algorithm: Algorithm,
+    digits: Digits,
+    limits: Limits,
+}
+
+impl Hotp {
+    /// Keys a generator. This is the only place the secret is read; keep the
+    /// `Hotp` and drop the [`Secret`] if you like.
+    #[must_use]
+    pub fn new(secret: &Secret, algorithm: Algorithm, digits: Digits) -> Self {
+        Self {
+            keyed: Keyed::new(secret, algorithm),
+            algorithm,
+            digits,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// Replaces the default [`Limits`].
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The hash function.
+    #[must_use]
+    pub const fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The code length.
+    #[must_use]
+    pub const fn digits(&self) -> Digits {
+        self.digits
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub const fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The code for a counter value.
+    #[must_use]
+    pub fn generate(&self, counter: u64) -> Code {
+        let value = with_candidates!(self, |v| v(counter));
+        Code::from_value(value, self.digits)
+    }
+
+    fn check_digits(&self, code: &Code) -> Result<u32, Error> {
+        if code.digits() == self.digits {
+            Ok(code.value())
+        } else {
+            Err(Error::DigitsMismatch {
+                code: code.digits().get(),
+                expected: self.digits.get(),
+            })
+        }
+    }
+
+    /// Verifies a code against counters `counter..=counter + look_ahead`
+    /// (RFC 4226 §7.4), where `counter` is the next unused counter.
+    ///
+    /// Every candidate is computed and compared in constant time. On success
+    /// returns the new counter to store: one past the *highest* matching
+    /// counter, so the same code can never be accepted twice even if it
+    /// happens to match at two counters.
+    ///
+    /// # Errors
+    /// [`Error::NoMatch`]; [`Error::WindowTooLarge`] if `look_ahead` exceeds
+    /// [`Limits::max_window`]; [`Error::DigitsMismatch`];
+    /// [`Error::CounterExhausted`] if the match is at `u64::MAX`.
+    pub fn verify(&self, code: &Code, counter: u64, look_ahead: u32) -> Result<u64, Error> {
+        check_side(look_ahead, self.limits.max_window)?;
+        let expected = self.check_digits(code)?;
+        let hi = counter.saturating_add(u64::from(look_ahead));
+        let matched =
+            with_candidates!(self, |v| scan_one(v, expected, counter, hi, None)).into_result()?;
+        matched.checked_add(1).ok_or(Error::CounterExhausted)
+    }
+
+    /// HOTP resynchronisation (RFC 4226 §7.4): finds two consecutive counters
+    /// `c, c + 1` in `counter..=counter + look_ahead + 1` whose codes are
+    /// `first` and `second`, and returns the new counter to store, `c + 2`.
+    ///
+    /// # Errors
+    /// [`Error::NoMatch`]; [`Error::WindowTooLarge`] if `look_ahead` exceeds
+    /// [`Limits::max_resync_window`]; [`Error::DigitsMismatch`];
+    /// [`Error::CounterExhausted`].
+    pub fn resync(
+        &self,
+        first: &Code,
+        second: &Code,
+        counter: u64,
+        look_ahead: u32,
+    ) -> Result<u64, Error> {
+        check_side(look_ahead, self.limits.max_resync_window)?;
+        let a = self.check_digits(first)?;
+        let b = self.check_digits(second)?;
+        let hi = counter.saturating_add(u64::from(look_ahead)).saturating_add(1);
+        let matched =
+            with_candidates!(self, |v| scan_pair(v, a, b, counter, hi, None)).into_result()?;
+        matched.checked_add(1).ok_or(Error::CounterExhausted)
+    }
+}
+
+impl fmt::Debug for Hotp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hotp")
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many steps before and after the expected step verification accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Window {
+    /// Steps accepted before the expected step (codes from a slow clock or a slow user).
+    pub behind: u32,
+    /// Steps accepted after the expected step (a fast clock).
+    pub ahead: u32,
+}
+
+impl Window {
+    /// Only the expected step.
+    pub const EXACT: Self = Self::symmetric(0);
+
+    /// A window of `behind` steps before and `ahead` after.
+    #[must_use]
+    pub const fn new(behind: u32, ahead: u32) -> Self {
+        Self { behind, ahead }
+    }
+
+    /// The same number of steps on each side: `symmetric(1)` is the usual ±1.
+    #[must_use]
+    pub const fn symmetric(side: u32) -> Self {
+        Self::new(side, side)
+    }
+
+    fn check(self, max: u32) -> Result<(), Error> {
+        check_side(self.behind, max)?;
+        check_side(self.ahead, max)
+    }
+
+    /// The inclusive range of steps around `center`, clipped to `0..=u64::MAX`;
+    /// `None` when nothing of it is a valid step.
+    fn range(self, center: i128) -> Option<(u64, u64)> {
+        let lo = center.saturating_sub(i128::from(self.behind)).max(0);
+        let hi = center
+            .saturating_add(i128::from(self.ahead))
+            .min(i128::from(u64::MAX));
+        // A window wholly before step 0 (or past u64::MAX) has no candidates.
+        let (lo, hi) = (u64::try_from(lo).ok()?, u64::try_from(hi).ok()?);
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
+/// A successful TOTP verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Verified {
+    /// The absolute step that matched. Store it as the new `last_used`.
+    pub step: u64,
+    /// `step` minus the current step at `now`, ignoring the stored drift: the
+    /// token's observed clock offset in steps, which a caller may adopt as the
+    /// new drift.
+    pub offset: i64,
+}
+
+/// A successful resynchronisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Resynced {
+    /// The new drift in steps: the second code's step minus the current step.
+    pub drift: i64,
+    /// The second code's absolute step. Store it as the new `last_used`; the
+    /// first code's step is below it and so is consumed too.
+    pub step: u64,
+}
+
+/// A TOTP generator and verifier (RFC 6238), keyed once.
+///
+/// Time is always an argument (Unix seconds); nothing here reads a clock.
+#[derive(Clone)]
+pub struct Totp {
+    hotp: Hotp,
+    period: Period,
+    t0: T0,
+}
+
+impl Totp {
+    /// Keys a generator with the given parameters.
+    #[must_use]
+    pub fn new(secret: &Secret, params: TotpParams) -> Self {
+        Self {
+            hotp: Hotp::new(secret, params.algorithm, params.digits),
+            period: params.period,
+            t0: params.t0,
+        }
+    }
+
+    /// Replaces the default [`Limits`].
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.hotp.limits = limits;
+        self
+    }
+
+    /// The parameters this generator was keyed with.
+    #[must_use]
+    pub const fn params(&self) -> TotpParams {
+        TotpParams {
+            algorithm: self.hotp.algorithm,
+            digits: self.hotp.digits,
+            period: self.period,
+            t0: self.t0,
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub const fn limits(&self) -> Limits {
+        self.hotp.limits
+    }
+
+    /// The time step `T = (now - T0) / X` (RFC 6238 §4.2), in 64 bits.
+    ///
+    /// # Errors
+    /// [`Error::TimeBeforeT0`] when `now < T0`.
+    pub const fn step_at(&self, now: u64) -> Result<u64, Error> {
+        match now.checked_sub(self.t0.0) {
+            Some(elapsed) => Ok(elapsed / self.period.seconds() as u64),
+            None => Err(Error::TimeBeforeT0 {
+                now,
+                t0: self.t0.0,
+            }),
+        }
+    }
+
+    /// Seconds until the code current at `now` is replaced (1..=period).
+    ///
+    /// # Errors
+    /// [`Error::TimeBeforeT0`] when `now < T0`.
+    pub fn seconds_left(&self, now: u64) -> Result<u32, Error> {
+        let elapsed = now.checked_sub(self.t0.0).ok_or(Error::TimeBeforeT0 {
+            now,
+            t0: self.t0.0,
+        })?;
+        let period = self.period.seconds();
+        let into = elapsed % u64::from(period);
+        Ok(period.saturating_sub(u32::try_from(into).unwrap_or(0)))
+    }
+
+    /// The code current at `now`.
+    ///
+    /// # Errors
+    /// [`Error::TimeBeforeT0`] when `now < T0`.
+    pub fn generate(&self, now: u64) -> Result<Code, Error> {
+        Ok(self.hotp.generate(self.step_at(now)?))
+    }
+
+    /// The code for an absolute step.
+    #[must_use]
+    pub fn generate_at_step(&self, step: u64) -> Code {
+        self.hotp.generate(step)
+    }
+
+    /// Verifies `code` at `now` over `window` around `current_step + drift`.
+    ///
+    /// Every candidate step in the window is computed and compared in constant
+    /// time, with no early exit, so timing reveals neither whether nor where
+    /// the code matched. Among the matches, the *highest* step strictly greater
+    /// than `last_used` is returned. Taking the highest matters: a code may
+    /// (rarely) match at two steps of one window, and storing the higher one
+    /// as `last_used` makes every step at or below it unusable, so the same
+    /// code can never be accepted twice. `last_used = None` means no code was
+    /// ever accepted.
+    ///
+    /// # Errors
+    /// - [`Error::NoMatch`]: no step in the window matches.
+    /// - [`Error::Replay`]: the code matches only at steps `<= last_used`.
+    /// - [`Error::TimeBeforeT0`], [`Error::WindowTooLarge`] (a side over
+    ///   [`Limits::max_window`]), [`Error::DriftTooLarge`] (over
+    ///   [`Limits::max_drift`]), [`Error::DigitsMismatch`].
+    pub fn verify(
+        &self,
+        code: &Code,
+        now: u64,
+        window: Window,
+        drift: i64,
+        last_used: Option<u64>,
+    ) -> Result<Verified, Error> {
+        let limits = self.hotp.limits;
+        window.check(limits.max_window)?;
+        if drift.unsigned_abs() > u64::from(limits.max_drift) {
+            return Err(Error::DriftTooLarge {
+                drift,
+                max: limits.max_drift,
+            });
+        }
+        let expected = self.hotp.check_digits(code)?;
+        let current = self.step_at(now)?;
+        let center = i128::from(current) + i128::from(drift);
+        let Some((lo, hi)) = window.range(center) else {
+            return Err(Error::NoMatch);
+        };
+        let step = with_candidates!(self.hotp, |v| scan_one(v, expected, lo, hi, last_used))
+            .into_result()?;
+        Ok(Verified {
+            step,
+            offset: offset(step, current),
+        })
+    }
+
+    /// Resynchronisation (the seed's 同期ズレ補正, R-SYN): searches the steps
+    /// `current_step - search.behind ..= current_step + search.ahead` for two
+    /// adjacent steps `s, s + 1` with codes `first` and `second`, both above
+    /// `last_used`. The search is centred on the real clock, not on any stored
+    /// drift, and compares every candidate in constant time.
+    ///
+    /// Of several such pairs the highest is taken, for the reason given on
+    /// [`Totp::verify`].
+    ///
+    /// # Errors
+    /// - [`Error::NoMatch`]: no adjacent pair in the window.
+    /// - [`Error::Replay`]: the pair exists only at or below `last_used`.
+    /// - [`Error::TimeBeforeT0`], [`Error::WindowTooLarge`] (a side over
+    ///   [`Limits::max_resync_window`]), [`Error::DigitsMismatch`].
+    pub fn resync(
+        &self,
+        first: &Code,
+        second: &Code,
+        now: u64,
+        search: Window,
+        last_used: Option<u64>,
+    ) -> Result<Resynced, Error> {
+        search.check(self.hotp.limits.max_resync_window)?;
+        let a = self.hotp.check_digits(first)?;
+        let b = self.hotp.check_digits(second)?;
+        let current = self.step_at(now)?;
+        let Some((lo, hi)) = search.range(i128::from(current)) else {
+            return Err(Error::NoMatch);
+        };
+        let step =
+            with_candidates!(self.hotp, |v| scan_pair(v, a, b, lo, hi, last_used)).into_result()?;
+        Ok(Resynced {
+            drift: offset(step, current),
+            step,
+        })
+    }
+}
+
+/// `step - current` as a signed offset. Both lie within one bounded window of
+/// each other, so the difference always fits; saturate rather than panic.
+fn offset(step: u64, current: u64) -> i64 {
+    let diff = i128::from(step) - i128::from(current);
+    i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
+}
+
+impl fmt::Debug for Totp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Totp")
+            .field("algorithm", &self.hotp.algorithm)
+            .field("digits", &self.hotp.digits)
+            .field("period", &self.period)
+            .field("t0", &self.t0)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,296 @@
+//! otpauth Key URIs, the format authenticator apps read from QR codes
+//! (Google Authenticator's "Key Uri Format").
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use core::fmt::Write as _;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use zeroize::Zeroizing;
+
+use crate::engine::{Hotp, Totp};
+use crate::error::UriError;
+use crate::params::{Algorithm, Digits, Period, T0, TotpParams};
+use crate::secret::{KeyStrength, Secret};
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded, so a
+/// `:` inside an issuer can never be mistaken for the label separator.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The OTP type of a Key URI and its type-specific parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OtpKind {
+    /// `otpauth://totp/…`, with its period (default 30 s).
+    Totp {
+        /// The time step.
+        period: Period,
+    },
+    /// `otpauth://hotp/…`, with its initial counter (required by the format).
+    Hotp {
+        /// The counter to start from.
+        counter: u64,
+    },
+}
+
+/// A parsed `otpauth://` Key URI.
+///
+/// Parsing is tolerant where real authenticator apps are (lower-case
+/// algorithm names, `%3A` as the label separator, spaces before the account
+/// name, lower-case or unpadded base32, unknown parameters) and strict where
+/// security needs it (a period of 0, digits outside 6..=8, an unknown
+/// algorithm, a short key, duplicated or contradictory parameters).
+///
+/// The secret stays redacted in `Debug`; [`KeyUri::to_uri`] is the one way to
+/// write it out, into a string that is wiped when dropped.
+#[derive(Clone, Debug)]
+pub struct KeyUri {
+    /// TOTP or HOTP, with period or counter.
+    pub kind: OtpKind,
+    /// The shared secret.
+    pub secret: Secret,
+    /// The provider (`issuer=` parameter or label prefix), if any.
+    pub issuer: Option<String>,
+    /// The account name (label after the issuer prefix).
+    pub account: String,
+    /// The hash function (default SHA-1).
+    pub algorithm: Algorithm,
+    /// The code length (default 6).
+    pub digits: Digits,
+}
+
+impl KeyUri {
+    /// A TOTP Key URI with the given parameters. The URI format has no `T0`;
+    /// apps assume 0.
+    #[must_use]
+    pub fn totp(secret: Secret, params: TotpParams, issuer: Option<String>, account: String) -> Self {
+        Self {
+            kind: OtpKind::Totp {
+                period: params.period,
+            },
+            secret,
+            issuer,
+            account,
+            algorithm: params.algorithm,
+            digits: params.digits,
+        }
+    }
+
+    /// Parses a Key URI, requiring a key of at least 128 bits.
+    ///
+    /// # Errors
+    /// A [`UriError`] saying what is wrong; it never contains the secret.
+    pub fn parse(uri: &str) -> Result<Self, UriError> {
+        Self::parse_with(uri, KeyStrength::default())
+    }
+
+    /// Parses a Key URI under an explicit [`KeyStrength`] policy (many issued
+    /// URIs carry 80-bit keys).
+    ///
+    /// # Errors
+    /// As [`KeyUri::parse`].
+    pub fn parse_with(uri: &str, strength: KeyStrength) -> Result<Self, UriError> {
+        let url = url::Url::parse(uri).map_err(|_| UriError::Malformed)?;
+        // `Url` keeps a copy of the whole text, secret included: take it back
+        // as a `String` and wipe it whatever the outcome.
+        let result = parse_url(&url, strength);
+        drop(Zeroizing::new(String::from(url)));
+        result
+    }
+
+    /// The TOTP parameters, for a `totp` URI (with `T0 = 0`).
+    #[must_use]
+    pub fn totp_params(&self) -> Option<TotpParams> {
+        match self.kind {
+            OtpKind::Totp { period } => Some(TotpParams {
+                algorithm: self.algorithm,
+                digits: self.digits,
+                period,
+                t0: T0::UNIX_EPOCH,
+            }),
+            OtpKind::Hotp { .. } => None,
+        }
+    }
+
+    /// A keyed TOTP generator, for a `totp` URI.
+    #[must_use]
+    pub fn to_totp(&self) -> Option<Totp> {
+        self.totp_params().map(|p| Totp::new(&self.secret, p))
+    }
+
+    /// A keyed HOTP generator and its starting counter, for an `hotp` URI.
+    #[must_use]
+    pub fn to_hotp(&self) -> Option<(Hotp, u64)> {
+        match self.kind {
+            OtpKind::Hotp { counter } => {
+                Some((Hotp::new(&self.secret, self.algorithm, self.digits), counter))
+            }
+            OtpKind::Totp { .. } => None,
+        }
+    }
+
+    /// Formats the URI with every parameter explicit. The result contains the
+    /// secret and is wiped when dropped.
+    #[must_use]
+    pub fn to_uri(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::with_capacity(128));
+        let kind = match self.kind {
+            OtpKind::Totp { .. } => "totp",
+            OtpKind::Hotp { .. } => "hotp",
+        };
+        // Writing to a String cannot fail; the results are ignored on purpose.
+        let _ = write!(out, "otpauth://{kind}/");
+        if let Some(issuer) = &self.issuer {
+            let _ = write!(out, "{}:", utf8_percent_encode(issuer, COMPONENT));
+        }
+        let _ = write!(out, "{}", utf8_percent_encode(&self.account, COMPONENT));
+        out.push_str("?secret=");
+        out.push_str(&self.secret.to_base32());
+        if let Some(issuer) = &self.issuer {
+            let _ = write!(out, "&issuer={}", utf8_percent_encode(issuer, COMPONENT));
+        }
+        let _ = write!(
+            out,
+            "&algorithm={}&digits={}",
+            self.algorithm.name(),
+            self.digits
+        );
+        let _ = match self.kind {
+            OtpKind::Totp { period } => write!(out, "&period={}", period.seconds()),
+            OtpKind::Hotp { counter } => write!(out, "&counter={counter}"),
+        };
+        out
+    }
+}
+
+/// Decodes one percent-encoded label part.
+fn decode(part: &str) -> Result<String, UriError> {
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| UriError::BadEncoding { part: "label" })
+}
+
+/// Splits the still-encoded label into issuer prefix and account. A literal
+/// `:` separates them; failing that, an encoded `%3A` (which the format also
+/// allows). Splitting before decoding keeps an encoded `:` inside an issuer.
+fn split_label(raw: &str) -> Result<(Option<String>, String), UriError> {
+    let (issuer, account) = match raw.split_once(':') {
+        Some((issuer, account)) => (Some(issuer), account),
+        None => {
+            let lower = raw.to_ascii_lowercase();
+            match lower.find("%3a") {
+                Some(at) => (
+                    raw.get(..at),
+                    raw.get(at.saturating_add(3)..).unwrap_or_default(),
+                ),
+                None => (None, raw),
+            }
+        }
+    };
+    let issuer = issuer.map(decode).transpose()?.filter(|i| !i.is_empty());
+    let account = decode(account)?;
+    let account = account.trim_start().into();
+    Ok((issuer, account))
+}
+
+/// One recognised parameter slot: refuses a second occurrence.
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), UriError> {
+    if slot.is_some() {
+        return Err(UriError::DuplicateParameter(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn parse_url(url: &url::Url, strength: KeyStrength) -> Result<KeyUri, UriError> {
+    if url.scheme() != "otpauth" {
+        return Err(UriError::WrongScheme);
+    }
+    let host = url.host_str().unwrap_or_default();
+    let is_totp = if host.eq_ignore_ascii_case("totp") {
+        true
+    } else if host.eq_ignore_ascii_case("hotp") {
+        false
+    } else {
+        return Err(UriError::WrongType);
+    };
+    let raw_label = url.path().strip_prefix('/').unwrap_or(url.path());
+    let (label_issuer, account) = split_label(raw_label)?;
+    if account.is_empty() {
+        return Err(UriError::MissingLabel);
+    }
+
+    let mut secret = None;
+    let mut issuer = None;
+    let mut algorithm = None;
+    let mut digits = None;
+    let mut period = None;
+    let mut counter = None;
+    for (name, value) in url.query_pairs() {
+        // A value that had to be decoded is an owned copy: wipe it after use.
+        let value = Zeroizing::new(value.into_owned());
+        match name.to_ascii_lowercase().as_str() {
+            "secret" => set_once(
+                &mut secret,
+                Secret::from_base32_with(&value, strength)?,
+                "secret",
+            )?,
+            "issuer" => set_once(&mut issuer, String::from(value.as_str()), "issuer")?,
+            "algorithm" => set_once(
+                &mut algorithm,
+                Algorithm::from_name(&value).ok_or(UriError::UnknownAlgorithm)?,
+                "algorithm",
+            )?,
+            "digits" => {
+                let d = value
+                    .parse::<u8>()
+                    .ok()
+                    .and_then(|d| Digits::new(d).ok())
+                    .ok_or(UriError::DigitsOutOfRange)?;
+                set_once(&mut digits, d, "digits")?;
+            }
+            "period" => {
+                let p = value
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|p| Period::new(p).ok())
+                    .ok_or(UriError::BadPeriod)?;
+                set_once(&mut period, p, "period")?;
+            }
+            "counter" => {
+                let c = value.parse::<u64>().map_err(|_| UriError::BadCounter)?;
+                set_once(&mut counter, c, "counter")?;
+            }
+            // Unknown parameters (image, color, …) are ignored, as apps do.
+            _ => {}
+        }
+    }
+
+    let secret = secret.ok_or(UriError::MissingSecret)?;
+    let issuer = issuer.filter(|i: &String| !i.is_empty());
+    let issuer = match (label_issuer, issuer) {
+        (Some(a), Some(b)) if a != b => return Err(UriError::IssuerMismatch),
+        (a, b) => b.or(a),
+    };
+    let kind = if is_totp {
+        OtpKind::Totp {
+            period: period.unwrap_or_default(),
+        }
+    } else {
+        OtpKind::Hotp {
+            counter: counter.ok_or(UriError::BadCounter)?,
+        }
+    };
+    Ok(KeyUri {
+        kind,
+        secret,
+        issuer,
+        account,
+        algorithm: algorithm.unwrap_or_default(),
+        digits: digits.unwrap_or_default(),
+    })
+}
