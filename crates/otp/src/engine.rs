@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use hmac::digest::{Key, KeyInit, Mac};
 use hmac::Hmac;
+use hmac::digest::{Key, KeyInit, Mac};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
 use zeroize::Zeroize;
 
@@ -304,7 +304,9 @@ impl Hotp {
         check_side(look_ahead, self.limits.max_resync_window)?;
         let a = self.check_digits(first)?;
         let b = self.check_digits(second)?;
-        let hi = counter.saturating_add(u64::from(look_ahead)).saturating_add(1);
+        let hi = counter
+            .saturating_add(u64::from(look_ahead))
+            .saturating_add(1);
         let matched =
             with_candidates!(self, |v| scan_pair(v, a, b, counter, hi, None)).into_result()?;
         matched.checked_add(1).ok_or(Error::CounterExhausted)
@@ -437,10 +439,7 @@ impl Totp {
     pub const fn step_at(&self, now: u64) -> Result<u64, Error> {
         match now.checked_sub(self.t0.0) {
             Some(elapsed) => Ok(elapsed / self.period.seconds() as u64),
-            None => Err(Error::TimeBeforeT0 {
-                now,
-                t0: self.t0.0,
-            }),
+            None => Err(Error::TimeBeforeT0 { now, t0: self.t0.0 }),
         }
     }
 
@@ -449,10 +448,9 @@ impl Totp {
     /// # Errors
     /// [`Error::TimeBeforeT0`] when `now < T0`.
     pub fn seconds_left(&self, now: u64) -> Result<u32, Error> {
-        let elapsed = now.checked_sub(self.t0.0).ok_or(Error::TimeBeforeT0 {
-            now,
-            t0: self.t0.0,
-        })?;
+        let elapsed = now
+            .checked_sub(self.t0.0)
+            .ok_or(Error::TimeBeforeT0 { now, t0: self.t0.0 })?;
         let period = self.period.seconds();
         let into = elapsed % u64::from(period);
         Ok(period.saturating_sub(u32::try_from(into).unwrap_or(0)))

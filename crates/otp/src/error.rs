@@ -51,7 +51,9 @@ pub enum SecretError {
         encoding: &'static str,
     },
     /// The number of symbols cannot encode a whole number of bytes.
-    #[error("the {encoding} key has a length ({symbols} symbols) that no whole number of bytes encodes")]
+    #[error(
+        "the {encoding} key has a length ({symbols} symbols) that no whole number of bytes encodes"
+    )]
     InvalidLength {
         /// Number of significant symbols after removing spaces and padding.
         symbols: usize,
@@ -90,7 +92,9 @@ pub enum CodeError {
         actual: usize,
     },
     /// A full-width digit such as `１` (typed with a Japanese input method).
-    #[error("character {position} is a full-width digit; switch the input method to half-width (ASCII) digits")]
+    #[error(
+        "character {position} is a full-width digit; switch the input method to half-width (ASCII) digits"
+    )]
     FullWidthDigit {
         /// 1-based character position.
         position: usize,

@@ -212,7 +212,11 @@ fn normalise(
     Ok(out)
 }
 
-fn decode_error(e: data_encoding::DecodeError, symbols: usize, encoding: &'static str) -> SecretError {
+fn decode_error(
+    e: data_encoding::DecodeError,
+    symbols: usize,
+    encoding: &'static str,
+) -> SecretError {
     match e.kind {
         data_encoding::DecodeKind::Length => SecretError::InvalidLength { symbols, encoding },
         data_encoding::DecodeKind::Trailing | data_encoding::DecodeKind::Padding => {

@@ -46,7 +46,10 @@ impl<'de> serde::Deserialize<'de> for ExposeSecret {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Secret::from_base32(v).map(ExposeSecret).map_err(E::custom)
             }
-            fn visit_string<E: serde::de::Error>(self, v: alloc::string::String) -> Result<Self::Value, E> {
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: alloc::string::String,
+            ) -> Result<Self::Value, E> {
                 let v = Zeroizing::new(v);
                 self.visit_str(&v)
             }

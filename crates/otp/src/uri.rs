@@ -66,7 +66,12 @@ impl KeyUri {
     /// A TOTP Key URI with the given parameters. The URI format has no `T0`;
     /// apps assume 0.
     #[must_use]
-    pub fn totp(secret: Secret, params: TotpParams, issuer: Option<String>, account: String) -> Self {
+    pub fn totp(
+        secret: Secret,
+        params: TotpParams,
+        issuer: Option<String>,
+        account: String,
+    ) -> Self {
         Self {
             kind: OtpKind::Totp {
                 period: params.period,
@@ -125,9 +130,10 @@ impl KeyUri {
     #[must_use]
     pub fn to_hotp(&self) -> Option<(Hotp, u64)> {
         match self.kind {
-            OtpKind::Hotp { counter } => {
-                Some((Hotp::new(&self.secret, self.algorithm, self.digits), counter))
-            }
+            OtpKind::Hotp { counter } => Some((
+                Hotp::new(&self.secret, self.algorithm, self.digits),
+                counter,
+            )),
             OtpKind::Totp { .. } => None,
         }
     }

@@ -27,7 +27,11 @@ fn rfc4226_appendix_d() {
     let mut n = 0;
     for row in rows(RFC4226) {
         let counter: u64 = row[0].parse().unwrap();
-        assert_eq!(hotp.generate(counter).expose().to_string(), row[2], "counter {counter}");
+        assert_eq!(
+            hotp.generate(counter).expose().to_string(),
+            row[2],
+            "counter {counter}"
+        );
         n += 1;
     }
     assert_eq!(n, 10, "all ten Appendix D rows were read");
@@ -56,7 +60,11 @@ fn rfc6238_appendix_b() {
             );
             assert_eq!(totp.step_at(time).unwrap(), step, "T at {time}");
             let code = totp.generate(time).unwrap();
-            assert_eq!(code.expose().to_string(), row[column], "{algorithm} at {time}");
+            assert_eq!(
+                code.expose().to_string(),
+                row[column],
+                "{algorithm} at {time}"
+            );
             n += 1;
         }
     }
