@@ -2,60 +2,54 @@
 
 use core::fmt;
 
-use hmac::Hmac;
-use hmac::digest::{Key, KeyInit, Mac};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
-use zeroize::Zeroize;
 
 use crate::code::Code;
 use crate::error::Error;
+use crate::keyed::{self, BATCH, BlockHash, KeyedHash};
 use crate::params::{Algorithm, Digits, Limits, Period, T0, TotpParams};
 use crate::secret::Secret;
 
-/// HMAC keyed once: `Hmac` holds the hash state after the inner and outer
-/// padded key blocks (RFC 2104), so each candidate costs exactly two
-/// compression-function calls and a stack copy. With the `zeroize` features of
-/// `hmac` and the hashes, every copy of that key-equivalent state is wiped.
+/// The key-dependent HMAC states for the token's algorithm (see [`KeyedHash`]).
 #[derive(Clone)]
 enum Keyed {
-    Sha1(Hmac<sha1::Sha1>),
-    Sha256(Hmac<sha2::Sha256>),
-    Sha512(Hmac<sha2::Sha512>),
+    Sha1(KeyedHash<keyed::Sha1>),
+    Sha256(KeyedHash<keyed::Sha256>),
+    Sha512(KeyedHash<keyed::Sha512>),
 }
 
 impl Keyed {
     fn new(secret: &Secret, algorithm: Algorithm) -> Self {
+        let key = secret.expose_bytes();
         match algorithm {
-            Algorithm::Sha1 => Self::Sha1(keyed(secret)),
-            Algorithm::Sha256 => Self::Sha256(keyed(secret)),
-            Algorithm::Sha512 => Self::Sha512(keyed(secret)),
+            Algorithm::Sha1 => Self::Sha1(KeyedHash::new(key)),
+            Algorithm::Sha256 => Self::Sha256(KeyedHash::new(key)),
+            Algorithm::Sha512 => Self::Sha512(KeyedHash::new(key)),
         }
     }
 }
 
-/// Keys an HMAC without a fallible constructor: a [`Secret`] is at most one
-/// block long for every supported hash, and RFC 2104 §2 pads a short key with
-/// zeros to the block size, so the padded block *is* the key.
-fn keyed<M: KeyInit>(secret: &Secret) -> M {
-    let mut key = Key::<M>::default();
-    for (slot, byte) in key.iter_mut().zip(secret.expose_bytes()) {
-        *slot = *byte;
-    }
-    let mac = M::new(&key);
-    key.as_mut_slice().zeroize();
-    mac
-}
-
-/// One HOTP value: HMAC over the 8-byte big-endian counter, dynamic
-/// truncation (RFC 4226 §5.3), reduced modulo `10^digits`.
+/// Feeds the HOTP value (RFC 4226 §5.3: HMAC over the 8-byte big-endian
+/// counter, dynamic truncation, modulo `10^digits`) of every counter in
+/// `lo..=hi`, in ascending order, to `sink`. Every candidate is computed:
+/// the work depends only on the window, never on the code.
 #[inline(always)]
-fn hotp_value<M: Mac + Clone>(mac: &M, counter: u64, modulus: u32) -> u32 {
-    let mut m = mac.clone();
-    m.update(&counter.to_be_bytes());
-    let mut out = m.finalize().into_bytes();
-    let value = truncate(&out) % modulus;
-    out.as_mut_slice().zeroize();
-    value
+fn drive<H: BlockHash>(mac: &KeyedHash<H>, modulus: u32, lo: u64, hi: u64, sink: &mut impl Sink) {
+    let mut outs = [[0_u8; 64]; BATCH];
+    let mut start = lo;
+    loop {
+        let remaining = hi.saturating_sub(start);
+        let n = usize::try_from(remaining).map_or(BATCH, |r| r.saturating_add(1).min(BATCH));
+        mac.mac_counters(start, n, &mut outs);
+        for (i, out) in (0_u64..).zip(outs.iter().take(n)) {
+            let hash = out.get(..H::OUT).unwrap_or(out);
+            sink.feed(start.wrapping_add(i), truncate(hash) % modulus);
+        }
+        match start.checked_add(BATCH as u64) {
+            Some(next) if next <= hi => start = next,
+            _ => break,
+        }
+    }
 }
 
 /// RFC 4226 §5.3 dynamic truncation. Every supported hash yields at least 20
@@ -81,101 +75,152 @@ fn fresh(step: u64, last_used: Option<u64>) -> Choice {
     }
 }
 
-/// Runs `$body` with `$v` bound to the candidate function of this key,
-/// dispatching on the algorithm once per call rather than once per candidate,
-/// and monomorphising the scan for each hash.
-macro_rules! with_candidates {
-    ($hotp:expr, |$v:ident| $body:expr) => {{
-        let modulus = $hotp.digits.modulus();
+/// Runs `$body` with `$m` bound to this token's keyed hash, dispatching on
+/// the algorithm once per call, not per candidate, so each scan is
+/// monomorphised for its hash.
+macro_rules! with_key {
+    ($hotp:expr, |$m:ident| $body:expr) => {
         match &$hotp.keyed {
-            Keyed::Sha1(m) => {
-                let $v = |c| hotp_value(m, c, modulus);
-                $body
-            }
-            Keyed::Sha256(m) => {
-                let $v = |c| hotp_value(m, c, modulus);
-                $body
-            }
-            Keyed::Sha512(m) => {
-                let $v = |c| hotp_value(m, c, modulus);
-                $body
-            }
+            Keyed::Sha1($m) => $body,
+            Keyed::Sha256($m) => $body,
+            Keyed::Sha512($m) => $body,
         }
-    }};
+    };
 }
 
-/// Outcome of scanning a window of steps for one code.
+/// Receives candidate values in ascending step order.
+trait Sink {
+    fn feed(&mut self, step: u64, value: u32);
+}
+
+/// Compares each candidate with one code in constant time; no early exit.
+/// Keeps the highest step above `last_used` that matched, and the highest
+/// step at or below it that matched (a replay, for the audit log).
+struct ScanOne {
+    expected: u32,
+    last_used: Option<u64>,
+    accepted_step: u64,
+    accepted: Choice,
+    replayed_step: u64,
+    replayed: Choice,
+}
+
+impl ScanOne {
+    fn new(expected: u32, last_used: Option<u64>) -> Self {
+        Self {
+            expected,
+            last_used,
+            accepted_step: 0,
+            accepted: Choice::from(0),
+            replayed_step: 0,
+            replayed: Choice::from(0),
+        }
+    }
+}
+
+impl Sink for ScanOne {
+    #[inline(always)]
+    fn feed(&mut self, step: u64, value: u32) {
+        let matched = value.ct_eq(&self.expected);
+        let is_fresh = fresh(step, self.last_used);
+        record(
+            &mut self.accepted_step,
+            &mut self.accepted,
+            step,
+            matched & is_fresh,
+        );
+        record(
+            &mut self.replayed_step,
+            &mut self.replayed,
+            step,
+            matched & !is_fresh,
+        );
+    }
+}
+
+/// Like [`ScanOne`] for a pair: the highest `t` with `value(t-1) == first`
+/// and `value(t) == second`, both steps above `last_used`. Each step's value
+/// is computed once and compared against both codes.
+struct ScanPair {
+    first: u32,
+    second: u32,
+    one: ScanOne,
+    prev_first: Choice,
+    prev_fresh: Choice,
+}
+
+impl ScanPair {
+    fn new(first: u32, second: u32, last_used: Option<u64>) -> Self {
+        Self {
+            first,
+            second,
+            one: ScanOne::new(second, last_used),
+            prev_first: Choice::from(0),
+            prev_fresh: Choice::from(0),
+        }
+    }
+}
+
+impl Sink for ScanPair {
+    #[inline(always)]
+    fn feed(&mut self, step: u64, value: u32) {
+        let pair = self.prev_first & value.ct_eq(&self.second);
+        // The first code's step is the older one: both are fresh iff it is.
+        let s = &mut self.one;
+        record(
+            &mut s.accepted_step,
+            &mut s.accepted,
+            step,
+            pair & self.prev_fresh,
+        );
+        record(
+            &mut s.replayed_step,
+            &mut s.replayed,
+            step,
+            pair & !self.prev_fresh,
+        );
+        self.prev_first = value.ct_eq(&self.first);
+        self.prev_fresh = fresh(step, s.last_used);
+    }
+}
+
+/// Branch-free "if `hit`, remember `step`".
+#[inline(always)]
+fn record(slot: &mut u64, seen: &mut Choice, step: u64, hit: Choice) {
+    slot.conditional_assign(&step, hit);
+    *seen |= hit;
+}
+
+/// The outcome of a scan.
 struct Scan {
     accepted: Option<u64>,
     replayed: Option<u64>,
 }
 
-/// Computes every candidate in `lo..=hi` and compares each in constant time;
-/// no early exit. Keeps the highest step above `last_used` that matched, and
-/// the highest step at or below it that matched (a replay, for the audit log).
-#[inline(always)]
-fn scan_one(
-    value_at: impl Fn(u64) -> u32,
-    expected: u32,
-    lo: u64,
-    hi: u64,
-    last_used: Option<u64>,
-) -> Scan {
-    let mut accepted_step = 0_u64;
-    let mut accepted = Choice::from(0);
-    let mut replayed_step = 0u64;
-    let mut replayed = Choice::from(0);
-    for step in lo..=hi {
-        let matched = value_at(step).ct_eq(&expected);
-        let is_fresh = fresh(step, last_used);
-        let take = matched & is_fresh;
-        let replay = matched & !is_fresh;
-        accepted_step.conditional_assign(&step, take);
-        accepted |= take;
-        replayed_step.conditional_assign(&step, replay);
-        replayed |= replay;
-    }
-    Scan {
-        accepted: bool::from(accepted).then_some(accepted_step),
-        replayed: bool::from(replayed).then_some(replayed_step),
+impl From<ScanOne> for Scan {
+    fn from(s: ScanOne) -> Self {
+        Self {
+            accepted: bool::from(s.accepted).then_some(s.accepted_step),
+            replayed: bool::from(s.replayed).then_some(s.replayed_step),
+        }
     }
 }
 
-/// Like [`scan_one`] for a pair: finds the highest `t` in `lo+1..=hi` with
-/// `value(t-1) == first` and `value(t) == second`, both steps above `last_used`.
-/// Each step's value is computed once and compared against both codes.
-#[inline(always)]
-fn scan_pair(
-    value_at: impl Fn(u64) -> u32,
-    first: u32,
-    second: u32,
-    lo: u64,
-    hi: u64,
-    last_used: Option<u64>,
-) -> Scan {
-    let mut accepted_step = 0_u64;
-    let mut accepted = Choice::from(0);
-    let mut replayed_step = 0u64;
-    let mut replayed = Choice::from(0);
-    let mut prev_first = Choice::from(0);
-    let mut prev_fresh = Choice::from(0);
-    for step in lo..=hi {
-        let value = value_at(step);
-        let is_fresh = fresh(step, last_used);
-        let pair = prev_first & value.ct_eq(&second);
-        // The first code's step is the older one: both are fresh iff it is.
-        let take = pair & prev_fresh;
-        let replay = pair & !prev_fresh;
-        accepted_step.conditional_assign(&step, take);
-        accepted |= take;
-        replayed_step.conditional_assign(&step, replay);
-        replayed |= replay;
-        prev_first = value.ct_eq(&first);
-        prev_fresh = is_fresh;
+impl Hotp {
+    /// Runs a scan over `lo..=hi` with this key.
+    fn scan_one(&self, expected: u32, lo: u64, hi: u64, last_used: Option<u64>) -> Scan {
+        let mut sink = ScanOne::new(expected, last_used);
+        let modulus = self.digits.modulus();
+        with_key!(self, |m| drive(m, modulus, lo, hi, &mut sink));
+        sink.into()
     }
-    Scan {
-        accepted: bool::from(accepted).then_some(accepted_step),
-        replayed: bool::from(replayed).then_some(replayed_step),
+
+    /// Runs a pair scan over `lo..=hi` with this key.
+    fn scan_pair(&self, first: u32, second: u32, lo: u64, hi: u64, last_used: Option<u64>) -> Scan {
+        let mut sink = ScanPair::new(first, second, last_used);
+        let modulus = self.digits.modulus();
+        with_key!(self, |m| drive(m, modulus, lo, hi, &mut sink));
+        sink.one.into()
     }
 }
 
@@ -250,8 +295,16 @@ impl Hotp {
     /// The code for a counter value.
     #[must_use]
     pub fn generate(&self, counter: u64) -> Code {
-        let value = with_candidates!(self, |v| v(counter));
-        Code::from_value(value, self.digits)
+        struct Last(u32);
+        impl Sink for Last {
+            fn feed(&mut self, _: u64, value: u32) {
+                self.0 = value;
+            }
+        }
+        let mut last = Last(0);
+        let modulus = self.digits.modulus();
+        with_key!(self, |m| drive(m, modulus, counter, counter, &mut last));
+        Code::from_value(last.0, self.digits)
     }
 
     fn check_digits(&self, code: &Code) -> Result<u32, Error> {
@@ -281,8 +334,7 @@ impl Hotp {
         check_side(look_ahead, self.limits.max_window)?;
         let expected = self.check_digits(code)?;
         let hi = counter.saturating_add(u64::from(look_ahead));
-        let matched =
-            with_candidates!(self, |v| scan_one(v, expected, counter, hi, None)).into_result()?;
+        let matched = self.scan_one(expected, counter, hi, None).into_result()?;
         matched.checked_add(1).ok_or(Error::CounterExhausted)
     }
 
@@ -307,8 +359,7 @@ impl Hotp {
         let hi = counter
             .saturating_add(u64::from(look_ahead))
             .saturating_add(1);
-        let matched =
-            with_candidates!(self, |v| scan_pair(v, a, b, counter, hi, None)).into_result()?;
+        let matched = self.scan_pair(a, b, counter, hi, None).into_result()?;
         matched.checked_add(1).ok_or(Error::CounterExhausted)
     }
 }
@@ -509,7 +560,9 @@ impl Totp {
         let Some((lo, hi)) = window.range(center) else {
             return Err(Error::NoMatch);
         };
-        let step = with_candidates!(self.hotp, |v| scan_one(v, expected, lo, hi, last_used))
+        let step = self
+            .hotp
+            .scan_one(expected, lo, hi, last_used)
             .into_result()?;
         Ok(Verified {
             step,
@@ -546,8 +599,7 @@ impl Totp {
         let Some((lo, hi)) = search.range(i128::from(current)) else {
             return Err(Error::NoMatch);
         };
-        let step =
-            with_candidates!(self.hotp, |v| scan_pair(v, a, b, lo, hi, last_used)).into_result()?;
+        let step = self.hotp.scan_pair(a, b, lo, hi, last_used).into_result()?;
         Ok(Resynced {
             drift: offset(step, current),
             step,

@@ -10,6 +10,7 @@ extern crate std;
 mod code;
 mod engine;
 mod error;
+mod keyed;
 mod params;
 mod secret;
 #[cfg(feature = "serde")]
