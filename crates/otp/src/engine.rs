@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::code::Code;
 use crate::error::Error;
@@ -65,14 +65,12 @@ fn truncate(hash: &[u8]) -> u32 {
     u32::from_be_bytes(word) & 0x7fff_ffff
 }
 
-/// `step > last_used`, without branching on either (both are public, but the
-/// selection logic stays uniform and branch-free around the secret match bit).
+/// Whether `step > last_used`. Both are public (the window and the stored
+/// step), so this is an ordinary comparison; the result only ever meets the
+/// secret match bit inside `subtle`'s constant-time operations.
 #[inline(always)]
 fn fresh(step: u64, last_used: Option<u64>) -> Choice {
-    match last_used {
-        Some(last) => step.ct_gt(&last),
-        None => Choice::from(1),
-    }
+    Choice::from(u8::from(last_used.is_none_or(|last| step > last)))
 }
 
 /// Runs `$body` with `$m` bound to this token's keyed hash, dispatching on
@@ -100,9 +98,9 @@ struct ScanOne {
     expected: u32,
     last_used: Option<u64>,
     accepted_step: u64,
-    accepted: Choice,
+    accepted: u8,
     replayed_step: u64,
-    replayed: Choice,
+    replayed: u8,
 }
 
 impl ScanOne {
@@ -111,10 +109,20 @@ impl ScanOne {
             expected,
             last_used,
             accepted_step: 0,
-            accepted: Choice::from(0),
+            accepted: 0,
             replayed_step: 0,
-            replayed: Choice::from(0),
+            replayed: 0,
         }
+    }
+
+    /// Branch-free: remembers `step` as accepted if `fresh_match`, as
+    /// replayed if `stale_match`.
+    #[inline(always)]
+    fn record(&mut self, step: u64, fresh_match: Choice, stale_match: Choice) {
+        self.accepted_step.conditional_assign(&step, fresh_match);
+        self.accepted.conditional_assign(&1, fresh_match);
+        self.replayed_step.conditional_assign(&step, stale_match);
+        self.replayed.conditional_assign(&1, stale_match);
     }
 }
 
@@ -123,18 +131,7 @@ impl Sink for ScanOne {
     fn feed(&mut self, step: u64, value: u32) {
         let matched = value.ct_eq(&self.expected);
         let is_fresh = fresh(step, self.last_used);
-        record(
-            &mut self.accepted_step,
-            &mut self.accepted,
-            step,
-            matched & is_fresh,
-        );
-        record(
-            &mut self.replayed_step,
-            &mut self.replayed,
-            step,
-            matched & !is_fresh,
-        );
+        self.record(step, matched & is_fresh, matched & !is_fresh);
     }
 }
 
@@ -166,29 +163,11 @@ impl Sink for ScanPair {
     fn feed(&mut self, step: u64, value: u32) {
         let pair = self.prev_first & value.ct_eq(&self.second);
         // The first code's step is the older one: both are fresh iff it is.
-        let s = &mut self.one;
-        record(
-            &mut s.accepted_step,
-            &mut s.accepted,
-            step,
-            pair & self.prev_fresh,
-        );
-        record(
-            &mut s.replayed_step,
-            &mut s.replayed,
-            step,
-            pair & !self.prev_fresh,
-        );
+        self.one
+            .record(step, pair & self.prev_fresh, pair & !self.prev_fresh);
         self.prev_first = value.ct_eq(&self.first);
-        self.prev_fresh = fresh(step, s.last_used);
+        self.prev_fresh = fresh(step, self.one.last_used);
     }
-}
-
-/// Branch-free "if `hit`, remember `step`".
-#[inline(always)]
-fn record(slot: &mut u64, seen: &mut Choice, step: u64, hit: Choice) {
-    slot.conditional_assign(&step, hit);
-    *seen |= hit;
 }
 
 /// The outcome of a scan.
@@ -200,8 +179,8 @@ struct Scan {
 impl From<ScanOne> for Scan {
     fn from(s: ScanOne) -> Self {
         Self {
-            accepted: bool::from(s.accepted).then_some(s.accepted_step),
-            replayed: bool::from(s.replayed).then_some(s.replayed_step),
+            accepted: (s.accepted == 1).then_some(s.accepted_step),
+            replayed: (s.replayed == 1).then_some(s.replayed_step),
         }
     }
 }
