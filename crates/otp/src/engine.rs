@@ -35,34 +35,20 @@ impl Keyed {
 /// the work depends only on the window, never on the code.
 #[inline(always)]
 fn drive<H: BlockHash>(mac: &KeyedHash<H>, modulus: u32, lo: u64, hi: u64, sink: &mut impl Sink) {
-    let mut outs = [[0_u8; 64]; BATCH];
+    let mut outs = [0_u32; BATCH];
     let mut start = lo;
     loop {
         let remaining = hi.saturating_sub(start);
         let n = usize::try_from(remaining).map_or(BATCH, |r| r.saturating_add(1).min(BATCH));
-        mac.mac_counters(start, n, &mut outs);
-        for (i, out) in (0_u64..).zip(outs.iter().take(n)) {
-            let hash = out.get(..H::OUT).unwrap_or(out);
-            sink.feed(start.wrapping_add(i), truncate(hash) % modulus);
+        mac.truncated_macs(start, n, &mut outs);
+        for (i, bits) in (0_u64..).zip(outs.iter().take(n)) {
+            sink.feed(start.wrapping_add(i), bits % modulus);
         }
         match start.checked_add(BATCH as u64) {
             Some(next) if next <= hi => start = next,
             _ => break,
         }
     }
-}
-
-/// RFC 4226 §5.3 dynamic truncation. Every supported hash yields at least 20
-/// bytes, so the 4 bytes at offset `0..=15` always exist; the fallback is
-/// unreachable and present only so that no input can panic.
-#[inline(always)]
-fn truncate(hash: &[u8]) -> u32 {
-    let offset = usize::from(hash.last().copied().unwrap_or(0) & 0x0f);
-    let word = hash
-        .get(offset..offset.saturating_add(4))
-        .and_then(|w| <[u8; 4]>::try_from(w).ok())
-        .unwrap_or([0; 4]);
-    u32::from_be_bytes(word) & 0x7fff_ffff
 }
 
 /// Whether `step > last_used`. Both are public (the window and the stored

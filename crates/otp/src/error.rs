@@ -119,6 +119,39 @@ pub enum CodeError {
     },
 }
 
+/// Why text is not a credential ID (`VSST12345678`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialIdError {
+    /// A character where one of the first four letters belongs.
+    #[error("character {position} should be a letter: a token ID is 4 letters then 8 digits")]
+    ExpectedLetter {
+        /// 1-based character position.
+        position: usize,
+    },
+    /// A character where one of the eight digits belongs.
+    #[error("character {position} should be a digit: a token ID is 4 letters then 8 digits")]
+    ExpectedDigit {
+        /// 1-based character position.
+        position: usize,
+    },
+    /// A full-width letter or digit (typed with a Japanese input method).
+    #[error("character {position} is full-width; switch the input method to half-width (ASCII)")]
+    FullWidth {
+        /// 1-based character position.
+        position: usize,
+    },
+    /// Fewer than 12 letters and digits.
+    #[error("the token ID has {symbols} letters and digits; it needs 12")]
+    TooShort {
+        /// Letters and digits entered.
+        symbols: usize,
+    },
+    /// More than 12 letters and digits.
+    #[error("the token ID is longer than 12 letters and digits")]
+    TooLong,
+}
+
 /// Why an `otpauth://` Key URI was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

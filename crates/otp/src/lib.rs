@@ -8,6 +8,7 @@ extern crate alloc;
 extern crate std;
 
 mod code;
+mod credential;
 mod engine;
 mod error;
 mod keyed;
@@ -18,8 +19,9 @@ pub mod serde_secret;
 mod uri;
 
 pub use code::{Code, Exposed};
+pub use credential::CredentialId;
 pub use engine::{Hotp, Resynced, Totp, Verified, Window};
-pub use error::{CodeError, Error, ParamError, SecretError, UriError};
+pub use error::{CodeError, CredentialIdError, Error, ParamError, SecretError, UriError};
 pub use params::{Algorithm, Digits, Limits, Period, T0, TotpParams};
 pub use secret::{KeyStrength, Secret};
 pub use uri::{KeyUri, OtpKind};

@@ -307,3 +307,69 @@ fn key_uri_format_is_explicit_and_keeps_colons_in_issuers() {
     assert_eq!(back.account, "taro yamada");
     assert!(!format!("{back:?}").contains(RFC_SEED_B32));
 }
+
+mod credential_id {
+    use lockstep_otp::{CredentialId, CredentialIdError};
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_what_users_type() {
+        for input in [
+            "VSST12345678",
+            "vsst12345678",
+            "VSST-1234-5678",
+            "VSST 1234 5678",
+        ] {
+            assert_eq!(
+                CredentialId::parse(input).unwrap().as_str(),
+                "VSST12345678",
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_character() {
+        let cases = [
+            (
+                "VSS112345678",
+                CredentialIdError::ExpectedLetter { position: 4 },
+            ),
+            (
+                "VSSTA2345678",
+                CredentialIdError::ExpectedDigit { position: 5 },
+            ),
+            (
+                "ＶSST12345678",
+                CredentialIdError::FullWidth { position: 1 },
+            ),
+            (
+                "VSST1234567８",
+                CredentialIdError::FullWidth { position: 12 },
+            ),
+            ("VSST1234567", CredentialIdError::TooShort { symbols: 11 }),
+            ("", CredentialIdError::TooShort { symbols: 0 }),
+            ("VSST123456789", CredentialIdError::TooLong),
+        ];
+        for (input, want) in cases {
+            assert_eq!(CredentialId::parse(input).unwrap_err(), want, "{input}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn minted_ids_have_the_vip_shape_and_parse_back(random in any::<[u8; 16]>()) {
+            let id = CredentialId::from_random(random);
+            let text = id.as_str();
+            prop_assert!(text.len() == 12);
+            prop_assert!(text[..4].bytes().all(|b| b.is_ascii_uppercase()));
+            prop_assert!(text[4..].bytes().all(|b| b.is_ascii_digit()));
+            prop_assert_eq!(CredentialId::parse(text).unwrap(), id);
+        }
+
+        #[test]
+        fn parse_never_panics(input in "\\PC{0,20}") {
+            let _ = CredentialId::parse(&input);
+        }
+    }
+}
