@@ -3,3 +3,6 @@
 
 #[cfg(feature = "otp")]
 pub use lockstep_otp as otp;
+
+#[cfg(feature = "password")]
+pub use lockstep_password as password;

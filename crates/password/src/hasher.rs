@@ -1,0 +1,360 @@
+//! Password hashing: the [`PasswordHasher`] trait and its Argon2id default.
+
+use core::fmt;
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+use crate::password::Password;
+
+/// A stored password hash: a PHC string such as
+/// `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`, validated on creation.
+///
+/// `Debug` shows the algorithm and cost parameters, not the salt or hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Parses a PHC string as stored.
+    ///
+    /// # Errors
+    /// [`HashError::Malformed`] when the text is not a PHC string with a salt
+    /// and a hash.
+    pub fn parse(phc: &str) -> Result<Self, HashError> {
+        let parsed = argon2::PasswordHash::new(phc).map_err(|_| HashError::Malformed)?;
+        if parsed.salt.is_none() || parsed.hash.is_none() {
+            return Err(HashError::Malformed);
+        }
+        Ok(Self(phc.to_owned()))
+    }
+
+    /// The PHC string, for storage.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The algorithm identifier (`argon2id`, …).
+    #[must_use]
+    pub fn algorithm(&self) -> &str {
+        self.0.split('$').nth(1).unwrap_or_default()
+    }
+
+    fn parsed(&self) -> Result<argon2::PasswordHash, HashError> {
+        argon2::PasswordHash::new(&self.0).map_err(|_| HashError::Malformed)
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params = self.0.split('$').nth(3).unwrap_or_default();
+        f.debug_struct("PasswordHash")
+            .field("algorithm", &self.algorithm())
+            .field("params", &params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why hashing or verification failed. Never contains the password.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// A stored hash is not a usable PHC string.
+    #[error("the stored password hash is malformed")]
+    Malformed,
+    /// The cost parameters are invalid for Argon2.
+    #[error("invalid Argon2 parameters: {0}")]
+    InvalidParams(String),
+    /// The cost parameters are below the production floor.
+    #[error(
+        "Argon2 memory of {memory_kib} KiB is below the floor of {floor_kib} KiB \
+         (OWASP's lowest recommended setting)"
+    )]
+    TooWeak {
+        /// The requested memory cost.
+        memory_kib: u32,
+        /// The floor.
+        floor_kib: u32,
+    },
+    /// The operating system's random number generator failed.
+    #[error("no random salt could be drawn from the operating system")]
+    Rng,
+    /// Argon2 itself failed (an unsupported algorithm in a stored hash, …).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// Hashes passwords to PHC strings and verifies them.
+///
+/// Implementations must verify in time independent of where a mismatch lies
+/// (a constant-time comparison of the derived output), and must never put a
+/// password into an error.
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes with the given salt (at least 8 bytes; 16 recommended). Use this
+    /// when randomness comes from the caller.
+    ///
+    /// # Errors
+    /// [`HashError`] when the salt or parameters are unusable.
+    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError>;
+
+    /// Hashes with a fresh 16-byte salt from the operating system.
+    ///
+    /// # Errors
+    /// [`HashError::Rng`] when the OS has no randomness; otherwise as
+    /// [`PasswordHasher::hash_with_salt`].
+    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let mut salt = [0_u8; 16];
+        getrandom_salt(&mut salt)?;
+        self.hash_with_salt(password, &salt)
+    }
+
+    /// Whether `password` matches `hash`.
+    ///
+    /// # Errors
+    /// [`HashError`] when the stored hash cannot be used (malformed, an
+    /// unsupported algorithm); a mismatch is `Ok(false)`, not an error.
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError>;
+
+    /// Whether `hash` was made with other parameters than this hasher's and
+    /// should be replaced (by hashing the password again at the next
+    /// successful login).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+}
+
+fn getrandom_salt(salt: &mut [u8; 16]) -> Result<(), HashError> {
+    let fresh = argon2::password_hash::try_generate_salt().map_err(|_| HashError::Rng)?;
+    salt.copy_from_slice(&fresh);
+    Ok(())
+}
+
+/// Argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Argon2Params {
+    /// Memory in KiB (`m`).
+    pub memory_kib: u32,
+    /// Passes over memory (`t`).
+    pub iterations: u32,
+    /// Lanes (`p`).
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    /// OWASP Password Storage Cheat Sheet's recommendation for Argon2id:
+    /// 19 MiB of memory, 2 iterations, 1 lane (`m=19456,t=2,p=1`).
+    pub const OWASP: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// The smallest memory [`Argon2idHasher::new`] accepts: 7 MiB, the
+    /// lowest of OWASP's equivalent settings (`m=7168,t=5,p=1`).
+    pub const MEMORY_FLOOR_KIB: u32 = 7 * 1024;
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::OWASP
+    }
+}
+
+/// The production hasher: Argon2id (RFC 9106), version 0x13, 32-byte output,
+/// through RustCrypto's `argon2`, whose verification compares outputs in
+/// constant time.
+#[derive(Clone)]
+pub struct Argon2idHasher {
+    params: argon2::Params,
+    config: Argon2Params,
+}
+
+impl Argon2idHasher {
+    /// A hasher with the given costs.
+    ///
+    /// # Errors
+    /// [`HashError::TooWeak`] below [`Argon2Params::MEMORY_FLOOR_KIB`];
+    /// [`HashError::InvalidParams`] for values Argon2 refuses.
+    pub fn new(config: Argon2Params) -> Result<Self, HashError> {
+        if config.memory_kib < Argon2Params::MEMORY_FLOOR_KIB {
+            return Err(HashError::TooWeak {
+                memory_kib: config.memory_kib,
+                floor_kib: Argon2Params::MEMORY_FLOOR_KIB,
+            });
+        }
+        Self::unchecked(config)
+    }
+
+    fn unchecked(config: Argon2Params) -> Result<Self, HashError> {
+        let params = argon2::Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            Some(32),
+        )
+        .map_err(|e| HashError::InvalidParams(e.to_string()))?;
+        Ok(Self { params, config })
+    }
+
+    /// A hasher with [`Argon2Params::OWASP`].
+    #[must_use]
+    pub fn owasp() -> Self {
+        let p = argon2::Params::new(
+            Argon2Params::OWASP.memory_kib,
+            Argon2Params::OWASP.iterations,
+            Argon2Params::OWASP.parallelism,
+            Some(32),
+        )
+        .unwrap_or_default();
+        Self {
+            params: p,
+            config: Argon2Params::OWASP,
+        }
+    }
+
+    /// The configured costs.
+    #[must_use]
+    pub const fn params(&self) -> Argon2Params {
+        self.config
+    }
+
+    fn argon2(&self) -> argon2::Argon2<'static> {
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        )
+    }
+}
+
+impl Default for Argon2idHasher {
+    fn default() -> Self {
+        Self::owasp()
+    }
+}
+
+impl fmt::Debug for Argon2idHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Argon2idHasher")
+            .field("params", &self.config)
+            .finish()
+    }
+}
+
+impl PasswordHasher for Argon2idHasher {
+    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+        let hash = self
+            .argon2()
+            .hash_password_with_salt(password.expose().as_bytes(), salt)
+            .map_err(|e| HashError::Hashing(e.to_string()))?;
+        Ok(PasswordHash(hash.to_string()))
+    }
+
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        let parsed = hash.parsed()?;
+        match self
+            .argon2()
+            .verify_password(password.expose().as_bytes(), &parsed)
+        {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(HashError::Hashing(e.to_string())),
+        }
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = hash.parsed() else {
+            return true;
+        };
+        let Ok(params) = argon2::Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm.as_str() != argon2::ARGON2ID_IDENT.as_str()
+            || parsed.version != Some(argon2::Version::V0x13.into())
+            || params.m_cost() != self.params.m_cost()
+            || params.t_cost() != self.params.t_cost()
+            || params.p_cost() != self.params.p_cost()
+            || parsed.hash.map(|h| h.len()) != Some(32)
+    }
+}
+
+/// A deliberately cheap Argon2id hasher (8 KiB, 1 pass) for test suites that
+/// hash thousands of times. **Insecure**: it exists only with the cargo
+/// feature `insecure-test-hasher`, says so in its `Debug`, and every hash it
+/// makes is flagged by [`Argon2idHasher::needs_rehash`], so one that reached
+/// a production store would be replaced at the next login.
+#[cfg(feature = "insecure-test-hasher")]
+#[derive(Clone, Default)]
+pub struct InsecureTestHasher(InsecureInner);
+
+#[cfg(feature = "insecure-test-hasher")]
+#[derive(Clone)]
+struct InsecureInner(Argon2idHasher);
+
+#[cfg(feature = "insecure-test-hasher")]
+impl Default for InsecureInner {
+    fn default() -> Self {
+        let cheap = Argon2Params {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        };
+        Self(Argon2idHasher::unchecked(cheap).unwrap_or_default())
+    }
+}
+
+#[cfg(feature = "insecure-test-hasher")]
+impl InsecureTestHasher {
+    /// The cheap hasher.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(feature = "insecure-test-hasher")]
+impl fmt::Debug for InsecureTestHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InsecureTestHasher(NOT FOR PRODUCTION: m=8 KiB, t=1)")
+    }
+}
+
+#[cfg(feature = "insecure-test-hasher")]
+impl PasswordHasher for InsecureTestHasher {
+    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+        self.0.0.hash_with_salt(password, salt)
+    }
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        self.0.0.verify(password, hash)
+    }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        self.0.0.needs_rehash(hash)
+    }
+}
+
+impl<H: PasswordHasher + ?Sized> PasswordHasher for &H {
+    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+        (**self).hash_with_salt(password, salt)
+    }
+    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        (**self).hash(password)
+    }
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        (**self).verify(password, hash)
+    }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        (**self).needs_rehash(hash)
+    }
+}
+
+impl<H: PasswordHasher + ?Sized> PasswordHasher for std::sync::Arc<H> {
+    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+        (**self).hash_with_salt(password, salt)
+    }
+    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        (**self).hash(password)
+    }
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        (**self).verify(password, hash)
+    }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        (**self).needs_rehash(hash)
+    }
+}
