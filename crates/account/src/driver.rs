@@ -194,8 +194,14 @@ where
         let mut random = [0_u8; 16];
         self.random.fill(&mut random)?;
         let env = self.env(random, None, TokenStatus::Free);
-        let (account, event) =
-            machine::create_account(user_id, user_name, customer_name, temporary, operator_id, &env)?;
+        let (account, event) = machine::create_account(
+            user_id,
+            user_name,
+            customer_name,
+            temporary,
+            operator_id,
+            &env,
+        )?;
         self.store.create(&account).await?;
         Ok(Response {
             outcome: Outcome::Done,
@@ -207,7 +213,11 @@ where
     ///
     /// # Errors
     /// See [`AuthError`].
-    pub async fn login_password(&self, user_id: &str, password: &Password) -> Result<Response, AuthError> {
+    pub async fn login_password(
+        &self,
+        user_id: &str,
+        password: &Password,
+    ) -> Result<Response, AuthError> {
         self.run(user_id, Input::Password { password }).await
     }
 
@@ -215,7 +225,12 @@ where
     ///
     /// # Errors
     /// See [`AuthError`].
-    pub async fn submit_otp(&self, user_id: &str, ticket: &LoginTicket, code: &str) -> Result<Response, AuthError> {
+    pub async fn submit_otp(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        code: &str,
+    ) -> Result<Response, AuthError> {
         self.run(user_id, Input::Otp { ticket, code }).await
     }
 
@@ -247,8 +262,15 @@ where
     ///
     /// # Errors
     /// See [`AuthError`].
-    pub async fn resync(&self, user_id: &str, ticket: &LoginTicket, otp1: &str, otp2: &str) -> Result<Response, AuthError> {
-        self.run(user_id, Input::Resync { ticket, otp1, otp2 }).await
+    pub async fn resync(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        otp1: &str,
+        otp2: &str,
+    ) -> Result<Response, AuthError> {
+        self.run(user_id, Input::Resync { ticket, otp1, otp2 })
+            .await
     }
 
     /// The forced password change (R-LOG-4).
@@ -315,7 +337,12 @@ where
         .await
     }
 
-    fn env<'a>(&'a self, random: [u8; 16], token: Option<&'a TokenSeed>, token_status: TokenStatus) -> Env<'a> {
+    fn env<'a>(
+        &'a self,
+        random: [u8; 16],
+        token: Option<&'a TokenSeed>,
+        token_status: TokenStatus,
+    ) -> Env<'a> {
         Env {
             config: &self.config,
             policy: &self.policy,
@@ -335,7 +362,9 @@ where
     ) -> Result<(Option<TokenSeed>, TokenStatus), AuthError> {
         let id = match input {
             Input::Enroll { credential_id, .. } => CredentialId::parse(credential_id).ok(),
-            Input::Otp { .. } | Input::Resync { .. } => account.token.as_ref().map(|t| t.credential_id),
+            Input::Otp { .. } | Input::Resync { .. } => {
+                account.token.as_ref().map(|t| t.credential_id)
+            }
             _ => None,
         };
         let Some(id) = id else {

@@ -204,7 +204,12 @@ pub fn create_account(
 /// against `dummy`, a hash made by the same hasher) and the same public
 /// answer (R-LOG-5, semantics 9).
 #[must_use]
-pub fn decide_unknown(user_id: &str, input: &Input<'_>, dummy: &PasswordHash, env: &Env<'_>) -> Decision {
+pub fn decide_unknown(
+    user_id: &str,
+    input: &Input<'_>,
+    dummy: &PasswordHash,
+    env: &Env<'_>,
+) -> Decision {
     let outcome = match input {
         Input::Password { password } => {
             // The result is irrelevant; the work is the point.
@@ -375,22 +380,26 @@ impl Run<'_, '_> {
         if failures >= cap {
             self.acc.otp.locked = true;
             self.acc.ticket = None;
-            self.event(EventKind::Locked { factor: Factor::Otp });
+            self.event(EventKind::Locked {
+                factor: Factor::Otp,
+            });
             return Outcome::Refused(Refusal::TokenLocked);
         }
         Outcome::Refused(refusal)
     }
 
     fn otp_locked(&mut self) -> Outcome {
-        self.event(EventKind::LockedAttempt { factor: Factor::Otp });
+        self.event(EventKind::LockedAttempt {
+            factor: Factor::Otp,
+        });
         Outcome::Refused(Refusal::TokenLocked)
     }
 
     /// The keyed TOTP of the token concerned.
     fn totp(&self) -> Option<Totp> {
-        self.env
-            .token
-            .map(|seed| Totp::new(&seed.secret, seed.params).with_limits(self.config().otp_limits()))
+        self.env.token.map(|seed| {
+            Totp::new(&seed.secret, seed.params).with_limits(self.config().otp_limits())
+        })
     }
 
     fn password(&mut self, password: &Password) -> Result<Outcome, HashError> {
@@ -450,7 +459,13 @@ impl Run<'_, '_> {
             Err(e) => return Outcome::Refused(Refusal::MalformedCode(e)),
         };
         let window = self.config().login_window;
-        match totp.verify(&code, self.env.now, window, binding.drift, self.acc.otp.last_used_step) {
+        match totp.verify(
+            &code,
+            self.env.now,
+            window,
+            binding.drift,
+            self.acc.otp.last_used_step,
+        ) {
             Ok(v) => {
                 self.acc.otp.failures = 0;
                 self.acc.otp.last_used_step = Some(v.step);
@@ -459,7 +474,10 @@ impl Run<'_, '_> {
                 if let Some(t) = self.acc.token.as_mut() {
                     t.drift = drift;
                 }
-                self.event(EventKind::OtpAccepted { step: v.step, drift });
+                self.event(EventKind::OtpAccepted {
+                    step: v.step,
+                    drift,
+                });
                 self.after_both_factors()
             }
             Err(OtpError::Replay { .. }) => self.otp_failure(
@@ -523,7 +541,13 @@ impl Run<'_, '_> {
             return self.otp_failure(failed, Refusal::InvalidCode);
         };
         let window = self.config().enrollment_window;
-        match totp.resync(&first, &second, self.env.now, window, self.acc.otp.last_used_step) {
+        match totp.resync(
+            &first,
+            &second,
+            self.env.now,
+            window,
+            self.acc.otp.last_used_step,
+        ) {
             Ok(r) => {
                 // Both codes are consumed: the second's step is the last used (R-ENR-4).
                 self.acc.otp.failures = 0;
@@ -568,7 +592,13 @@ impl Run<'_, '_> {
         };
         let failed = |failures| EventKind::ResyncFailed { failures };
         let window = self.config().resync_window;
-        match totp.resync(&first, &second, self.env.now, window, self.acc.otp.last_used_step) {
+        match totp.resync(
+            &first,
+            &second,
+            self.env.now,
+            window,
+            self.acc.otp.last_used_step,
+        ) {
             Ok(r) if r.drift.unsigned_abs() <= u64::from(self.config().max_drift) => {
                 self.acc.otp.failures = 0;
                 self.acc.otp.last_used_step = Some(r.step);
@@ -642,10 +672,15 @@ impl Run<'_, '_> {
             OperatorAction::UnlockToken => {
                 self.acc.otp.locked = false;
                 self.acc.otp.failures = 0;
-                self.event(EventKind::Unlocked { factor: Factor::Otp });
+                self.event(EventKind::Unlocked {
+                    factor: Factor::Otp,
+                });
             }
             OperatorAction::ResetPassword { temporary } => {
-                let hash = self.env.hasher.hash_with_salt(temporary, &self.env.random)?;
+                let hash = self
+                    .env
+                    .hasher
+                    .hash_with_salt(temporary, &self.env.random)?;
                 self.set_password(hash, Some(MustChange::Reset));
                 self.acc.password.locked = false;
                 self.acc.password.failures = 0;

@@ -48,7 +48,10 @@ pub enum StoreError {
 /// 5. Futures are `Send`; no particular async runtime is assumed.
 pub trait AccountStore: Send + Sync {
     /// Loads a record.
-    fn load(&self, user_id: &str) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn load(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
     /// Stores a new record (its version is set to 0).
     fn create(&self, account: &Account) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Compare-and-swap: writes `account` with version `expected + 1` if the
@@ -70,17 +73,27 @@ pub trait AccountStore: Send + Sync {
 /// service knows a credential's secret.
 pub trait TokenDirectory: Send + Sync {
     /// The seed of a credential ID, if known.
-    fn seed(&self, id: &CredentialId) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send;
+    fn seed(
+        &self,
+        id: &CredentialId,
+    ) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send;
 }
 
 impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
-    fn load(&self, user_id: &str) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
+    fn load(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
         (**self).load(user_id)
     }
     fn create(&self, account: &Account) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).create(account)
     }
-    fn replace(&self, account: &Account, expected: u64) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn replace(
+        &self,
+        account: &Account,
+        expected: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).replace(account, expected)
     }
     fn token_status(
@@ -93,7 +106,10 @@ impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
 }
 
 impl<D: TokenDirectory + ?Sized> TokenDirectory for Arc<D> {
-    fn seed(&self, id: &CredentialId) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send {
+    fn seed(
+        &self,
+        id: &CredentialId,
+    ) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send {
         (**self).seed(id)
     }
 }
@@ -119,7 +135,8 @@ impl Inner {
             self.owners.remove(&old_binding.credential_id);
         }
         if let Some(binding) = &account.token {
-            self.owners.insert(binding.credential_id, account.user_id.clone());
+            self.owners
+                .insert(binding.credential_id, account.user_id.clone());
         }
         self.revoked.extend(account.revoked_tokens.iter().copied());
         Ok(())
@@ -178,7 +195,11 @@ impl AccountStore for MemoryStore {
         Ok(())
     }
 
-    async fn token_status(&self, id: &CredentialId, user_id: &str) -> Result<TokenStatus, StoreError> {
+    async fn token_status(
+        &self,
+        id: &CredentialId,
+        user_id: &str,
+    ) -> Result<TokenStatus, StoreError> {
         let inner = self.lock()?;
         Ok(if inner.revoked.contains(id) {
             TokenStatus::Revoked
@@ -249,7 +270,11 @@ impl TokenDirectory for MemoryDirectory {
 /// # Errors
 /// Never in practice: a 20-byte secret is always accepted. Kept as a
 /// `Result` so that no input can panic.
-pub fn provision(random: &[u8; 36], issuer: &str, params: TotpParams) -> Result<Provisioned, lockstep_otp::SecretError> {
+pub fn provision(
+    random: &[u8; 36],
+    issuer: &str,
+    params: TotpParams,
+) -> Result<Provisioned, lockstep_otp::SecretError> {
     let (id_bytes, key) = random.split_at(16);
     let mut id_random = [0_u8; 16];
     id_random.copy_from_slice(id_bytes);

@@ -1,0 +1,190 @@
+//! Shared fixture for the scenario tests.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lockstep_account::{
+    Authenticator, Clock, Config, FakeClock, LoginTicket, MemoryDirectory, MemoryStore, OsRandom,
+    Outcome, Response, provision,
+};
+use lockstep_otp::{CredentialId, Totp, TotpParams};
+use lockstep_password::{
+    HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher, PasswordPolicy,
+};
+
+/// Counts hasher calls, to prove equal work (enumeration) and no evaluation
+/// of locked factors.
+#[derive(Debug, Default)]
+pub struct CountingHasher {
+    inner: InsecureTestHasher,
+    pub verifies: AtomicUsize,
+    pub hashes: AtomicUsize,
+}
+
+impl PasswordHasher for CountingHasher {
+    fn hash_with_salt(&self, p: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        self.inner.hash_with_salt(p, salt)
+    }
+    fn verify(&self, p: &Password, h: &PasswordHash) -> Result<bool, HashError> {
+        self.verifies.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(p, h)
+    }
+    fn needs_rehash(&self, h: &PasswordHash) -> bool {
+        self.inner.needs_rehash(h)
+    }
+}
+
+pub type Auth =
+    Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>, Arc<CountingHasher>, FakeClock, OsRandom>;
+
+/// 2025-06-15 12:00:00 UTC (21:00 JST).
+pub const T: u64 = 1_749_988_800;
+pub const TEMP: &str = "tempPass1";
+
+pub struct Fx {
+    pub auth: Auth,
+    pub store: Arc<MemoryStore>,
+    pub directory: Arc<MemoryDirectory>,
+    pub hasher: Arc<CountingHasher>,
+    pub clock: FakeClock,
+}
+
+impl Fx {
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let directory = Arc::new(MemoryDirectory::new());
+        let hasher = Arc::new(CountingHasher::default());
+        let clock = FakeClock::at(T);
+        let auth = Authenticator::new(
+            Arc::clone(&store),
+            Arc::clone(&directory),
+            Arc::clone(&hasher),
+            clock.clone(),
+            OsRandom,
+            config,
+            PasswordPolicy::bank_default(),
+        )
+        .unwrap();
+        Self {
+            auth,
+            store,
+            directory,
+            hasher,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// A token in the directory; `n` makes it distinct.
+    pub fn token(&self, n: u8) -> (CredentialId, Totp) {
+        let p = provision(&[n; 36], "Bank", TotpParams::DEFAULT).unwrap();
+        self.directory
+            .insert(p.credential_id, p.seed.clone())
+            .unwrap();
+        (p.credential_id, Totp::new(&p.seed.secret, p.seed.params))
+    }
+
+    pub async fn create(&self, user: &str) {
+        self.auth
+            .create_account(
+                "op-1",
+                user,
+                &format!("{user}-name"),
+                "Yamada Trading",
+                &Password::from(TEMP),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn password(&self, user: &str, pw: &str) -> Response {
+        self.auth
+            .login_password(user, &Password::from(pw))
+            .await
+            .unwrap()
+    }
+
+    /// Code of the token at the step `offset` steps from now.
+    pub fn code(&self, totp: &Totp, offset: i64) -> String {
+        let step = totp.step_at(self.now()).unwrap();
+        totp.generate_at_step(step.checked_add_signed(offset).unwrap())
+            .expose()
+            .to_string()
+    }
+
+    /// Creates `user`, logs in with the temporary password, enrolls token
+    /// `n` with the codes of the previous and current steps, and moves the
+    /// clock one step on. Returns the token.
+    pub async fn enrolled(&self, user: &str, n: u8) -> (CredentialId, Totp) {
+        self.create(user).await;
+        let ticket = ticket(self.password(user, TEMP).await.outcome);
+        let (id, totp) = self.token(n);
+        let r = self
+            .auth
+            .enroll(
+                user,
+                &ticket,
+                id.as_str(),
+                &self.code(&totp, -1),
+                &self.code(&totp, 0),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.outcome, Outcome::Enrolled { .. }),
+            "{:?}",
+            r.outcome
+        );
+        self.clock.advance(30);
+        (id, totp)
+    }
+
+    /// `enrolled`, then the first login with its forced change to `new`.
+    pub async fn ready(&self, user: &str, n: u8, new: &str) -> (CredentialId, Totp) {
+        let (id, totp) = self.enrolled(user, n).await;
+        let t = ticket(self.password(user, TEMP).await.outcome);
+        let t = ticket(
+            self.auth
+                .submit_otp(user, &t, &self.code(&totp, 0))
+                .await
+                .unwrap()
+                .outcome,
+        );
+        let r = self
+            .auth
+            .change_password(user, &t, &Password::from(new), &Password::from(new))
+            .await
+            .unwrap();
+        assert!(matches!(r.outcome, Outcome::LoggedIn(_)), "{:?}", r.outcome);
+        self.clock.advance(30);
+        (id, totp)
+    }
+}
+
+pub fn ticket(outcome: Outcome) -> LoginTicket {
+    match outcome {
+        Outcome::OtpRequired { ticket, .. }
+        | Outcome::EnrollmentRequired { ticket }
+        | Outcome::Enrolled { ticket, .. }
+        | Outcome::Resynced { ticket }
+        | Outcome::PasswordChangeRequired { ticket, .. } => ticket,
+        other => panic!("expected a ticket, got {other:?}"),
+    }
+}
