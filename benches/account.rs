@@ -46,7 +46,9 @@ impl PasswordHasher for FreeHasher {
 }
 
 fn login(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let clock = FakeClock::at(T);
     let directory = Arc::new(MemoryDirectory::new());
     let auth = Authenticator::new(
@@ -65,24 +67,42 @@ fn login(c: &mut Criterion) {
     let pw = Password::from("tempPass1");
     let new = Password::from("Newpass1");
     let code = |clock: &FakeClock| {
-        totp.generate(lockstep_account::Clock::now(clock)).unwrap().expose().to_string()
+        totp.generate(lockstep_account::Clock::now(clock))
+            .unwrap()
+            .expose()
+            .to_string()
     };
 
     // Set up: account, enrollment, first login with the forced change.
     let account = rt.block_on(async {
-        auth.create_account("op", "u1", "Name", "Customer", &pw).await.unwrap();
+        auth.create_account("op", "u1", "Name", "Customer", &pw)
+            .await
+            .unwrap();
         let t = ticket(auth.login_password("u1", &pw).await.unwrap().outcome);
         let step = totp.step_at(T).unwrap();
         let (a, b) = (
             totp.generate_at_step(step - 1).expose().to_string(),
             totp.generate_at_step(step).expose().to_string(),
         );
-        let t = ticket(auth.enroll("u1", &t, p.credential_id.as_str(), &a, &b).await.unwrap().outcome);
+        let t = ticket(
+            auth.enroll("u1", &t, p.credential_id.as_str(), &a, &b)
+                .await
+                .unwrap()
+                .outcome,
+        );
         clock.advance(30);
-        let t = ticket(auth.submit_otp("u1", &t, &code(&clock)).await.unwrap().outcome);
+        let t = ticket(
+            auth.submit_otp("u1", &t, &code(&clock))
+                .await
+                .unwrap()
+                .outcome,
+        );
         auth.change_password("u1", &t, &new, &new).await.unwrap();
         clock.advance(30);
-        lockstep_account::AccountStore::load(auth.store(), "u1").await.unwrap().unwrap()
+        lockstep_account::AccountStore::load(auth.store(), "u1")
+            .await
+            .unwrap()
+            .unwrap()
     });
 
     let mut g = c.benchmark_group("account");
@@ -122,7 +142,15 @@ fn login(c: &mut Criterion) {
     let e = env(Some(&p.seed));
     g.bench_function("machine_otp_step", |b| {
         b.iter(|| {
-            let d = decide(black_box(&with_ticket), &Input::Otp { ticket: &t, code: &valid }, &e).unwrap();
+            let d = decide(
+                black_box(&with_ticket),
+                &Input::Otp {
+                    ticket: &t,
+                    code: &valid,
+                },
+                &e,
+            )
+            .unwrap();
             assert!(matches!(d.outcome, Outcome::LoggedIn(_)));
         });
     });

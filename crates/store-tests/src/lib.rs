@@ -20,12 +20,14 @@ use std::sync::Arc;
 
 use lockstep_account::{
     Account, AccountStore, Authenticator, Config, FakeClock, LoginTicket, MemoryDirectory,
-    OsRandom, Outcome, Refusal, StoreError, TokenBinding, TokenSeed, TokenStatus, provision,
+    OsRandom, Outcome, Refusal, StoreError, TokenBinding, TokenStatus, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
 use lockstep_password::{InsecureTestHasher, Password, PasswordPolicy};
 
 pub use tokio;
+
+pub mod model;
 
 /// Generates one `#[tokio::test]` per conformance check for the store built
 /// by `$make` (an expression, evaluated once per test).
@@ -247,7 +249,7 @@ async fn enrolled_user<S: AccountStore>(
         .unwrap();
     let ticket = expect_ticket(auth.login_password(user, &pw).await.unwrap().outcome);
     let (id, totp) = new_token(directory, n);
-    let now = clock.now_for_tests();
+    let now = lockstep_account::Clock::now(clock);
     let step = totp.step_at(now).unwrap();
     let (a, b) = (
         totp.generate_at_step(step - 1).expose().to_string(),
@@ -264,15 +266,6 @@ async fn enrolled_user<S: AccountStore>(
     );
     clock.advance(30);
     totp
-}
-
-trait NowForTests {
-    fn now_for_tests(&self) -> u64;
-}
-impl NowForTests for FakeClock {
-    fn now_for_tests(&self) -> u64 {
-        lockstep_account::Clock::now(self)
-    }
 }
 
 fn expect_ticket(outcome: Outcome) -> LoginTicket {
@@ -298,7 +291,7 @@ pub async fn race_one_valid_code_one_success<S: AccountStore + 'static>(store: A
             .outcome,
     );
     let code = totp
-        .generate(clock.now_for_tests())
+        .generate(lockstep_account::Clock::now(&clock))
         .unwrap()
         .expose()
         .to_string();
@@ -381,7 +374,7 @@ pub async fn race_one_token_two_users<S: AccountStore + 'static>(store: Arc<S>) 
             auth.login_password(user, &pw).await.unwrap().outcome,
         ));
     }
-    let step = totp.step_at(clock.now_for_tests()).unwrap();
+    let step = totp.step_at(lockstep_account::Clock::now(&clock)).unwrap();
     let (a, b) = (
         totp.generate_at_step(step - 1).expose().to_string(),
         totp.generate_at_step(step).expose().to_string(),
@@ -428,6 +421,3 @@ pub async fn race_one_token_two_users<S: AccountStore + 'static>(store: Arc<S>) 
     .to_vec();
     assert_eq!(bound.iter().filter(|b| **b).count(), 1);
 }
-
-/// Keeps the re-exported seed type referenced for embedders' fixtures.
-pub type Seed = TokenSeed;
