@@ -6,3 +6,6 @@ pub use lockstep_otp as otp;
 
 #[cfg(feature = "password")]
 pub use lockstep_password as password;
+
+#[cfg(feature = "account")]
+pub use lockstep_account as account;
