@@ -97,6 +97,27 @@ pub enum Refusal {
     UnknownAccount,
 }
 
+impl Refusal {
+    /// A stable machine-readable identifier, for logs and metrics.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::PasswordLocked => "password_locked",
+            Self::TemporaryPasswordExpired => "temporary_password_expired",
+            Self::TokenLocked => "token_locked",
+            Self::InvalidTicket => "invalid_ticket",
+            Self::InvalidCode => "invalid_code",
+            Self::MalformedCode(_) => "malformed_code",
+            Self::MalformedTokenId(_) => "malformed_token_id",
+            Self::TokenUnavailable => "token_unavailable",
+            Self::NoToken => "no_token",
+            Self::PasswordRejected(_) => "password_rejected",
+            Self::UnknownAccount => "unknown_account",
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -169,6 +190,19 @@ pub enum EventKind {
     },
     /// A ticket that was missing, wrong, expired or for another stage.
     TicketRejected,
+    /// The right temporary password, but past its validity: the login ends.
+    TemporaryPasswordExpired,
+    /// Both factors accepted; the password must change first (R-LOG-4).
+    PasswordChangeRequired {
+        /// Why.
+        reason: MustChange,
+    },
+    /// Any other refusal, not counted (a malformed code, no token bound, …),
+    /// by its machine-readable reason.
+    Refused {
+        /// The refusal's code, e.g. `malformed_code`.
+        reason: String,
+    },
     /// A token was registered.
     Enrolled {
         /// Its credential ID.

@@ -293,6 +293,17 @@ pub fn decide(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Dec
             run.operator(action)?
         }
     };
+    // Every decision leaves a trace: refusals without an event of their own
+    // are recorded by their reason.
+    if run.events.is_empty() {
+        let reason = match &outcome {
+            Outcome::Refused(r) => r.code(),
+            _ => "none",
+        };
+        run.event(EventKind::Refused {
+            reason: reason.to_owned(),
+        });
+    }
     let changed = run.acc != *account;
     Ok(Decision {
         account: changed.then_some(run.acc),
@@ -427,6 +438,7 @@ impl Run<'_, '_> {
             )
         {
             self.acc.ticket = None;
+            self.event(EventKind::TemporaryPasswordExpired);
             return Ok(Outcome::Refused(Refusal::TemporaryPasswordExpired));
         }
         if self.acc.otp.locked {
@@ -501,10 +513,13 @@ impl Run<'_, '_> {
         );
         let reason = p.must_change.or(expired.then_some(MustChange::Expired));
         match reason {
-            Some(reason) => Outcome::PasswordChangeRequired {
-                ticket: self.issue_ticket(Stage::ChangePassword),
-                reason,
-            },
+            Some(reason) => {
+                self.event(EventKind::PasswordChangeRequired { reason });
+                Outcome::PasswordChangeRequired {
+                    ticket: self.issue_ticket(Stage::ChangePassword),
+                    reason,
+                }
+            }
             None => self.logged_in(),
         }
     }

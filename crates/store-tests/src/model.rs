@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arbitrary::Arbitrary;
 use lockstep_account::{
     Account, Config, Env, EventKind, Input, LoginTicket, MustChange, OperatorAction, Outcome,
-    Refusal, Stage, TokenSeed, TokenStatus, create_account, decide,
+    Stage, TokenSeed, TokenStatus, create_account, decide,
 };
 use lockstep_otp::{CredentialId, Secret, Totp, TotpParams};
 use lockstep_password::{
@@ -114,17 +114,7 @@ fn kind(outcome: &Outcome) -> Expect {
         Outcome::EnrollmentRequired { .. } => Expect::Ticket(Stage::Enroll),
         Outcome::PasswordChangeRequired { .. } => Expect::Ticket(Stage::ChangePassword),
         Outcome::LoggedIn(_) => Expect::LoggedIn,
-        Outcome::Refused(r) => Expect::Refused(match r {
-            Refusal::InvalidCredentials => "invalid_credentials",
-            Refusal::PasswordLocked => "password_locked",
-            Refusal::TokenLocked => "token_locked",
-            Refusal::InvalidTicket => "invalid_ticket",
-            Refusal::InvalidCode => "invalid_code",
-            Refusal::MalformedCode(_) => "malformed_code",
-            Refusal::PasswordRejected(_) => "password_rejected",
-            Refusal::NoToken => "no_token",
-            _ => "other",
-        }),
+        Outcome::Refused(r) => Expect::Refused(r.code()),
         _ => Expect::Done,
     }
 }
@@ -403,6 +393,10 @@ pub fn run(ops: &[Op]) {
         };
         let d = decision.unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
         let got = kind(&d.outcome);
+        assert!(
+            !d.events.is_empty(),
+            "op {i} {op:?}: a decision without an audit event"
+        );
         assert_eq!(got, expect, "op {i} {op:?}: outcome {:?}", d.outcome);
 
         // Invariant: a locked password is not evaluated.
