@@ -29,6 +29,8 @@ pub use tokio;
 
 pub mod model;
 
+pub use model::CountingHasher;
+
 /// Generates one `#[tokio::test]` per conformance check for the store built
 /// by `$make` (an expression, evaluated once per test).
 #[macro_export]
@@ -268,7 +270,11 @@ async fn enrolled_user<S: AccountStore>(
     totp
 }
 
-fn expect_ticket(outcome: Outcome) -> LoginTicket {
+/// The ticket in an outcome that carries one.
+///
+/// # Panics
+/// When the outcome carries no ticket.
+pub fn expect_ticket(outcome: Outcome) -> LoginTicket {
     match outcome {
         Outcome::OtpRequired { ticket, .. }
         | Outcome::EnrollmentRequired { ticket }

@@ -63,15 +63,20 @@ pub enum CodeKind {
     Malformed,
 }
 
-/// Counts verifications, to see that locked factors are not evaluated.
+/// The insecure test hasher, counting its calls: to see that locked factors
+/// are not evaluated and that an unknown user costs what a wrong password does.
 #[derive(Debug, Default)]
-struct Counting {
+pub struct CountingHasher {
     inner: InsecureTestHasher,
-    verifies: AtomicUsize,
+    /// Verifications so far.
+    pub verifies: AtomicUsize,
+    /// Hashes made so far.
+    pub hashes: AtomicUsize,
 }
 
-impl PasswordHasher for Counting {
+impl PasswordHasher for CountingHasher {
     fn hash_with_salt(&self, p: &Password, s: &[u8]) -> Result<PasswordHash, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         self.inner.hash_with_salt(p, s)
     }
     fn verify(&self, p: &Password, h: &PasswordHash) -> Result<bool, HashError> {
@@ -132,7 +137,7 @@ const START: u64 = 1_750_000_000;
 pub fn run(ops: &[Op]) {
     let config = Config::default();
     let policy = PasswordPolicy::bank_default();
-    let hasher = Counting::default();
+    let hasher = CountingHasher::default();
     let secret = Secret::from_bytes(b"model-token-secret-20").unwrap_or_else(|_| unreachable!());
     let seed = TokenSeed {
         secret,

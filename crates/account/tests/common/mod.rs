@@ -10,39 +10,15 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lockstep_account::{
-    Authenticator, Clock, Config, FakeClock, LoginTicket, MemoryDirectory, MemoryStore, OsRandom,
-    Outcome, Response, provision,
+    Authenticator, Clock, Config, FakeClock, MemoryDirectory, MemoryStore, OsRandom, Outcome,
+    Response, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
-use lockstep_password::{
-    HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher, PasswordPolicy,
-};
+use lockstep_password::{Password, PasswordPolicy};
 
-/// Counts hasher calls, to prove equal work (enumeration) and no evaluation
-/// of locked factors.
-#[derive(Debug, Default)]
-pub struct CountingHasher {
-    inner: InsecureTestHasher,
-    pub verifies: AtomicUsize,
-    pub hashes: AtomicUsize,
-}
-
-impl PasswordHasher for CountingHasher {
-    fn hash_with_salt(&self, p: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        self.inner.hash_with_salt(p, salt)
-    }
-    fn verify(&self, p: &Password, h: &PasswordHash) -> Result<bool, HashError> {
-        self.verifies.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(p, h)
-    }
-    fn needs_rehash(&self, h: &PasswordHash) -> bool {
-        self.inner.needs_rehash(h)
-    }
-}
+pub use lockstep_store_tests::CountingHasher;
 
 pub type Auth =
     Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>, Arc<CountingHasher>, FakeClock, OsRandom>;
@@ -178,13 +154,4 @@ impl Fx {
     }
 }
 
-pub fn ticket(outcome: Outcome) -> LoginTicket {
-    match outcome {
-        Outcome::OtpRequired { ticket, .. }
-        | Outcome::EnrollmentRequired { ticket }
-        | Outcome::Enrolled { ticket, .. }
-        | Outcome::Resynced { ticket }
-        | Outcome::PasswordChangeRequired { ticket, .. } => ticket,
-        other => panic!("expected a ticket, got {other:?}"),
-    }
-}
+pub use lockstep_store_tests::expect_ticket as ticket;
