@@ -373,3 +373,25 @@ mod credential_id {
         }
     }
 }
+
+mod code_properties {
+    use lockstep_otp::{Code, Digits};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string: no panic; accepted exactly when it is N ASCII digits,
+        /// and then it displays as itself.
+        #[test]
+        fn parse_accepts_exactly_n_ascii_digits(input in "\\PC{0,12}|[0-9]{5,9}", d in 6_u8..=8) {
+            let digits = Digits::new(d).unwrap();
+            let ok = input.len() == usize::from(d) && input.bytes().all(|b| b.is_ascii_digit());
+            match Code::parse(&input, digits) {
+                Ok(code) => {
+                    prop_assert!(ok);
+                    prop_assert_eq!(code.expose().to_string(), input);
+                }
+                Err(_) => prop_assert!(!ok),
+            }
+        }
+    }
+}
