@@ -52,11 +52,13 @@ fn drive<H: BlockHash>(mac: &KeyedHash<H>, modulus: u32, lo: u64, hi: u64, sink:
 }
 
 /// Whether `step > last_used`. Both are public (the window and the stored
-/// step), so this is an ordinary comparison; the result only ever meets the
-/// secret match bit inside `subtle`'s constant-time operations.
+/// step), so this is an ordinary comparison, and choosing where a match is
+/// recorded by it reveals nothing: which steps are fresh is known to anyone
+/// who knows the window. The secret match bit itself only ever flows
+/// through `subtle`'s constant-time selection.
 #[inline(always)]
-fn fresh(step: u64, last_used: Option<u64>) -> Choice {
-    Choice::from(u8::from(last_used.is_none_or(|last| step > last)))
+fn fresh(step: u64, last_used: Option<u64>) -> bool {
+    last_used.is_none_or(|last| step > last)
 }
 
 /// Runs `$body` with `$m` bound to this token's keyed hash, dispatching on
@@ -101,14 +103,18 @@ impl ScanOne {
         }
     }
 
-    /// Branch-free: remembers `step` as accepted if `fresh_match`, as
-    /// replayed if `stale_match`.
+    /// Remembers `step`, if `matched`, as accepted when the step is fresh
+    /// and as replayed when not. The choice of slot depends only on the
+    /// public freshness; the secret `matched` is applied without branching.
     #[inline(always)]
-    fn record(&mut self, step: u64, fresh_match: Choice, stale_match: Choice) {
-        self.accepted_step.conditional_assign(&step, fresh_match);
-        self.accepted.conditional_assign(&1, fresh_match);
-        self.replayed_step.conditional_assign(&step, stale_match);
-        self.replayed.conditional_assign(&1, stale_match);
+    fn record(&mut self, step: u64, matched: Choice, is_fresh: bool) {
+        let (slot, seen) = if is_fresh {
+            (&mut self.accepted_step, &mut self.accepted)
+        } else {
+            (&mut self.replayed_step, &mut self.replayed)
+        };
+        slot.conditional_assign(&step, matched);
+        seen.conditional_assign(&1, matched);
     }
 }
 
@@ -116,8 +122,7 @@ impl Sink for ScanOne {
     #[inline(always)]
     fn feed(&mut self, step: u64, value: u32) {
         let matched = value.ct_eq(&self.expected);
-        let is_fresh = fresh(step, self.last_used);
-        self.record(step, matched & is_fresh, matched & !is_fresh);
+        self.record(step, matched, fresh(step, self.last_used));
     }
 }
 
@@ -129,7 +134,7 @@ struct ScanPair {
     second: u32,
     one: ScanOne,
     prev_first: Choice,
-    prev_fresh: Choice,
+    prev_fresh: bool,
 }
 
 impl ScanPair {
@@ -139,7 +144,7 @@ impl ScanPair {
             second,
             one: ScanOne::new(second, last_used),
             prev_first: Choice::from(0),
-            prev_fresh: Choice::from(0),
+            prev_fresh: false,
         }
     }
 }
@@ -149,8 +154,7 @@ impl Sink for ScanPair {
     fn feed(&mut self, step: u64, value: u32) {
         let pair = self.prev_first & value.ct_eq(&self.second);
         // The first code's step is the older one: both are fresh iff it is.
-        self.one
-            .record(step, pair & self.prev_fresh, pair & !self.prev_fresh);
+        self.one.record(step, pair, self.prev_fresh);
         self.prev_first = value.ct_eq(&self.first);
         self.prev_fresh = fresh(step, self.one.last_used);
     }

@@ -199,7 +199,9 @@ fn split_label(raw: &str) -> Result<(Option<String>, String), UriError> {
     };
     let issuer = issuer.map(decode).transpose()?.filter(|i| !i.is_empty());
     let account = decode(account)?;
-    let account = account.trim_start().into();
+    // The format allows spaces before the account name (`Issuer: account`);
+    // only ASCII spaces, so that an account of other whitespace survives.
+    let account = account.trim_start_matches(' ').into();
     Ok((issuer, account))
 }
 
