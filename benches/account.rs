@@ -143,7 +143,7 @@ fn login(c: &mut Criterion) {
         policy: &policy,
         hasher: &free,
         now,
-        random: [9; 16],
+        random: [9; 32],
         token,
         token_status: TokenStatus::BoundTo,
     };

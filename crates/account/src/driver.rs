@@ -191,7 +191,7 @@ where
         customer_name: &str,
         temporary: &Password,
     ) -> Result<Response, AuthError> {
-        let mut random = [0_u8; 16];
+        let mut random = [0_u8; 32];
         self.random.fill(&mut random)?;
         let env = self.env(random, None, TokenStatus::Free);
         let (account, event) = machine::create_account(
@@ -339,7 +339,7 @@ where
 
     fn env<'a>(
         &'a self,
-        random: [u8; 16],
+        random: [u8; 32],
         token: Option<&'a TokenSeed>,
         token_status: TokenStatus,
     ) -> Env<'a> {
@@ -377,7 +377,7 @@ where
 
     async fn run(&self, user_id: &str, input: Input<'_>) -> Result<Response, AuthError> {
         for _ in 0..self.config.max_retries {
-            let mut random = [0_u8; 16];
+            let mut random = [0_u8; 32];
             self.random.fill(&mut random)?;
             let Some(account) = self.store.load(user_id).await? else {
                 let env = self.env(random, None, TokenStatus::Free);

@@ -118,6 +118,48 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// The message in Japanese, for the seed bank's pages. The wording for an
+    /// unknown user ID and a wrong password is one and the same (R-LOG-5).
+    #[must_use]
+    pub fn message_ja(&self) -> String {
+        match self {
+            Self::InvalidCredentials => "ユーザーIDまたはパスワードが正しくありません。".into(),
+            Self::PasswordLocked => {
+                "ユーザーIDがロックされています。サポートデスクへご連絡ください。".into()
+            }
+            Self::TemporaryPasswordExpired => {
+                "仮パスワードの有効期限が切れています。サポートデスクへご連絡ください。".into()
+            }
+            Self::TokenLocked => {
+                "ワンタイムパスワードがロックされています。サポートデスクへご連絡ください。".into()
+            }
+            Self::InvalidTicket => {
+                "操作の有効期限が切れました。最初からやり直してください。".into()
+            }
+            Self::InvalidCode => "セキュリティコードが正しくありません。".into(),
+            Self::MalformedCode(CodeError::FullWidthDigit { position }) => format!(
+                "セキュリティコードの{position}文字目が全角です。半角数字で入力してください。"
+            ),
+            Self::MalformedCode(_) => {
+                "セキュリティコードは半角数字で、表示されている桁数をそのまま入力してください。"
+                    .into()
+            }
+            Self::MalformedTokenId(_) => {
+                "トークンIDは英字4文字と数字8桁で入力してください。".into()
+            }
+            Self::TokenUnavailable => "このトークンIDは登録できません。".into(),
+            Self::NoToken => "トークンが登録されていません。".into(),
+            Self::PasswordRejected(v) => v
+                .iter()
+                .map(lockstep_password::Violation::message_ja)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Self::UnknownAccount => "該当するユーザーIDがありません。".into(),
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -156,6 +198,8 @@ pub enum EventKind {
     UnknownUser,
     /// Correct password.
     PasswordAccepted,
+    /// The stored hash was made with other parameters and was replaced.
+    PasswordRehashed,
     /// Wrong password; `failures` consecutive so far.
     PasswordFailed {
         /// Consecutive failures including this one.

@@ -130,13 +130,29 @@ pub struct Env<'a> {
     pub hasher: &'a dyn PasswordHasher,
     /// The current Unix time.
     pub now: u64,
-    /// 16 fresh random bytes: a new ticket or a new salt.
-    pub random: [u8; 16],
+    /// 32 fresh random bytes: the first half for a new ticket, the second for
+    /// a new password hash's salt, so that no stored salt ever reveals a
+    /// ticket.
+    pub random: [u8; 32],
     /// The seed of the token concerned: the bound one for OTP and resync, the
     /// typed one for enrollment.
     pub token: Option<&'a TokenSeed>,
     /// The store's knowledge of the typed token ID, for enrollment.
     pub token_status: TokenStatus,
+}
+
+impl Env<'_> {
+    fn ticket_bytes(&self) -> [u8; 16] {
+        let mut out = [0_u8; 16];
+        for (o, r) in out.iter_mut().zip(&self.random) {
+            *o = *r;
+        }
+        out
+    }
+
+    fn salt(&self) -> &[u8] {
+        self.random.get(16..).unwrap_or(&self.random)
+    }
 }
 
 impl core::fmt::Debug for Env<'_> {
@@ -172,7 +188,7 @@ pub fn create_account(
     operator_id: &str,
     env: &Env<'_>,
 ) -> Result<(Account, AuditEvent), HashError> {
-    let hash = env.hasher.hash_with_salt(temporary, &env.random)?;
+    let hash = env.hasher.hash_with_salt(temporary, env.salt())?;
     let account = Account {
         user_id: user_id.to_owned(),
         user_name: user_name.to_owned(),
@@ -336,7 +352,7 @@ impl Run<'_, '_> {
 
     /// A fresh ticket for `stage`, replacing any pending one.
     fn issue_ticket(&mut self, stage: Stage) -> LoginTicket {
-        let ticket = LoginTicket::from_bytes(self.env.random);
+        let ticket = LoginTicket::from_bytes(self.env.ticket_bytes());
         self.acc.ticket = Some(PendingTicket {
             digest: ticket.digest(),
             stage,
@@ -426,6 +442,14 @@ impl Run<'_, '_> {
         }
         self.acc.password.failures = 0;
         self.event(EventKind::PasswordAccepted);
+        // A hash made with other (older, cheaper) parameters is replaced now,
+        // while the password is at hand; its age and history are unchanged.
+        let stored = PasswordHash::parse(&self.acc.password.hash)?;
+        if self.env.hasher.needs_rehash(&stored) {
+            let fresh = self.env.hasher.hash_with_salt(password, self.env.salt())?;
+            self.acc.password.hash = fresh.as_str().to_owned();
+            self.event(EventKind::PasswordRehashed);
+        }
         let temporary = matches!(
             self.acc.password.must_change,
             Some(MustChange::FirstLogin | MustChange::Reset)
@@ -654,7 +678,7 @@ impl Run<'_, '_> {
             });
             return Ok(Outcome::Refused(Refusal::PasswordRejected(violations)));
         }
-        let hash = self.env.hasher.hash_with_salt(new, &self.env.random)?;
+        let hash = self.env.hasher.hash_with_salt(new, self.env.salt())?;
         self.set_password(hash, None);
         self.event(EventKind::PasswordChanged);
         Ok(if via_ticket {
@@ -692,10 +716,7 @@ impl Run<'_, '_> {
                 });
             }
             OperatorAction::ResetPassword { temporary } => {
-                let hash = self
-                    .env
-                    .hasher
-                    .hash_with_salt(temporary, &self.env.random)?;
+                let hash = self.env.hasher.hash_with_salt(temporary, self.env.salt())?;
                 self.set_password(hash, Some(MustChange::Reset));
                 self.acc.password.locked = false;
                 self.acc.password.failures = 0;

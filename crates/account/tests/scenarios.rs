@@ -640,6 +640,55 @@ async fn expired_temporary_password_ends_the_login_at_the_password_step() {
     ));
 }
 
+#[tokio::test]
+async fn a_hash_with_other_parameters_is_replaced_at_the_next_login() {
+    use lockstep_account::AccountStore;
+    use lockstep_password::{Argon2Params, Argon2idHasher, PasswordHasher};
+    let fx = Fx::new();
+    fx.ready("u1", 1, "First111").await;
+    // A record from an older deployment, hashed with other costs.
+    let older = Argon2idHasher::new(Argon2Params {
+        memory_kib: 7168,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap();
+    let mut a = fx.store.load_now("u1");
+    a.password.hash = older
+        .hash(&Password::from("First111"))
+        .unwrap()
+        .as_str()
+        .into();
+    let (set_at, previous) = (a.password.set_at, a.password.previous.clone());
+    fx.store.replace(&a, a.version).await.unwrap();
+
+    let r = fx.password("u1", "First111").await;
+    assert!(matches!(r.outcome, Outcome::OtpRequired { .. }));
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == EventKind::PasswordRehashed)
+    );
+    let a = fx.store.load_now("u1");
+    assert!(
+        a.password.hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+        "{}",
+        a.password.hash
+    );
+    assert_eq!(
+        (a.password.set_at, a.password.previous),
+        (set_at, previous),
+        "age and history kept"
+    );
+    let r = fx.password("u1", "First111").await;
+    assert!(
+        !r.events
+            .iter()
+            .any(|e| e.kind == EventKind::PasswordRehashed),
+        "once only"
+    );
+}
+
 // ------------------------------------------------------------------ lockout
 
 #[tokio::test]

@@ -495,12 +495,19 @@ fn make_env<'a>(
     random: [u8; 16],
     token: Option<&'a TokenSeed>,
 ) -> Env<'a> {
+    let mut both = [0_u8; 32];
+    for (b, r) in both.iter_mut().zip(random.iter().chain(random.iter())) {
+        *b = *r;
+    }
+    if let Some(salt) = both.get_mut(16..) {
+        salt.iter_mut().for_each(|b| *b = !*b);
+    }
     Env {
         config,
         policy,
         hasher,
         now,
-        random,
+        random: both,
         token,
         token_status: TokenStatus::Free,
     }
