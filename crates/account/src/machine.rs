@@ -437,14 +437,14 @@ impl Run<'_, '_> {
             });
             return Ok(Outcome::Refused(Refusal::PasswordLocked));
         }
-        if !self.verify_password(password)? {
+        let stored = PasswordHash::parse(&self.acc.password.hash)?;
+        if !self.env.hasher.verify(password, &stored)? {
             return Ok(self.password_failure());
         }
         self.acc.password.failures = 0;
         self.event(EventKind::PasswordAccepted);
         // A hash made with other (older, cheaper) parameters is replaced now,
         // while the password is at hand; its age and history are unchanged.
-        let stored = PasswordHash::parse(&self.acc.password.hash)?;
         if self.env.hasher.needs_rehash(&stored) {
             let fresh = self.env.hasher.hash_with_salt(password, self.env.salt())?;
             self.acc.password.hash = fresh.as_str().to_owned();
