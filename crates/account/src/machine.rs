@@ -290,10 +290,7 @@ pub fn decide(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Dec
             confirmation,
         } => {
             if run.acc.password.locked {
-                run.event(EventKind::LockedAttempt {
-                    factor: Factor::Password,
-                });
-                Outcome::Refused(Refusal::PasswordLocked)
+                run.password_locked()
             } else if run.verify_password(current)? {
                 run.acc.password.failures = 0;
                 run.change_password(new, confirmation, false)?
@@ -415,6 +412,13 @@ impl Run<'_, '_> {
         Outcome::Refused(refusal)
     }
 
+    fn password_locked(&mut self) -> Outcome {
+        self.event(EventKind::LockedAttempt {
+            factor: Factor::Password,
+        });
+        Outcome::Refused(Refusal::PasswordLocked)
+    }
+
     fn otp_locked(&mut self) -> Outcome {
         self.event(EventKind::LockedAttempt {
             factor: Factor::Otp,
@@ -432,10 +436,7 @@ impl Run<'_, '_> {
     fn password(&mut self, password: &Password) -> Result<Outcome, HashError> {
         if self.acc.password.locked {
             // Not evaluated, not counted (semantics 1).
-            self.event(EventKind::LockedAttempt {
-                factor: Factor::Password,
-            });
-            return Ok(Outcome::Refused(Refusal::PasswordLocked));
+            return Ok(self.password_locked());
         }
         let stored = PasswordHash::parse(&self.acc.password.hash)?;
         if !self.env.hasher.verify(password, &stored)? {
