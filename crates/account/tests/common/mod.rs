@@ -77,6 +77,12 @@ impl Fx {
         (p.credential_id, Totp::new(&p.seed.secret, p.seed.params))
     }
 
+    /// The seed the directory holds for `id`.
+    pub async fn seed(&self, id: CredentialId) -> lockstep_account::TokenSeed {
+        use lockstep_account::TokenDirectory;
+        self.directory.seed(&id).await.unwrap().unwrap()
+    }
+
     pub async fn create(&self, user: &str) {
         self.auth
             .create_account(
