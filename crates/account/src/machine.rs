@@ -4,7 +4,7 @@
 //! store's knowledge of a token ID all arrive in [`Env`]. Hashing is done
 //! through the [`PasswordHasher`] passed in, which is CPU work only.
 
-use lockstep_otp::{Code, CredentialId, Error as OtpError, Secret, Totp, TotpParams};
+use lockstep_otp::{Code, CodeError, CredentialId, Error as OtpError, Secret, Totp, TotpParams};
 use lockstep_password::{
     Context, HashError, History, Password, PasswordHash, PasswordHasher, PasswordPolicy,
 };
@@ -325,6 +325,14 @@ pub fn decide(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Dec
     })
 }
 
+/// Parses two codes of the token's length; the first error wins.
+fn parse_pair(otp1: &str, otp2: &str, params: TotpParams) -> Result<(Code, Code), CodeError> {
+    Ok((
+        Code::parse(otp1, params.digits)?,
+        Code::parse(otp2, params.digits)?,
+    ))
+}
+
 /// One decision in progress.
 struct Run<'e, 'a> {
     acc: Account,
@@ -481,12 +489,26 @@ impl Run<'_, '_> {
         })
     }
 
-    fn otp(&mut self, ticket: &LoginTicket, typed: &str) -> Outcome {
-        if !self.ticket_ok(ticket, Stage::Otp) {
-            return self.ticket_rejected();
+    /// The gate of every OTP-stage input: a valid ticket for `stage`, then
+    /// an unlocked token (semantics 1: a locked factor is neither evaluated
+    /// nor counted). `Some` is the refusal.
+    fn otp_gate(&mut self, ticket: &LoginTicket, stage: Stage) -> Option<Outcome> {
+        if !self.ticket_ok(ticket, stage) {
+            return Some(self.ticket_rejected());
         }
-        if self.acc.otp.locked {
-            return self.otp_locked();
+        self.acc.otp.locked.then(|| self.otp_locked())
+    }
+
+    /// A valid code (or pair) at `step`: the counter resets (R-LCK-3) and
+    /// the step becomes the last used one (semantics 4).
+    fn otp_accepted(&mut self, step: u64) {
+        self.acc.otp.failures = 0;
+        self.acc.otp.last_used_step = Some(step);
+    }
+
+    fn otp(&mut self, ticket: &LoginTicket, typed: &str) -> Outcome {
+        if let Some(refused) = self.otp_gate(ticket, Stage::Otp) {
+            return refused;
         }
         let (Some(totp), Some(binding)) = (self.totp(), self.acc.token.clone()) else {
             return Outcome::Refused(Refusal::NoToken);
@@ -504,8 +526,7 @@ impl Run<'_, '_> {
             self.acc.otp.last_used_step,
         ) {
             Ok(v) => {
-                self.acc.otp.failures = 0;
-                self.acc.otp.last_used_step = Some(v.step);
+                self.otp_accepted(v.step);
                 let bound = i64::from(self.config().max_drift);
                 let drift = v.offset.clamp(-bound, bound);
                 if let Some(t) = self.acc.token.as_mut() {
@@ -560,11 +581,12 @@ impl Run<'_, '_> {
     }
 
     fn enroll(&mut self, ticket: &LoginTicket, typed_id: &str, otp1: &str, otp2: &str) -> Outcome {
-        if !self.ticket_ok(ticket, Stage::Enroll) || self.acc.token.is_some() {
+        if self.acc.token.is_some() {
+            // R-TOK-1: one token; the Enroll stage is never opened with one bound.
             return self.ticket_rejected();
         }
-        if self.acc.otp.locked {
-            return self.otp_locked();
+        if let Some(refused) = self.otp_gate(ticket, Stage::Enroll) {
+            return refused;
         }
         let failed = |failures| EventKind::EnrollmentFailed { failures };
         let id = match CredentialId::parse(typed_id) {
@@ -576,8 +598,8 @@ impl Run<'_, '_> {
         let (Some(totp), Some(seed), true) = (self.totp(), self.env.token, usable) else {
             return self.otp_failure(failed, Refusal::TokenUnavailable);
         };
-        let digits = seed.params.digits;
-        let (Ok(first), Ok(second)) = (Code::parse(otp1, digits), Code::parse(otp2, digits)) else {
+        // R-ENR-5: a failure of any kind counts, a malformed code included.
+        let Ok((first, second)) = parse_pair(otp1, otp2, seed.params) else {
             return self.otp_failure(failed, Refusal::InvalidCode);
         };
         let window = self.config().enrollment_window;
@@ -590,8 +612,7 @@ impl Run<'_, '_> {
         ) {
             Ok(r) => {
                 // Both codes are consumed: the second's step is the last used (R-ENR-4).
-                self.acc.otp.failures = 0;
-                self.acc.otp.last_used_step = Some(r.step);
+                self.otp_accepted(r.step);
                 self.acc.token = Some(TokenBinding {
                     credential_id: id,
                     params: seed.params,
@@ -612,25 +633,18 @@ impl Run<'_, '_> {
     }
 
     fn resync(&mut self, ticket: &LoginTicket, otp1: &str, otp2: &str) -> Outcome {
-        if !self.ticket_ok(ticket, Stage::Otp) {
-            return self.ticket_rejected();
-        }
-        if self.acc.otp.locked {
-            return self.otp_locked();
+        if let Some(refused) = self.otp_gate(ticket, Stage::Otp) {
+            return refused;
         }
         let (Some(totp), Some(binding)) = (self.totp(), self.acc.token.clone()) else {
             return Outcome::Refused(Refusal::NoToken);
         };
-        let digits = binding.params.digits;
-        let first = match Code::parse(otp1, digits) {
-            Ok(c) => c,
+        let (first, second) = match parse_pair(otp1, otp2, binding.params) {
+            Ok(pair) => pair,
             Err(e) => return Outcome::Refused(Refusal::MalformedCode(e)),
         };
-        let second = match Code::parse(otp2, digits) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Refused(Refusal::MalformedCode(e)),
-        };
-        let failed = |failures| EventKind::ResyncFailed { failures };
+        // The resync window is at most the drift bound (`ConfigBuilder::build`
+        // checks it), so any drift found here is within the bound.
         let window = self.config().resync_window;
         match totp.resync(
             &first,
@@ -639,9 +653,8 @@ impl Run<'_, '_> {
             window,
             self.acc.otp.last_used_step,
         ) {
-            Ok(r) if r.drift.unsigned_abs() <= u64::from(self.config().max_drift) => {
-                self.acc.otp.failures = 0;
-                self.acc.otp.last_used_step = Some(r.step);
+            Ok(r) => {
+                self.otp_accepted(r.step);
                 if let Some(t) = self.acc.token.as_mut() {
                     t.drift = r.drift;
                 }
@@ -650,7 +663,10 @@ impl Run<'_, '_> {
                     ticket: self.issue_ticket(Stage::Otp),
                 }
             }
-            _ => self.otp_failure(failed, Refusal::InvalidCode),
+            Err(_) => self.otp_failure(
+                |failures| EventKind::ResyncFailed { failures },
+                Refusal::InvalidCode,
+            ),
         }
     }
 
