@@ -278,53 +278,40 @@ pub fn run(ops: &[Op]) {
                 };
                 (e, d)
             }
-            Op::Enroll(consecutive) => {
-                enrolled = enrolled.wrapping_add(1);
+            Op::Enroll(consecutive) | Op::Resync(consecutive) => {
+                let enroll = matches!(op, Op::Enroll(_));
+                enrolled = enrolled.wrapping_add(u8::from(enroll));
                 let id = CredentialId::from_random([enrolled; 16]);
                 let (a, b) = (code_at(cur), code_at(cur + if consecutive { 1 } else { 2 }));
-                let d = decide(
-                    &acc,
-                    &Input::Enroll {
+                let input = if enroll {
+                    Input::Enroll {
                         ticket: t,
                         credential_id: id.as_str(),
                         otp1: &a,
                         otp2: &b,
-                    },
-                    &make_env(&config, &policy, &hasher, now, r, Some(&seed)),
-                );
-                let e = if !ticket_open(&m, Stage::Enroll) || m.token {
-                    Expect::Refused("invalid_ticket")
-                } else if m.otp_locked {
-                    Expect::Refused("token_locked")
-                } else if consecutive && m.last_used.is_none_or(|l| cur > l) {
-                    m.otp_failures = 0;
-                    m.last_used = Some(cur + 1);
-                    m.token = true;
-                    m.stage = Some((Stage::Otp, now + TTL));
-                    Expect::Ticket(Stage::Otp)
+                    }
                 } else {
-                    otp_fail(&mut m)
-                };
-                (e, d)
-            }
-            Op::Resync(consecutive) => {
-                let (a, b) = (code_at(cur), code_at(cur + if consecutive { 1 } else { 2 }));
-                let d = decide(
-                    &acc,
-                    &Input::Resync {
+                    Input::Resync {
                         ticket: t,
                         otp1: &a,
                         otp2: &b,
-                    },
+                    }
+                };
+                let d = decide(
+                    &acc,
+                    &input,
                     &make_env(&config, &policy, &hasher, now, r, Some(&seed)),
                 );
-                let e = if !ticket_open(&m, Stage::Otp) {
+                let stage = if enroll { Stage::Enroll } else { Stage::Otp };
+                let e = if !ticket_open(&m, stage) || (enroll && m.token) {
                     Expect::Refused("invalid_ticket")
                 } else if m.otp_locked {
                     Expect::Refused("token_locked")
                 } else if consecutive && m.last_used.is_none_or(|l| cur > l) {
+                    // Both codes consumed; an enrollment binds the token.
                     m.otp_failures = 0;
                     m.last_used = Some(cur + 1);
+                    m.token |= enroll;
                     m.stage = Some((Stage::Otp, now + TTL));
                     Expect::Ticket(Stage::Otp)
                 } else {
