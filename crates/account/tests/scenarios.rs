@@ -25,12 +25,8 @@ fn refusal(o: &Outcome) -> Option<&Refusal> {
 async fn r_acc_1_logged_in_outcome_shows_customer_user_id_and_name() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let t = fx.login("u1", "Newpass1").await;
+    let r = fx.otp("u1", &t, &totp, 0).await;
     match r.outcome {
         Outcome::LoggedIn(Session {
             customer_name,
@@ -50,12 +46,8 @@ async fn r_acc_1_logged_in_outcome_shows_customer_user_id_and_name() {
 async fn r_acc_2_new_users_start_with_a_temporary_password_that_must_change() {
     let fx = Fx::new();
     let (_, totp) = fx.enrolled("u1", 1).await;
-    let t = ticket(fx.password("u1", TEMP).await.outcome);
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let t = fx.login("u1", TEMP).await;
+    let r = fx.otp("u1", &t, &totp, 0).await;
     assert!(matches!(
         r.outcome,
         Outcome::PasswordChangeRequired {
@@ -100,7 +92,11 @@ async fn r_tok_2_a_token_used_elsewhere_registers_as_is() {
     let other = Fx::new();
     let (id, _) = bank.enrolled("u1", 7).await;
     let (id2, _) = other.enrolled("someone", 7).await;
-    assert_eq!(id, id2);
+    // Each service bound the one generator as it is.
+    assert_eq!(id, id2, "the same generator");
+    let bound = |fx: &Fx, user: &str| fx.store.load_now(user).token.map(|t| t.credential_id);
+    assert_eq!(bound(&bank, "u1"), Some(id));
+    assert_eq!(bound(&other, "someone"), Some(id));
 }
 
 #[tokio::test]
@@ -108,13 +104,13 @@ async fn r_tok_3_a_code_is_valid_once_and_only_for_a_limited_time() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
     let code = fx.code(&totp, 0);
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let t = fx.login("u1", "Newpass1").await;
     assert!(matches!(
         fx.auth.submit_otp("u1", &t, &code).await.unwrap().outcome,
         Outcome::LoggedIn(_)
     ));
     // Once: the same code in a new login is refused.
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let t = fx.login("u1", "Newpass1").await;
     let r = fx.auth.submit_otp("u1", &t, &code).await.unwrap();
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidCode));
     assert!(
@@ -132,20 +128,16 @@ async fn r_tok_3_a_code_is_valid_once_and_only_for_a_limited_time() {
 async fn r_tok_4_revoked_token_stops_at_once_and_a_new_one_can_be_enrolled() {
     let fx = Fx::new();
     let (old_id, old_totp) = fx.ready("u1", 1, "Newpass1").await;
-    let pending = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let pending = fx.login("u1", "Newpass1").await;
     fx.auth
         .operator("op-9", "u1", OperatorAction::RevokeToken)
         .await
         .unwrap();
     // The pending login dies with it.
-    let r = fx
-        .auth
-        .submit_otp("u1", &pending, &fx.code(&old_totp, 0))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &pending, &old_totp, 0).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
     // The user enrolls a new token.
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let t = fx.login("u1", "Newpass1").await;
     let r = fx
         .auth
         .enroll(
@@ -199,7 +191,7 @@ async fn r_enr_1_first_step_is_user_id_and_temporary_password() {
 async fn r_enr_2_enrollment_needs_the_ticket_of_step_one() {
     let fx = Fx::new();
     fx.create("u1").await;
-    let _real = ticket(fx.password("u1", TEMP).await.outcome);
+    let _real = fx.login("u1", TEMP).await;
     let forged = lockstep_account::LoginTicket::from_bytes([7; 16]);
     let (id, totp) = fx.token(1);
     let r = fx
@@ -225,7 +217,7 @@ async fn r_enr_2_enrollment_needs_the_ticket_of_step_one() {
 async fn r_enr_3_codes_must_be_consecutive_and_the_second_current() {
     let fx = Fx::new();
     fx.create("u1").await;
-    let t = ticket(fx.password("u1", TEMP).await.outcome);
+    let t = fx.login("u1", TEMP).await;
     let (id, totp) = fx.token(1);
     for (a, b) in [(-2, 0), (0, -1), (-20, -19), (5, 6)] {
         let r = fx
@@ -267,7 +259,7 @@ async fn r_enr_3_codes_must_be_consecutive_and_the_second_current() {
 async fn r_enr_4_enrollment_code_cannot_log_in() {
     let fx = Fx::new();
     fx.create("u1").await;
-    let t = ticket(fx.password("u1", TEMP).await.outcome);
+    let t = fx.login("u1", TEMP).await;
     let (id, totp) = fx.token(1);
     let otp2 = fx.code(&totp, 0);
     let r = fx
@@ -286,7 +278,7 @@ async fn r_enr_4_enrollment_code_cannot_log_in() {
 async fn r_enr_5_any_error_stores_nothing_and_counts() {
     let fx = Fx::new();
     fx.create("u1").await;
-    let t = ticket(fx.password("u1", TEMP).await.outcome);
+    let t = fx.login("u1", TEMP).await;
     let (id, totp) = fx.token(1);
     let before = fx.store.load_now("u1");
     let attempts = [
@@ -326,7 +318,7 @@ async fn r_enr_5_any_error_stores_nothing_and_counts() {
 async fn r_enr_6_success_shows_the_registered_token_id() {
     let fx = Fx::new();
     fx.create("u1").await;
-    let t = ticket(fx.password("u1", TEMP).await.outcome);
+    let t = fx.login("u1", TEMP).await;
     let (id, totp) = fx.token(1);
     let r = fx
         .auth
@@ -372,36 +364,20 @@ async fn r_log_3_a_correct_unused_current_code_logs_in_and_stages_cannot_be_skip
     let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
     // Without the password step there is no ticket.
     let forged = lockstep_account::LoginTicket::from_bytes([0; 16]);
-    let r = fx
-        .auth
-        .submit_otp("u1", &forged, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &forged, &totp, 0).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let t = fx.login("u1", "Newpass1").await;
     // Expired ticket (5 minutes).
     fx.clock.advance(301);
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &t, &totp, 0).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
-    let t = ticket(fx.password("u1", "Newpass1").await.outcome);
+    let t = fx.login("u1", "Newpass1").await;
     assert!(matches!(
-        fx.auth
-            .submit_otp("u1", &t, &fx.code(&totp, 0))
-            .await
-            .unwrap()
-            .outcome,
+        fx.otp("u1", &t, &totp, 0).await.outcome,
         Outcome::LoggedIn(_)
     ));
     // Single use: the ticket is spent.
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 1))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &t, &totp, 1).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
 }
 
@@ -419,12 +395,8 @@ async fn r_log_4_password_change_comes_first_after_reset_and_cannot_be_skipped()
         )
         .await
         .unwrap();
-    let t = ticket(fx.password("u1", "Reset123").await.outcome);
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let t = fx.login("u1", "Reset123").await;
+    let r = fx.otp("u1", &t, &totp, 0).await;
     let Outcome::PasswordChangeRequired {
         ticket: change,
         reason,
@@ -445,11 +417,7 @@ async fn r_log_4_password_change_comes_first_after_reset_and_cannot_be_skipped()
         .await
         .unwrap();
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
-    let r = fx
-        .auth
-        .submit_otp("u1", &change, &fx.code(&totp, 1))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &change, &totp, 1).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidTicket));
     let r = fx
         .auth
@@ -577,12 +545,8 @@ async fn r_pwd_6_expiry_counts_calendar_days_in_jst_not_counting_the_first() {
     let end_of_d90 = 1_757_775_599; // 2025-09-13 14:59:59 UTC = 23:59:59 JST
     for (now, expired) in [(end_of_d90, false), (end_of_d90 + 1, true)] {
         fx.clock.set(now);
-        let t = ticket(fx.password("u1", "First111").await.outcome);
-        let r = fx
-            .auth
-            .submit_otp("u1", &t, &fx.code(&totp, 0))
-            .await
-            .unwrap();
+        let t = fx.login("u1", "First111").await;
+        let r = fx.otp("u1", &t, &totp, 0).await;
         if expired {
             assert!(
                 matches!(
@@ -730,12 +694,8 @@ async fn r_lck_1_fifth_password_failure_locks_and_locked_is_not_evaluated() {
 async fn r_lck_2_tenth_otp_failure_locks_the_token_and_voids_the_ticket() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
-    let t = ticket(fx.password("u1", "First111").await.outcome);
-    let bad = if fx.code(&totp, 0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let t = fx.login("u1", "First111").await;
+    let bad = fx.wrong_code(&totp);
     for n in 1..=10 {
         let r = fx.auth.submit_otp("u1", &t, bad).await.unwrap();
         let want = if n == 10 {
@@ -745,11 +705,7 @@ async fn r_lck_2_tenth_otp_failure_locks_the_token_and_voids_the_ticket() {
         };
         assert_eq!(refusal(&r.outcome), Some(&want), "attempt {n}");
     }
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &t, &totp, 0).await;
     assert_eq!(
         refusal(&r.outcome),
         Some(&Refusal::InvalidTicket),
@@ -772,25 +728,17 @@ async fn r_lck_3_a_success_resets_only_its_own_counter() {
     for _ in 0..4 {
         fx.password("u1", "Wrong999").await;
     }
-    let t = ticket(fx.password("u1", "First111").await.outcome);
+    let t = fx.login("u1", "First111").await;
     assert_eq!(fx.store.load_now("u1").password.failures, 0);
-    let bad = if fx.code(&totp, 0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let bad = fx.wrong_code(&totp);
     for _ in 0..9 {
         fx.auth.submit_otp("u1", &t, bad).await.unwrap();
     }
     fx.password("u1", "Wrong999").await; // a password failure does not touch the OTP counter
     assert_eq!(fx.store.load_now("u1").otp.failures, 9);
-    let t = ticket(fx.password("u1", "First111").await.outcome);
+    let t = fx.login("u1", "First111").await;
     assert!(matches!(
-        fx.auth
-            .submit_otp("u1", &t, &fx.code(&totp, 0))
-            .await
-            .unwrap()
-            .outcome,
+        fx.otp("u1", &t, &totp, 0).await.outcome,
         Outcome::LoggedIn(_)
     ));
     assert_eq!(fx.store.load_now("u1").otp.failures, 0);
@@ -802,13 +750,9 @@ async fn r_lck_3_a_success_resets_only_its_own_counter() {
 async fn r_syn_1_to_3_a_drifted_token_fails_until_resynchronised() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
-    let t = ticket(fx.password("u1", "First111").await.outcome);
+    let t = fx.login("u1", "First111").await;
     // The token's clock runs 20 steps (10 minutes) fast.
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 20))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &t, &totp, 20).await;
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidCode), "R-SYN-1");
     let r = fx
         .auth
@@ -830,11 +774,7 @@ async fn r_syn_1_to_3_a_drifted_token_fails_until_resynchronised() {
         "R-SYN-3: counter reset, drift adopted"
     );
     fx.clock.advance(30);
-    let r = fx
-        .auth
-        .submit_otp("u1", &t, &fx.code(&totp, 21))
-        .await
-        .unwrap();
+    let r = fx.otp("u1", &t, &totp, 21).await;
     assert!(matches!(r.outcome, Outcome::LoggedIn(_)), "{:?}", r.outcome);
 }
 
@@ -842,7 +782,7 @@ async fn r_syn_1_to_3_a_drifted_token_fails_until_resynchronised() {
 async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
-    let t = ticket(fx.password("u1", "First111").await.outcome);
+    let t = fx.login("u1", "First111").await;
     let r = fx
         .auth
         .resync("u1", &t, &fx.code(&totp, 20), &fx.code(&totp, 22))
@@ -861,11 +801,7 @@ async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
         .await
         .unwrap();
     assert_eq!(refusal(&r.outcome), Some(&Refusal::InvalidCode));
-    let bad = if fx.code(&totp, 0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let bad = fx.wrong_code(&totp);
     for _ in 0..8 {
         fx.auth.submit_otp("u1", &t, bad).await.unwrap();
     }
@@ -949,12 +885,8 @@ impl OrUnlocked for lockstep_account::Response {
 async fn r_ops_1_unlocks_clear_only_their_own_factor() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
-    let t = ticket(fx.password("u1", "First111").await.outcome);
-    let bad = if fx.code(&totp, 0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let t = fx.login("u1", "First111").await;
+    let bad = fx.wrong_code(&totp);
     for _ in 0..10 {
         fx.auth.submit_otp("u1", &t, bad).await.unwrap();
     }
@@ -1052,7 +984,7 @@ async fn the_manual_end_to_end() {
     // The bank opens the account with the temporary password of the form (R-ACC-2).
     fx.create("fx-0001").await;
     // 利用開始登録: user ID + temporary password, then token ID + OTP1 + OTP2.
-    let t = ticket(fx.password("fx-0001", TEMP).await.outcome);
+    let t = fx.login("fx-0001", TEMP).await;
     let (id, totp) = fx.token(42);
     let r = fx
         .auth
@@ -1075,11 +1007,7 @@ async fn the_manual_end_to_end() {
     assert_eq!(token_id, id);
     // The seed asks for a fresh code after enrollment, then the forced change.
     fx.clock.advance(30);
-    let r = fx
-        .auth
-        .submit_otp("fx-0001", &t, &fx.code(&totp, 0))
-        .await
-        .unwrap();
+    let r = fx.otp("fx-0001", &t, &totp, 0).await;
     let Outcome::PasswordChangeRequired {
         ticket: t,
         reason: MustChange::FirstLogin,
@@ -1110,24 +1038,14 @@ async fn the_manual_end_to_end() {
     };
     assert_eq!(token_id, id);
     assert!(matches!(
-        fx.auth
-            .submit_otp("fx-0001", &t, &fx.code(&totp, 0))
-            .await
-            .unwrap()
-            .outcome,
+        fx.otp("fx-0001", &t, &totp, 0).await.outcome,
         Outcome::LoggedIn(_)
     ));
     // The phone's clock drifts 15 minutes slow: resync from the OTP screen.
     fx.clock.advance(86_400);
-    let t = ticket(fx.password("fx-0001", "Sakura2025").await.outcome);
+    let t = fx.login("fx-0001", "Sakura2025").await;
     assert_eq!(
-        refusal(
-            &fx.auth
-                .submit_otp("fx-0001", &t, &fx.code(&totp, -30))
-                .await
-                .unwrap()
-                .outcome
-        ),
+        refusal(&fx.otp("fx-0001", &t, &totp, -30).await.outcome),
         Some(&Refusal::InvalidCode)
     );
     let t = ticket(
@@ -1139,11 +1057,7 @@ async fn the_manual_end_to_end() {
     );
     fx.clock.advance(30);
     assert!(matches!(
-        fx.auth
-            .submit_otp("fx-0001", &t, &fx.code(&totp, -30))
-            .await
-            .unwrap()
-            .outcome,
+        fx.otp("fx-0001", &t, &totp, -30).await.outcome,
         Outcome::LoggedIn(_)
     ));
     // A new phone: the support desk revokes the old token; the user enrolls the new one.
@@ -1151,7 +1065,7 @@ async fn the_manual_end_to_end() {
         .operator("desk-3", "fx-0001", OperatorAction::RevokeToken)
         .await
         .unwrap();
-    let t = ticket(fx.password("fx-0001", "Sakura2025").await.outcome);
+    let t = fx.login("fx-0001", "Sakura2025").await;
     let (new_id, new_totp) = fx.token(43);
     let r = fx
         .auth
@@ -1167,11 +1081,7 @@ async fn the_manual_end_to_end() {
     let t = ticket(r.outcome);
     fx.clock.advance(30);
     assert!(matches!(
-        fx.auth
-            .submit_otp("fx-0001", &t, &fx.code(&new_totp, 0))
-            .await
-            .unwrap()
-            .outcome,
+        fx.otp("fx-0001", &t, &new_totp, 0).await.outcome,
         Outcome::LoggedIn(_)
     ));
 }

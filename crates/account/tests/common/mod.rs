@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use lockstep_account::{
-    Authenticator, Clock, Config, FakeClock, MemoryDirectory, MemoryStore, OsRandom, Outcome,
-    Response, provision,
+    Authenticator, Clock, Config, FakeClock, LoginTicket, MemoryDirectory, MemoryStore, OsRandom,
+    Outcome, Response, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
 use lockstep_password::{Password, PasswordPolicy};
@@ -111,12 +111,34 @@ impl Fx {
             .to_string()
     }
 
+    /// Step 1 of a login that is expected to succeed: its ticket.
+    pub async fn login(&self, user: &str, pw: &str) -> LoginTicket {
+        ticket(self.password(user, pw).await.outcome)
+    }
+
+    /// Step 2 with the token's code `offset` steps from now.
+    pub async fn otp(&self, user: &str, t: &LoginTicket, totp: &Totp, offset: i64) -> Response {
+        self.auth
+            .submit_otp(user, t, &self.code(totp, offset))
+            .await
+            .unwrap()
+    }
+
+    /// Six digits that are the token's code at no step near now.
+    pub fn wrong_code(&self, totp: &Totp) -> &'static str {
+        let near: Vec<String> = (-3..=3).map(|o| self.code(totp, o)).collect();
+        ["000000", "111111", "222222"]
+            .into_iter()
+            .find(|c| !near.iter().any(|n| n == c))
+            .unwrap()
+    }
+
     /// Creates `user`, logs in with the temporary password, enrolls token
     /// `n` with the codes of the previous and current steps, and moves the
     /// clock one step on. Returns the token.
     pub async fn enrolled(&self, user: &str, n: u8) -> (CredentialId, Totp) {
         self.create(user).await;
-        let ticket = ticket(self.password(user, TEMP).await.outcome);
+        let ticket = self.login(user, TEMP).await;
         let (id, totp) = self.token(n);
         let r = self
             .auth
@@ -141,14 +163,8 @@ impl Fx {
     /// `enrolled`, then the first login with its forced change to `new`.
     pub async fn ready(&self, user: &str, n: u8, new: &str) -> (CredentialId, Totp) {
         let (id, totp) = self.enrolled(user, n).await;
-        let t = ticket(self.password(user, TEMP).await.outcome);
-        let t = ticket(
-            self.auth
-                .submit_otp(user, &t, &self.code(&totp, 0))
-                .await
-                .unwrap()
-                .outcome,
-        );
+        let t = self.login(user, TEMP).await;
+        let t = ticket(self.otp(user, &t, &totp, 0).await.outcome);
         let r = self
             .auth
             .change_password(user, &t, &Password::from(new), &Password::from(new))
