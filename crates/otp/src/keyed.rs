@@ -78,89 +78,44 @@ fn be_words<const N: usize, W: Copy>(words: &[W], out: &mut [u8], to_bytes: fn(W
     }
 }
 
-impl BlockHash for Sha1 {
-    type State = [u32; 5];
-    type Block = [u8; 64];
-    const IV: Self::State = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    const ZERO: Self::Block = [0; 64];
-    const OUT: usize = 20;
-    #[inline(always)]
-    fn compress(state: &mut Self::State, block: &Self::Block) {
-        sha1::block_api::compress(state, core::slice::from_ref(block));
-    }
-    #[inline(always)]
-    fn digest(state: &Self::State, out: &mut [u8]) {
-        be_words(state, out, u32::to_be_bytes);
-    }
-    #[inline(always)]
-    fn truncate(state: &Self::State) -> u32 {
-        truncate32(state)
-    }
+/// One [`BlockHash`] impl: the hash's word type and count, block size,
+/// compression function, truncation and initial value (FIPS 180-4 §5.3). The
+/// digest is the whole state, big-endian.
+macro_rules! block_hash {
+    ($name:ident: [$word:ty; $words:literal], block $block:literal, $compress:path, $truncate:ident, IV = $iv:expr) => {
+        impl BlockHash for $name {
+            type State = [$word; $words];
+            type Block = [u8; $block];
+            const IV: Self::State = $iv;
+            const ZERO: Self::Block = [0; $block];
+            const OUT: usize = $words * core::mem::size_of::<$word>();
+            #[inline(always)]
+            fn compress(state: &mut Self::State, block: &Self::Block) {
+                $compress(state, core::slice::from_ref(block));
+            }
+            #[inline(always)]
+            fn digest(state: &Self::State, out: &mut [u8]) {
+                be_words(state, out, <$word>::to_be_bytes);
+            }
+            #[inline(always)]
+            fn truncate(state: &Self::State) -> u32 {
+                $truncate(state)
+            }
+        }
+    };
 }
 
-impl BlockHash for Sha256 {
-    type State = [u32; 8];
-    type Block = [u8; 64];
-    const IV: Self::State = [
-        0x6A09_E667,
-        0xBB67_AE85,
-        0x3C6E_F372,
-        0xA54F_F53A,
-        0x510E_527F,
-        0x9B05_688C,
-        0x1F83_D9AB,
-        0x5BE0_CD19,
-    ];
-    const ZERO: Self::Block = [0; 64];
-    const OUT: usize = 32;
-    #[inline(always)]
-    fn compress(state: &mut Self::State, block: &Self::Block) {
-        sha2::block_api::compress256(state, core::slice::from_ref(block));
-    }
-    #[inline(always)]
-    fn digest(state: &Self::State, out: &mut [u8]) {
-        be_words(state, out, u32::to_be_bytes);
-    }
-    #[inline(always)]
-    fn truncate(state: &Self::State) -> u32 {
-        truncate32(state)
-    }
-}
-
-impl BlockHash for Sha512 {
-    type State = [u64; 8];
-    type Block = [u8; 128];
-    const IV: Self::State = [
-        0x6A09_E667_F3BC_C908,
-        0xBB67_AE85_84CA_A73B,
-        0x3C6E_F372_FE94_F82B,
-        0xA54F_F53A_5F1D_36F1,
-        0x510E_527F_ADE6_82D1,
-        0x9B05_688C_2B3E_6C1F,
-        0x1F83_D9AB_FB41_BD6B,
-        0x5BE0_CD19_137E_2179,
-    ];
-    const ZERO: Self::Block = [0; 128];
-    const OUT: usize = 64;
-    #[inline(always)]
-    fn compress(state: &mut Self::State, block: &Self::Block) {
-        sha2::block_api::compress512(state, core::slice::from_ref(block));
-    }
-    #[inline(always)]
-    fn digest(state: &Self::State, out: &mut [u8]) {
-        be_words(state, out, u64::to_be_bytes);
-    }
-    #[inline(always)]
-    fn truncate(state: &Self::State) -> u32 {
-        truncate64(state)
-    }
-}
+block_hash!(Sha1: [u32; 5], block 64, sha1::block_api::compress, truncate32, IV = [
+    0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0,
+]);
+block_hash!(Sha256: [u32; 8], block 64, sha2::block_api::compress256, truncate32, IV = [
+    0x6A09_E667, 0xBB67_AE85, 0x3C6E_F372, 0xA54F_F53A,
+    0x510E_527F, 0x9B05_688C, 0x1F83_D9AB, 0x5BE0_CD19,
+]);
+block_hash!(Sha512: [u64; 8], block 128, sha2::block_api::compress512, truncate64, IV = [
+    0x6A09_E667_F3BC_C908, 0xBB67_AE85_84CA_A73B, 0x3C6E_F372_FE94_F82B, 0xA54F_F53A_5F1D_36F1,
+    0x510E_527F_ADE6_82D1, 0x9B05_688C_2B3E_6C1F, 0x1F83_D9AB_FB41_BD6B, 0x5BE0_CD19_137E_2179,
+]);
 
 /// Copies `src` into `dst` at `at`; out-of-range writes are skipped (they
 /// cannot happen for the fixed layouts below, and must not panic).

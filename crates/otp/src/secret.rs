@@ -88,7 +88,7 @@ impl Secret {
     /// # Errors
     /// As [`Secret::from_base32`].
     pub fn from_base32_with(text: &str, strength: KeyStrength) -> Result<Self, SecretError> {
-        let symbols = normalise(text, "base32", |c| {
+        let symbols = normalise(text, "base32", true, |c| {
             let c = c.to_ascii_uppercase();
             matches!(c, 'A'..='Z' | '2'..='7').then_some(c)
         })?;
@@ -113,7 +113,7 @@ impl Secret {
     /// # Errors
     /// As [`Secret::from_hex`].
     pub fn from_hex_with(text: &str, strength: KeyStrength) -> Result<Self, SecretError> {
-        let symbols = normalise(text, "hex", |c| {
+        let symbols = normalise(text, "hex", false, |c| {
             let c = c.to_ascii_lowercase();
             matches!(c, '0'..='9' | 'a'..='f').then_some(c)
         })?;
@@ -177,12 +177,13 @@ fn check_len(len: usize, strength: KeyStrength) -> Result<(), SecretError> {
     }
 }
 
-/// Drops separators (whitespace, hyphens) and trailing `=` padding, maps each
-/// remaining character through `accept`, and reports the first one it refuses
-/// by its 1-based character position.
+/// Drops separators (whitespace, hyphens) and, where the encoding has it,
+/// trailing `=` padding; maps each remaining character through `accept`, and
+/// reports the first one it refuses by its 1-based character position.
 fn normalise(
     text: &str,
     encoding: &'static str,
+    padded: bool,
     accept: impl Fn(char) -> Option<char>,
 ) -> Result<Zeroizing<Vec<u8>>, SecretError> {
     let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
@@ -191,7 +192,7 @@ fn normalise(
         if c.is_whitespace() || c == '-' {
             continue;
         }
-        if c == '=' && encoding == "base32" {
+        if c == '=' && padded {
             padding_seen = true;
             continue;
         }

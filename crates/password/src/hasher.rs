@@ -329,32 +329,25 @@ impl PasswordHasher for InsecureTestHasher {
     }
 }
 
-impl<H: PasswordHasher + ?Sized> PasswordHasher for &H {
-    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
-        (**self).hash_with_salt(password, salt)
-    }
-    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        (**self).hash(password)
-    }
-    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
-        (**self).verify(password, hash)
-    }
-    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
-        (**self).needs_rehash(hash)
-    }
+/// Forwards the trait through a pointer type, so a hasher can be shared
+/// (`&H`, `Arc<H>`) without a wrapper.
+macro_rules! forward_hasher {
+    ($($ptr:ty),*) => {$(
+        impl<H: PasswordHasher + ?Sized> PasswordHasher for $ptr {
+            fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
+                (**self).hash_with_salt(password, salt)
+            }
+            fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+                (**self).hash(password)
+            }
+            fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+                (**self).verify(password, hash)
+            }
+            fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+                (**self).needs_rehash(hash)
+            }
+        }
+    )*};
 }
 
-impl<H: PasswordHasher + ?Sized> PasswordHasher for std::sync::Arc<H> {
-    fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
-        (**self).hash_with_salt(password, salt)
-    }
-    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        (**self).hash(password)
-    }
-    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
-        (**self).verify(password, hash)
-    }
-    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
-        (**self).needs_rehash(hash)
-    }
-}
+forward_hasher!(&H, std::sync::Arc<H>);
