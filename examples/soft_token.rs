@@ -234,7 +234,7 @@ fn new(o: &Options) -> Result<(), String> {
         .get("--account")
         .map_or_else(|| id.to_string(), str::to_owned);
     let key = KeyUri::totp(secret, TotpParams::DEFAULT, Some(issuer), account);
-    let uri = key.to_uri();
+    let uri = key.to_uri().map_err(|e| format!("otpauth URI: {e}"))?;
 
     println!("credential ID: {id}");
     println!("secret:        {}", key.secret.to_base32().as_str());

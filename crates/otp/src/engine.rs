@@ -539,20 +539,11 @@ impl Totp {
         })
     }
 
-    /// Resynchronisation (the seed's 同期ズレ補正, R-SYN): searches the steps
-    /// `current_step - search.behind ..= current_step + search.ahead` for two
-    /// adjacent steps `s, s + 1` with codes `first` and `second`, both above
-    /// `last_used`. The search is centred on the real clock, not on any stored
-    /// drift, and compares every candidate in constant time.
-    ///
-    /// Of several such pairs the highest is taken, for the reason given on
-    /// [`Totp::verify`].
+    /// Resynchronisation (the seed's 同期ズレ補正, R-SYN) around the real
+    /// clock: [`Totp::resync_around`] with a stored drift of 0.
     ///
     /// # Errors
-    /// - [`Error::NoMatch`]: no adjacent pair in the window.
-    /// - [`Error::Replay`]: the pair exists only at or below `last_used`.
-    /// - [`Error::TimeBeforeT0`], [`Error::WindowTooLarge`] (a side over
-    ///   [`Limits::max_resync_window`]), [`Error::DigitsMismatch`].
+    /// As [`Totp::resync_around`].
     pub fn resync(
         &self,
         first: &Code,
@@ -561,13 +552,63 @@ impl Totp {
         search: Window,
         last_used: Option<u64>,
     ) -> Result<Resynced, Error> {
-        search.check(self.hotp.limits.max_resync_window)?;
+        self.resync_around(first, second, now, search, 0, last_used)
+    }
+
+    /// Resynchronisation centred on a stored drift: searches the steps
+    /// `current + drift - search.behind ..= current + drift + search.ahead`
+    /// for two adjacent steps `s, s + 1` with codes `first` and `second`,
+    /// both above `last_used`, and compares every candidate in constant time.
+    /// The search never reaches past [`Limits::max_drift`] from the real
+    /// clock, so the drift it returns is always within that bound.
+    ///
+    /// Centring on the stored drift (not on the real clock) keeps a small
+    /// window useful for a token whose clock has run off earlier; keeping the
+    /// window small is what stops a pair of phished codes from being
+    /// replayed hours later.
+    ///
+    /// Of several such pairs the highest is taken, for the reason given on
+    /// [`Totp::verify`].
+    ///
+    /// # Errors
+    /// - [`Error::NoMatch`]: no adjacent pair in the window.
+    /// - [`Error::Replay`]: the pair exists only at or below `last_used`.
+    /// - [`Error::TimeBeforeT0`], [`Error::WindowTooLarge`] (a side over
+    ///   [`Limits::max_resync_window`]), [`Error::DriftTooLarge`] (`drift`
+    ///   over [`Limits::max_drift`]), [`Error::DigitsMismatch`].
+    pub fn resync_around(
+        &self,
+        first: &Code,
+        second: &Code,
+        now: u64,
+        search: Window,
+        drift: i64,
+        last_used: Option<u64>,
+    ) -> Result<Resynced, Error> {
+        let limits = self.hotp.limits;
+        search.check(limits.max_resync_window)?;
+        if drift.unsigned_abs() > u64::from(limits.max_drift) {
+            return Err(Error::DriftTooLarge {
+                drift,
+                max: limits.max_drift,
+            });
+        }
         let a = self.hotp.check_digits(first)?;
         let b = self.hotp.check_digits(second)?;
         let current = self.step_at(now)?;
-        let Some((lo, hi)) = search.range(i128::from(current)) else {
+        let center = i128::from(current) + i128::from(drift);
+        let Some((lo, hi)) = search.range(center) else {
             return Err(Error::NoMatch);
         };
+        let Some((bound_lo, bound_hi)) =
+            Window::symmetric(limits.max_drift).range(i128::from(current))
+        else {
+            return Err(Error::NoMatch);
+        };
+        let (lo, hi) = (lo.max(bound_lo), hi.min(bound_hi));
+        if lo > hi {
+            return Err(Error::NoMatch);
+        }
         let step = self.hotp.scan_pair(a, b, lo, hi, last_used).into_result()?;
         Ok(Resynced {
             drift: offset(step, current),

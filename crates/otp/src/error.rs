@@ -198,6 +198,11 @@ pub enum UriError {
     /// A security-relevant parameter appears more than once.
     #[error("the parameter {0} appears more than once")]
     DuplicateParameter(&'static str),
+    /// The issuer or the account name contains a colon, which the Key URI
+    /// format reserves for the separator between them. Refused when parsing
+    /// and when formatting, so that every formatted URI parses back.
+    #[error("the issuer and the account name may not contain a colon")]
+    ColonInLabel,
 }
 
 impl From<SecretError> for UriError {

@@ -2,6 +2,7 @@
 //! (Google Authenticator's "Key Uri Format").
 
 use alloc::borrow::Cow;
+use alloc::format;
 use alloc::string::String;
 use core::fmt::Write as _;
 
@@ -139,36 +140,65 @@ impl KeyUri {
     }
 
     /// Formats the URI with every parameter explicit. The result contains the
-    /// secret and is wiped when dropped.
-    #[must_use]
-    pub fn to_uri(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(128));
+    /// secret and is wiped when dropped; it is written into a buffer sized
+    /// for it up front, so no copy of the secret is left behind by a
+    /// reallocation.
+    ///
+    /// # Errors
+    /// [`UriError::ColonInLabel`] when the issuer or the account contains a
+    /// colon and [`UriError::MissingLabel`] when the account is empty: the
+    /// format cannot express them, and [`KeyUri::parse`] refuses them too.
+    pub fn to_uri(&self) -> Result<Zeroizing<String>, UriError> {
+        if self.account.is_empty() {
+            return Err(UriError::MissingLabel);
+        }
+        if self.account.contains(':') || self.issuer.as_ref().is_some_and(|i| i.contains(':')) {
+            return Err(UriError::ColonInLabel);
+        }
         let kind = match self.kind {
             OtpKind::Totp { .. } => "totp",
             OtpKind::Hotp { .. } => "hotp",
         };
-        // Writing to a String cannot fail; the results are ignored on purpose.
-        let _ = write!(out, "otpauth://{kind}/");
-        if let Some(issuer) = &self.issuer {
-            let _ = write!(out, "{}:", utf8_percent_encode(issuer, COMPONENT));
-        }
-        let _ = write!(out, "{}", utf8_percent_encode(&self.account, COMPONENT));
-        out.push_str("?secret=");
-        out.push_str(&self.secret.to_base32());
-        if let Some(issuer) = &self.issuer {
-            let _ = write!(out, "&issuer={}", utf8_percent_encode(issuer, COMPONENT));
-        }
-        let _ = write!(
-            out,
-            "&algorithm={}&digits={}",
+        let issuer = self
+            .issuer
+            .as_deref()
+            .map(|i| utf8_percent_encode(i, COMPONENT));
+        let account = utf8_percent_encode(&self.account, COMPONENT);
+        let secret = self.secret.to_base32();
+        let tail = match self.kind {
+            OtpKind::Totp { period } => format!("&period={}", period.seconds()),
+            OtpKind::Hotp { counter } => format!("&counter={counter}"),
+        };
+        let params = format!(
+            "&algorithm={}&digits={}{tail}",
             self.algorithm.name(),
             self.digits
         );
-        let _ = match self.kind {
-            OtpKind::Totp { period } => write!(out, "&period={}", period.seconds()),
-            OtpKind::Hotp { counter } => write!(out, "&counter={counter}"),
-        };
-        out
+        let encoded_len = |e: percent_encoding::PercentEncode<'_>| e.map(str::len).sum::<usize>();
+        let issuer_len = issuer.clone().map_or(0, encoded_len);
+        let size = "otpauth://".len()
+            + kind.len()
+            + 1
+            + issuer.as_ref().map_or(0, |_| issuer_len + 1)
+            + encoded_len(account.clone())
+            + "?secret=".len()
+            + secret.len()
+            + issuer.as_ref().map_or(0, |_| "&issuer=".len() + issuer_len)
+            + params.len();
+        let mut out = Zeroizing::new(String::with_capacity(size));
+        // Writing to a String cannot fail; the results are ignored on purpose.
+        let _ = write!(out, "otpauth://{kind}/");
+        if let Some(issuer) = issuer.clone() {
+            let _ = write!(out, "{issuer}:");
+        }
+        let _ = write!(out, "{account}?secret=");
+        out.push_str(&secret);
+        if let Some(issuer) = issuer {
+            let _ = write!(out, "&issuer={issuer}");
+        }
+        out.push_str(&params);
+        debug_assert_eq!(out.len(), size, "the URI's size is computed exactly");
+        Ok(out)
     }
 }
 
@@ -201,7 +231,10 @@ fn split_label(raw: &str) -> Result<(Option<String>, String), UriError> {
     let account = decode(account)?;
     // The format allows spaces before the account name (`Issuer: account`);
     // only ASCII spaces, so that an account of other whitespace survives.
-    let account = account.trim_start_matches(' ').into();
+    let account: String = account.trim_start_matches(' ').into();
+    if account.contains(':') || issuer.as_ref().is_some_and(|i| i.contains(':')) {
+        return Err(UriError::ColonInLabel);
+    }
     Ok((issuer, account))
 }
 
@@ -280,6 +313,9 @@ fn parse_url(url: &url::Url, strength: KeyStrength) -> Result<KeyUri, UriError> 
 
     let secret = secret.ok_or(UriError::MissingSecret)?;
     let issuer = issuer.filter(|i: &String| !i.is_empty());
+    if issuer.as_ref().is_some_and(|i| i.contains(':')) {
+        return Err(UriError::ColonInLabel);
+    }
     let issuer = match (label_issuer, issuer) {
         (Some(a), Some(b)) if a != b => return Err(UriError::IssuerMismatch),
         (a, b) => b.or(a),

@@ -287,25 +287,65 @@ fn key_uri_errors() {
 }
 
 #[test]
-fn key_uri_format_is_explicit_and_keeps_colons_in_issuers() {
+fn key_uri_format_is_explicit() {
     let k = KeyUri::totp(
         Secret::from_base32(RFC_SEED_B32).unwrap(),
         TotpParams::DEFAULT,
-        Some("Bank: FX".into()),
+        Some("Bank FX".into()),
         "taro yamada".into(),
     );
-    let uri = k.to_uri();
+    let uri = k.to_uri().unwrap();
+    let expected = format!(
+        "otpauth://totp/Bank%20FX:taro%20yamada?secret={RFC_SEED_B32}\
+         &issuer=Bank%20FX&algorithm=SHA1&digits=6&period=30"
+    );
+    assert_eq!(uri.as_str(), expected);
     assert_eq!(
-        uri.as_str(),
-        format!(
-            "otpauth://totp/Bank%3A%20FX:taro%20yamada?secret={RFC_SEED_B32}\
-             &issuer=Bank%3A%20FX&algorithm=SHA1&digits=6&period=30"
-        )
+        uri.capacity(),
+        expected.len(),
+        "sized exactly, never reallocated"
     );
     let back = KeyUri::parse(&uri).unwrap();
-    assert_eq!(back.issuer.as_deref(), Some("Bank: FX"));
+    assert_eq!(back.issuer.as_deref(), Some("Bank FX"));
     assert_eq!(back.account, "taro yamada");
     assert!(!format!("{back:?}").contains(RFC_SEED_B32));
+}
+
+/// The Key URI format reserves the colon as the issuer/account separator:
+/// a colon inside either is refused when parsing and when formatting, so
+/// that nothing formats to a URI that does not parse back (the case the
+/// `key_uri` fuzz target found: `/totp/:a:` parsed as account `a:` and
+/// formatted as `/totp/a%3A`, which parses as an empty account).
+#[test]
+fn a_colon_in_issuer_or_account_is_refused_on_both_sides() {
+    for uri in [
+        "otpauth://totp/:a:?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "otpauth://totp/Bank%3A%20FX:taro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "otpauth://totp/Bank:ta%3Aro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "otpauth://totp/taro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab",
+    ] {
+        assert_eq!(
+            KeyUri::parse(uri).err(),
+            Some(UriError::ColonInLabel),
+            "{uri}"
+        );
+    }
+    let secret = || Secret::from_base32(RFC_SEED_B32).unwrap();
+    let p = TotpParams::DEFAULT;
+    for (issuer, account) in [
+        (None, "a:"),
+        (Some("Bank: FX"), "taro"),
+        (Some("Bank"), "x:y"),
+    ] {
+        let k = KeyUri::totp(secret(), p, issuer.map(str::to_owned), account.to_owned());
+        assert_eq!(
+            k.to_uri().err(),
+            Some(UriError::ColonInLabel),
+            "{issuer:?} {account}"
+        );
+    }
+    let empty = KeyUri::totp(secret(), p, None, String::new());
+    assert_eq!(empty.to_uri().err(), Some(UriError::MissingLabel));
 }
 
 mod credential_id {

@@ -433,7 +433,7 @@ proptest! {
         if let Some(c) = counter {
             k.kind = OtpKind::Hotp { counter: c };
         }
-        let back = KeyUri::parse(&k.to_uri()).unwrap();
+        let back = KeyUri::parse(&k.to_uri().unwrap()).unwrap();
         prop_assert_eq!(back.kind, k.kind);
         prop_assert_eq!(back.secret.expose_bytes(), s.expose_bytes());
         prop_assert_eq!(back.issuer, issuer);

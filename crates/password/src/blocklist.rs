@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use zeroize::Zeroizing;
+
 /// The built-in list: among the most frequent passwords of public breach
 /// corpora (and the obvious variants a bank's customers try). It is a floor,
 /// not a substitute for a large list: NIST SP 800-63B §5.1.1.2 asks for a
@@ -114,6 +116,8 @@ pub const BUILT_IN: &[&str] = &[
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Blocklist {
     entries: BTreeSet<String>,
+    /// The longest entry, in bytes.
+    longest: usize,
 }
 
 impl Blocklist {
@@ -124,12 +128,22 @@ impl Blocklist {
     }
 
     pub(crate) fn extend<'a>(&mut self, entries: impl IntoIterator<Item = &'a str>) {
-        self.entries
-            .extend(entries.into_iter().map(str::to_lowercase));
+        for entry in entries {
+            let lower = entry.to_lowercase();
+            self.longest = self.longest.max(lower.len());
+            self.entries.insert(lower);
+        }
     }
 
+    /// Whether the list holds `candidate`, ignoring case. The lower-cased
+    /// copy of the candidate is wiped after the lookup; a candidate longer
+    /// than every entry is not copied at all.
     pub(crate) fn contains(&self, candidate: &str) -> bool {
-        !self.entries.is_empty() && self.entries.contains(&candidate.to_lowercase())
+        if candidate.len() > self.longest.saturating_mul(4) {
+            return false;
+        }
+        let lower = Zeroizing::new(candidate.to_lowercase());
+        self.entries.contains(lower.as_str())
     }
 
     pub(crate) fn len(&self) -> usize {

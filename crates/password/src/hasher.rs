@@ -81,6 +81,38 @@ pub enum HashError {
     /// Argon2 itself failed (an unsupported algorithm in a stored hash, …).
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// The password is longer than [`MAX_PASSWORD_BYTES`]: refused before
+    /// any hashing, so that input size cannot buy hashing time.
+    #[error("the password is longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// A stored hash's cost parameters lie outside what this hasher accepts
+    /// (below its floor or above a small multiple of its own cost): treated
+    /// as a malformed hash before any verification, so a planted PHC string
+    /// cannot choose its own cost.
+    #[error("the stored password hash has cost parameters outside the accepted range")]
+    CostOutOfRange,
+}
+
+/// The longest password, in bytes, any hasher here will hash or verify:
+/// 16 KiB, four bytes for each of [`crate::PasswordPolicy::MAX_LEN_LIMIT`]
+/// characters.
+pub const MAX_PASSWORD_BYTES: usize = 4 * crate::PasswordPolicy::MAX_LEN_LIMIT;
+
+/// How many times its own memory × passes cost a hasher accepts in a stored
+/// hash (an older deployment's stronger setting, say).
+pub const MAX_COST_MULTIPLE: u32 = 4;
+
+fn check_length(password: &Password) -> Result<&[u8], HashError> {
+    let bytes = password.expose().as_bytes();
+    if bytes.len() > MAX_PASSWORD_BYTES {
+        return Err(HashError::TooLong {
+            max: MAX_PASSWORD_BYTES,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Hashes passwords to PHC strings and verifies them.
@@ -164,6 +196,8 @@ impl Default for Argon2Params {
 pub struct Argon2idHasher {
     params: argon2::Params,
     config: Argon2Params,
+    /// The least memory a stored hash may ask for.
+    floor_kib: u32,
 }
 
 impl Argon2idHasher {
@@ -190,7 +224,11 @@ impl Argon2idHasher {
             Some(32),
         )
         .map_err(|e| HashError::InvalidParams(e.to_string()))?;
-        Ok(Self { params, config })
+        Ok(Self {
+            params,
+            config,
+            floor_kib: config.memory_kib.min(Argon2Params::MEMORY_FLOOR_KIB),
+        })
     }
 
     /// A hasher with [`Argon2Params::OWASP`].
@@ -206,6 +244,7 @@ impl Argon2idHasher {
         Self {
             params: p,
             config: Argon2Params::OWASP,
+            floor_kib: Argon2Params::MEMORY_FLOOR_KIB,
         }
     }
 
@@ -213,6 +252,17 @@ impl Argon2idHasher {
     #[must_use]
     pub const fn params(&self) -> Argon2Params {
         self.config
+    }
+
+    /// Whether a stored hash's costs are within `[floor, MAX_COST_MULTIPLE ×
+    /// own cost]`: memory at least the floor, memory × passes at most the
+    /// multiple of this hasher's, and lanes at most the multiple of its own.
+    fn cost_in_range(&self, stored: &argon2::Params) -> bool {
+        let own = u64::from(self.config.memory_kib) * u64::from(self.config.iterations);
+        let theirs = u64::from(stored.m_cost()) * u64::from(stored.t_cost());
+        stored.m_cost() >= self.floor_kib
+            && theirs <= own.saturating_mul(u64::from(MAX_COST_MULTIPLE))
+            && stored.p_cost() <= self.config.parallelism.saturating_mul(MAX_COST_MULTIPLE)
     }
 
     fn argon2(&self) -> argon2::Argon2<'static> {
@@ -242,16 +292,20 @@ impl PasswordHasher for Argon2idHasher {
     fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
         let hash = self
             .argon2()
-            .hash_password_with_salt(password.expose().as_bytes(), salt)
+            .hash_password_with_salt(check_length(password)?, salt)
             .map_err(|e| HashError::Hashing(e.to_string()))?;
         Ok(PasswordHash(hash.to_string()))
     }
 
     fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let parsed = hash.parsed()?;
+        let stored = argon2::Params::try_from(&parsed).map_err(|_| HashError::Malformed)?;
+        if !self.cost_in_range(&stored) {
+            return Err(HashError::CostOutOfRange);
+        }
         match self
             .argon2()
-            .verify_password(password.expose().as_bytes(), &parsed)
+            .verify_password(check_length(password)?, &parsed)
         {
             Ok(()) => Ok(true),
             Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
@@ -278,8 +332,9 @@ impl PasswordHasher for Argon2idHasher {
 /// A deliberately cheap Argon2id hasher (8 KiB, 1 pass) for test suites that
 /// hash thousands of times. **Insecure**: it exists only with the cargo
 /// feature `insecure-test-hasher`, says so in its `Debug`, and every hash it
-/// makes is flagged by [`Argon2idHasher::needs_rehash`], so one that reached
-/// a production store would be replaced at the next login.
+/// makes is below the production hasher's floor, so [`Argon2idHasher`]
+/// refuses to verify it ([`HashError::CostOutOfRange`]): a test hash that
+/// reached a production store can never log anyone in.
 #[cfg(feature = "insecure-test-hasher")]
 #[derive(Clone, Default)]
 pub struct InsecureTestHasher(InsecureInner);

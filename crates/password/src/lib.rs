@@ -11,7 +11,10 @@ mod violation;
 pub use blocklist::BUILT_IN as BUILT_IN_BLOCKLIST;
 #[cfg(feature = "insecure-test-hasher")]
 pub use hasher::InsecureTestHasher;
-pub use hasher::{Argon2Params, Argon2idHasher, HashError, PasswordHash, PasswordHasher};
+pub use hasher::{
+    Argon2Params, Argon2idHasher, HashError, MAX_COST_MULTIPLE, MAX_PASSWORD_BYTES, PasswordHash,
+    PasswordHasher,
+};
 pub use password::Password;
 pub use policy::{
     AllowedChars, Composition, Context, History, NistUse, PasswordPolicy, PolicyBuilder,

@@ -1,6 +1,8 @@
 //! Password policies: the seed bank's rules, a NIST SP 800-63B profile, and a
 //! builder for everything else.
 
+use std::collections::BTreeSet;
+
 use crate::blocklist::Blocklist;
 use crate::hasher::{PasswordHash, PasswordHasher};
 use crate::password::Password;
@@ -183,6 +185,9 @@ impl PasswordPolicy {
     pub const MAX_LEN_LIMIT: usize = 4096;
     /// The deepest supported password history.
     pub const MAX_HISTORY: usize = 24;
+    /// At most this many distinct disallowed characters are reported; the
+    /// rest of a long paste of them adds nothing a user can act on.
+    pub const MAX_REPORTED_CHARACTERS: usize = 8;
 
     /// The seed bank's rules:
     /// - 6 to 12 characters (R-PWD-1);
@@ -281,29 +286,42 @@ impl PasswordPolicy {
     /// rule, each once, in the order of [`Violation`]'s variants (R-PWD-7).
     /// Lengths count Unicode scalar values, never bytes.
     ///
+    /// The work is linear in the input and bounded: input of more than four
+    /// bytes per allowed character is refused as too long before anything
+    /// else is looked at, and at most [`PasswordPolicy::MAX_REPORTED_CHARACTERS`]
+    /// distinct disallowed characters are reported.
+    ///
     /// When `context.history` is given, the candidate is verified against
     /// the first [`PasswordPolicy::history_depth`] stored hashes, all of them
     /// (no early exit), which costs one hash verification each.
     ///
     /// # Errors
     /// [`Violations`], never empty, when a rule is broken. A stored hash that
-    /// cannot be parsed counts as a match (reported as
+    /// cannot be verified counts as a match (reported as
     /// [`Violation::Reused`]): refusing a password is safer than accepting
     /// one that may be a reuse.
     pub fn validate(&self, candidate: &Password, context: &Context<'_>) -> Result<(), Violations> {
         let text = candidate.expose();
+        // Oversized input is refused before any other work: no character
+        // scan, no history verification, no blocklist lookup. A character
+        // is at most 4 bytes of UTF-8, so more bytes than that cannot be a
+        // password this policy accepts.
+        if text.len() > self.max_len.saturating_mul(4) {
+            return Err(Violations(vec![Violation::TooLong {
+                max: self.max_len,
+                actual: text.chars().count(),
+            }]));
+        }
         let mut found = Vec::new();
 
         let mut length = 0_usize;
         let mut classes = Composition::NONE;
         let mut disallowed: Vec<Violation> = Vec::new();
+        let mut seen = BTreeSet::new();
         for c in text.chars() {
             length = length.saturating_add(1);
             if !self.allowed.allows(c) {
-                if !disallowed
-                    .iter()
-                    .any(|v| matches!(v, Violation::DisallowedCharacter { character, .. } if *character == c))
-                {
+                if disallowed.len() < Self::MAX_REPORTED_CHARACTERS && seen.insert(c) {
                     disallowed.push(Violation::DisallowedCharacter {
                         character: c,
                         position: length,
@@ -349,11 +367,15 @@ impl PasswordPolicy {
             found.push(Violation::SameAsUserId);
         }
         if let Some(history) = context.history {
-            for (generation, hash) in history.hashes.iter().take(self.history_depth).enumerate() {
+            // Every remembered hash is verified (no early exit), and a match
+            // is reported once, without saying which one matched.
+            let mut reused = false;
+            for hash in history.hashes.iter().take(self.history_depth) {
                 // Any failure to verify is treated as a match: see `# Errors`.
-                if history.hasher.verify(candidate, hash).unwrap_or(true) {
-                    found.push(Violation::Reused { generation });
-                }
+                reused |= history.hasher.verify(candidate, hash).unwrap_or(true);
+            }
+            if reused {
+                found.push(Violation::Reused);
             }
         }
         if self.blocklist.contains(text) {

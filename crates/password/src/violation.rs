@@ -50,12 +50,10 @@ pub enum Violation {
     SameAsUserName,
     /// Equal to the user ID, ignoring ASCII case (R-PWD-3).
     SameAsUserId,
-    /// Equal to a remembered password (R-PWD-4): generation 0 is the current
-    /// password, 1 the one before it, and so on.
-    Reused {
-        /// Which remembered password matched.
-        generation: usize,
-    },
+    /// Equal to a recent password (R-PWD-4). Which one is not said: the
+    /// answer would tell whoever holds a session which of their guesses was
+    /// an earlier password.
+    Reused,
     /// On the list of common or compromised passwords.
     Blocklisted,
     /// The confirmation differs from the new password (R-PWD-5).
@@ -80,7 +78,7 @@ impl Violation {
             Self::DisallowedCharacter { .. } => "disallowed_character",
             Self::SameAsUserName => "same_as_user_name",
             Self::SameAsUserId => "same_as_user_id",
-            Self::Reused { .. } => "reused",
+            Self::Reused => "reused",
             Self::Blocklisted => "blocklisted",
             Self::ConfirmationMismatch => "confirmation_mismatch",
         }
@@ -115,16 +113,9 @@ impl Violation {
             ),
             Self::SameAsUserName => "ユーザー名と同じパスワードは使用できません。".into(),
             Self::SameAsUserId => "ユーザーIDと同じパスワードは使用できません。".into(),
-            Self::Reused { generation: 0 } => {
-                "現在のパスワードと同じパスワードは使用できません。".into()
+            Self::Reused => {
+                "最近使用したパスワードは使用できません。別のパスワードを入力してください。".into()
             }
-            Self::Reused { generation: 1 } => {
-                "前回のパスワードと同じパスワードは使用できません。".into()
-            }
-            Self::Reused { generation } => format!(
-                "過去{}世代以内に使用したパスワードは使用できません。",
-                generation.saturating_add(1)
-            ),
             Self::Blocklisted => {
                 "推測されやすいパスワードのため使用できません。別のパスワードを入力してください。"
                     .into()
@@ -194,17 +185,7 @@ impl fmt::Display for Violation {
             }
             Self::SameAsUserName => f.write_str("the password must differ from the user name"),
             Self::SameAsUserId => f.write_str("the password must differ from the user ID"),
-            Self::Reused { generation: 0 } => {
-                f.write_str("the password must differ from the current password")
-            }
-            Self::Reused { generation: 1 } => {
-                f.write_str("the password must differ from the previous password")
-            }
-            Self::Reused { generation } => write!(
-                f,
-                "the password must differ from the last {} passwords",
-                generation.saturating_add(1)
-            ),
+            Self::Reused => f.write_str("the password must differ from your recent passwords"),
             Self::Blocklisted => {
                 f.write_str("the password is too common or known to be compromised; choose another")
             }

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use lockstep_password::{
-    Argon2Params, Argon2idHasher, HashError, InsecureTestHasher, Password, PasswordHash,
-    PasswordHasher,
+    Argon2Params, Argon2idHasher, HashError, InsecureTestHasher, MAX_PASSWORD_BYTES, Password,
+    PasswordHash, PasswordHasher,
 };
 
 #[test]
@@ -54,11 +54,63 @@ fn test_hasher_hashes_are_flagged_by_the_production_hasher() {
     let cheap = fast.hash(&pw).unwrap();
     assert!(cheap.as_str().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
     assert!(prod.needs_rehash(&cheap), "production flags cheap hashes");
-    assert!(
-        prod.verify(&pw, &cheap).unwrap(),
-        "but can still verify them, to migrate"
+    assert_eq!(
+        prod.verify(&pw, &cheap),
+        Err(HashError::CostOutOfRange),
+        "and refuses to verify them: a hash below the floor is malformed"
     );
     assert!(format!("{fast:?}").contains("NOT FOR PRODUCTION"));
+}
+
+/// Issue #5 item 6: a stored PHC string cannot choose its own cost. A
+/// planted `m = 1 GiB` hash is refused before any verification (this test
+/// would allocate 1 GiB and take seconds if it were not), as is one below
+/// the floor; an older deployment's cheaper hash within range still verifies.
+#[test]
+fn stored_costs_outside_floor_and_ceiling_are_malformed() {
+    let prod = Argon2idHasher::default();
+    let pw = Password::from("abc123");
+    let salt = "c2FsdHNhbHRzYWx0";
+    let hash32 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for params in [
+        "m=1048576,t=2,p=1",
+        "m=19456,t=9,p=1",
+        "m=19456,t=2,p=64",
+        "m=4096,t=2,p=1",
+    ] {
+        let planted =
+            PasswordHash::parse(&format!("$argon2id$v=19${params}${salt}${hash32}")).unwrap();
+        assert_eq!(
+            prod.verify(&pw, &planted),
+            Err(HashError::CostOutOfRange),
+            "{params}"
+        );
+    }
+    let older = Argon2idHasher::new(Argon2Params {
+        memory_kib: 7168,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap();
+    let old_hash = older.hash(&pw).unwrap();
+    assert_eq!(prod.verify(&pw, &old_hash), Ok(true));
+    assert!(prod.needs_rehash(&old_hash));
+}
+
+/// Issue #5 item 6: no length cap before Argon2 let a 256 MiB password be
+/// hashed. Anything over `MAX_PASSWORD_BYTES` is refused before hashing.
+#[test]
+fn oversized_passwords_are_refused_before_hashing() {
+    let hasher = InsecureTestHasher::new();
+    let huge = Password::new("a".repeat(MAX_PASSWORD_BYTES + 1));
+    let limit = Password::new("a".repeat(MAX_PASSWORD_BYTES));
+    let too_long = Err(HashError::TooLong {
+        max: MAX_PASSWORD_BYTES,
+    });
+    assert_eq!(hasher.hash(&huge).map(|_| ()), too_long);
+    let stored = hasher.hash(&limit).unwrap();
+    assert_eq!(hasher.verify(&huge, &stored), too_long.map(|()| false));
+    assert_eq!(hasher.verify(&limit, &stored), Ok(true));
 }
 
 #[test]
