@@ -1,22 +1,71 @@
-//! The machine's settings, with the seed's defaults.
+//! The machine's settings, with the manual's defaults and hard caps.
 
 use lockstep_otp::{Limits, Window};
+use lockstep_password::MAX_PASSWORD_BYTES;
 
-/// Settings of the login life cycle. [`Config::default`] is the seed's bank;
-/// [`Config::builder`] changes what a deployment must, and refuses
-/// contradictions.
+/// Which codes a login accepts, relative to the token's current step at its
+/// stored drift (R-TOK-3).
+///
+/// The manual: 「ワンタイムパスワードは生成後 30 秒を経過すると無効となります」— a
+/// code lives 30 s after it is generated. [`CodeAcceptance::MANUAL`] (the
+/// default) accepts the current step and `ahead` steps after it (a token
+/// clock slightly fast), and the previous step only during the first
+/// `grace_seconds` of the current step: the time a code typed at the end of
+/// its step needs to reach the server. [`CodeAcceptance::RFC6238`] is RFC
+/// 6238 §5.2's usual ±1 step, which lets a code live up to 59 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CodeAcceptance {
+    /// Steps accepted after the current one.
+    pub ahead: u32,
+    /// Seconds after a step boundary during which the previous step's code
+    /// is still accepted. At least the period means "always".
+    pub grace_seconds: u32,
+}
+
+impl CodeAcceptance {
+    /// The manual's reading: current step, one ahead, the previous one for
+    /// 10 s after the boundary.
+    pub const MANUAL: Self = Self {
+        ahead: 1,
+        grace_seconds: 10,
+    };
+
+    /// RFC 6238 §5.2: one step behind and one ahead, whatever the time.
+    pub const RFC6238: Self = Self {
+        ahead: 1,
+        grace_seconds: u32::MAX,
+    };
+
+    /// The window around the expected step at `seconds_into_step`.
+    pub(crate) fn window(self, seconds_into_step: u32) -> Window {
+        Window::new(u32::from(seconds_into_step < self.grace_seconds), self.ahead)
+    }
+}
+
+impl Default for CodeAcceptance {
+    fn default() -> Self {
+        Self::MANUAL
+    }
+}
+
+/// Settings of the login life cycle. [`Config::default`] is the manual's
+/// bank; [`Config::builder`] changes what a deployment must, and refuses
+/// contradictions and anything past the hard caps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) password_lock_after: u32,
     pub(crate) otp_lock_after: u32,
     pub(crate) password_max_age_days: u32,
-    pub(crate) temporary_password_days: u32,
+    pub(crate) temporary_password_days: Option<u32>,
     pub(crate) utc_offset_seconds: i32,
-    pub(crate) login_window: Window,
-    pub(crate) enrollment_window: Window,
-    pub(crate) resync_window: Window,
+    pub(crate) acceptance: CodeAcceptance,
+    pub(crate) resync_window: u32,
     pub(crate) max_drift: u32,
+    pub(crate) hotp_look_ahead: u32,
+    pub(crate) hotp_resync_look_ahead: u32,
     pub(crate) ticket_ttl_seconds: u32,
+    pub(crate) session_ttl_seconds: u32,
+    pub(crate) max_password_bytes: usize,
     pub(crate) max_retries: u32,
 }
 
@@ -26,26 +75,31 @@ impl Default for Config {
     /// | password lock | 5th consecutive failure | R-LCK-1 |
     /// | OTP lock | 10th consecutive failure | R-LCK-2 |
     /// | password validity | 90 calendar days, day of setting not counted | R-PWD-6 |
-    /// | temporary password validity | 30 calendar days | not in the seed: a password mailed on paper should not live as long as a chosen one |
-    /// | time zone for days | UTC+09:00 | the seed's bank is in Japan |
-    /// | login window | ±1 step | RFC 6238 §5.2; the seed's "current" code |
-    /// | enrollment window | 2 steps behind, 1 ahead, for the pair | R-ENR-3: OTP2 must still be current |
-    /// | resync window | ±2880 steps (one day) | bounded search, R-SYN |
-    /// | drift bound | 2880 steps (one day) | semantics 5 |
+    /// | temporary password validity | none | R-ACC-2: the manual gives it none; opt in with [`ConfigBuilder::temporary_password_days`] |
+    /// | time zone for days | UTC+09:00 | the manual's bank is in Japan |
+    /// | code acceptance | current step, one ahead, the previous for 10 s | R-TOK-3 ([`CodeAcceptance::MANUAL`]) |
+    /// | resync window | ±20 steps around the stored drift | R-SYN-2; see [`ConfigBuilder::resync`] |
+    /// | drift bound | 20 steps | R-SYN-3; see [`ConfigBuilder::resync`] |
+    /// | event-token look-ahead | 10 counters at login, 100 at resync | RFC 4226 §7.4 |
     /// | ticket lifetime | 300 s | one login's stages |
+    /// | session lifetime | 1800 s | not in the manual: a bank session should not outlive a lunch break |
+    /// | password size before hashing | 1024 bytes | no hashing work for megabytes of input |
     /// | CAS retries | 8 | then a contention error |
     fn default() -> Self {
         Self {
             password_lock_after: 5,
             otp_lock_after: 10,
             password_max_age_days: 90,
-            temporary_password_days: 30,
+            temporary_password_days: None,
             utc_offset_seconds: 9 * 3600,
-            login_window: Window::symmetric(1),
-            enrollment_window: Window::new(2, 1),
-            resync_window: Window::symmetric(2880),
-            max_drift: 2880,
+            acceptance: CodeAcceptance::MANUAL,
+            resync_window: 20,
+            max_drift: 20,
+            hotp_look_ahead: 10,
+            hotp_resync_look_ahead: 100,
             ticket_ttl_seconds: 300,
+            session_ttl_seconds: 1800,
+            max_password_bytes: 1024,
             max_retries: 8,
         }
     }
@@ -64,23 +118,39 @@ pub enum ConfigError {
     /// A UTC offset beyond ±14 hours.
     #[error("the UTC offset must be within ±14 hours")]
     BadUtcOffset,
-    /// A window exceeds what the OTP engine's limits allow.
-    #[error("the {which} window exceeds its bound of {max} steps per side")]
-    WindowTooWide {
-        /// Which window.
+    /// A setting exceeds its hard cap.
+    #[error("the {which} of {value} exceeds its hard cap of {max}")]
+    OverCap {
+        /// Which setting.
         which: &'static str,
-        /// The bound.
-        max: u32,
+        /// The value asked for.
+        value: u64,
+        /// The cap.
+        max: u64,
     },
-    /// A ticket lifetime of zero.
-    #[error("the ticket lifetime must be at least one second")]
-    ZeroTicketTtl,
+    /// A lifetime of zero.
+    #[error("ticket and session lifetimes must be at least one second")]
+    ZeroLifetime,
     /// No retries at all.
     #[error("at least one compare-and-swap attempt is needed")]
     ZeroRetries,
 }
 
 impl Config {
+    /// The largest `ahead` of a [`CodeAcceptance`].
+    pub const MAX_AHEAD: u32 = 10;
+    /// The largest resync window, in steps a side: one hour at 30 s.
+    pub const MAX_RESYNC_WINDOW: u32 = 120;
+    /// The largest drift bound, in steps: two hours at 30 s.
+    pub const MAX_DRIFT: u32 = 240;
+    /// The largest event-token look-ahead at login.
+    pub const MAX_HOTP_LOOK_AHEAD: u32 = 50;
+    /// The largest event-token look-ahead at resync and enrollment.
+    pub const MAX_HOTP_RESYNC_LOOK_AHEAD: u32 = 1000;
+    /// The most sessions open at once per account; a new login beyond it
+    /// ends the oldest.
+    pub const MAX_SESSIONS: usize = 8;
+
     /// A builder starting from the defaults.
     #[must_use]
     pub fn builder() -> ConfigBuilder {
@@ -91,14 +161,13 @@ impl Config {
     #[must_use]
     pub fn otp_limits(&self) -> Limits {
         Limits {
-            max_window: self
-                .login_window
-                .behind
-                .max(self.login_window.ahead)
-                .max(self.enrollment_window.behind)
-                .max(self.enrollment_window.ahead),
-            max_resync_window: self.resync_window.behind.max(self.resync_window.ahead),
-            max_drift: self.max_drift,
+            max_window: self.acceptance.ahead.max(1),
+            // Enrollment scans one step more than the acceptance window.
+            max_resync_window: self
+                .resync_window
+                .max(self.acceptance.ahead.saturating_add(2))
+                .max(self.hotp_resync_look_ahead),
+            max_drift: self.max_drift.max(self.acceptance.ahead),
         }
     }
 
@@ -120,6 +189,36 @@ impl Config {
         self.ticket_ttl_seconds
     }
 
+    /// How long a session lives, in seconds.
+    #[must_use]
+    pub const fn session_ttl_seconds(&self) -> u32 {
+        self.session_ttl_seconds
+    }
+
+    /// The code acceptance at login (and for the second code of a pair).
+    #[must_use]
+    pub const fn acceptance(&self) -> CodeAcceptance {
+        self.acceptance
+    }
+
+    /// The resync window, in steps each side of the stored drift.
+    #[must_use]
+    pub const fn resync_window(&self) -> u32 {
+        self.resync_window
+    }
+
+    /// The largest drift, in steps, a token may have.
+    #[must_use]
+    pub const fn max_drift(&self) -> u32 {
+        self.max_drift
+    }
+
+    /// The longest password, in bytes, that is hashed at all.
+    #[must_use]
+    pub const fn max_password_bytes(&self) -> usize {
+        self.max_password_bytes
+    }
+
     /// The calendar day (in the configured offset) of a Unix time.
     pub(crate) fn day(&self, unix: u64) -> i64 {
         let local = i128::from(unix) + i128::from(self.utc_offset_seconds);
@@ -128,7 +227,7 @@ impl Config {
 
     /// Whether something set at `set_at` and valid for `days` calendar days
     /// (the day of setting not counted) has expired at `now`: valid through
-    /// the end of day `D + days`.
+    /// the end of day `D + days` (R-PWD-6).
     pub(crate) fn expired(&self, set_at: u64, days: u32, now: u64) -> bool {
         self.day(now) > self.day(set_at).saturating_add(i64::from(days))
     }
@@ -147,11 +246,20 @@ impl ConfigBuilder {
         self
     }
 
-    /// Validity of chosen and of temporary passwords, in calendar days.
+    /// Validity of a chosen password, in calendar days (R-PWD-6).
     #[must_use]
-    pub fn password_validity_days(mut self, chosen: u32, temporary: u32) -> Self {
-        self.0.password_max_age_days = chosen;
-        self.0.temporary_password_days = temporary;
+    pub fn password_validity_days(mut self, days: u32) -> Self {
+        self.0.password_max_age_days = days;
+        self
+    }
+
+    /// An expiry for temporary passwords (first login and desk resets), in
+    /// calendar days; `None`, the default, follows the manual, which has
+    /// none (R-ACC-2). When it is set, a correct but expired temporary
+    /// password ends the login at the password step.
+    #[must_use]
+    pub fn temporary_password_days(mut self, days: Option<u32>) -> Self {
+        self.0.temporary_password_days = days;
         self
     }
 
@@ -162,26 +270,55 @@ impl ConfigBuilder {
         self
     }
 
-    /// The login, enrollment and resync windows.
+    /// Which codes a login accepts (R-TOK-3); the second code of an
+    /// enrollment pair must pass the same test (R-ENR-3).
     #[must_use]
-    pub fn windows(mut self, login: Window, enrollment: Window, resync: Window) -> Self {
-        self.0.login_window = login;
-        self.0.enrollment_window = enrollment;
-        self.0.resync_window = resync;
+    pub fn acceptance(mut self, acceptance: CodeAcceptance) -> Self {
+        self.0.acceptance = acceptance;
         self
     }
 
-    /// The largest drift, in steps, that resync may adopt.
+    /// The resync window (steps each side of the stored drift) and the drift
+    /// bound (steps from the real clock), up to [`Config::MAX_RESYNC_WINDOW`]
+    /// and [`Config::MAX_DRIFT`].
+    ///
+    /// **The phishing trade-off.** A resync accepts any two consecutive
+    /// fresh codes in its window and moves the token's drift there. A wide
+    /// window serves tokens whose clocks have run far off, and equally an
+    /// attacker who phished a pair of codes (or a password holder who
+    /// collected them): the codes stay usable for as long as the window
+    /// reaches back, and the drift can be pushed as far as the bound. The
+    /// defaults (±20 steps, bound 20: ten minutes) cover real token clocks;
+    /// widen them only as far as your tokens need.
     #[must_use]
-    pub fn max_drift(mut self, steps: u32) -> Self {
-        self.0.max_drift = steps;
+    pub fn resync(mut self, window: u32, max_drift: u32) -> Self {
+        self.0.resync_window = window;
+        self.0.max_drift = max_drift;
         self
     }
 
-    /// The login ticket lifetime in seconds.
+    /// Event-token look-ahead at login and at resync and enrollment.
     #[must_use]
-    pub fn ticket_ttl_seconds(mut self, seconds: u32) -> Self {
-        self.0.ticket_ttl_seconds = seconds;
+    pub fn hotp_look_ahead(mut self, login: u32, resync: u32) -> Self {
+        self.0.hotp_look_ahead = login;
+        self.0.hotp_resync_look_ahead = resync;
+        self
+    }
+
+    /// The login ticket and session lifetimes in seconds.
+    #[must_use]
+    pub fn lifetimes(mut self, ticket_seconds: u32, session_seconds: u32) -> Self {
+        self.0.ticket_ttl_seconds = ticket_seconds;
+        self.0.session_ttl_seconds = session_seconds;
+        self
+    }
+
+    /// The longest password, in bytes, that is hashed at all; longer ones
+    /// are wrong passwords without any hashing. At most
+    /// [`lockstep_password::MAX_PASSWORD_BYTES`].
+    #[must_use]
+    pub fn max_password_bytes(mut self, bytes: usize) -> Self {
+        self.0.max_password_bytes = bytes;
         self
     }
 
@@ -195,31 +332,40 @@ impl ConfigBuilder {
     /// Validates the settings.
     ///
     /// # Errors
-    /// A [`ConfigError`] for a zero threshold, validity, ticket lifetime or
-    /// retry count, an offset beyond ±14 h, a login or enrollment window wider
-    /// than 10 steps a side, or a resync window wider than its drift bound.
+    /// A [`ConfigError`] for a zero threshold, validity, lifetime or retry
+    /// count, an offset beyond ±14 h, or a setting over its hard cap.
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.0;
         if c.password_lock_after == 0 || c.otp_lock_after == 0 {
             return Err(ConfigError::ZeroThreshold);
         }
-        if c.password_max_age_days == 0 || c.temporary_password_days == 0 {
+        if c.password_max_age_days == 0 || c.temporary_password_days == Some(0) {
             return Err(ConfigError::ZeroValidity);
         }
         if c.utc_offset_seconds.unsigned_abs() > 14 * 3600 {
             return Err(ConfigError::BadUtcOffset);
         }
-        for (which, w, max) in [
-            ("login", c.login_window, 10),
-            ("enrollment", c.enrollment_window, 10),
-            ("resync", c.resync_window, c.max_drift),
-        ] {
-            if w.behind > max || w.ahead > max {
-                return Err(ConfigError::WindowTooWide { which, max });
-            }
+        let caps: [(&'static str, u64, u64); 6] = [
+            ("acceptance look-ahead", c.acceptance.ahead.into(), Config::MAX_AHEAD.into()),
+            ("resync window", c.resync_window.into(), Config::MAX_RESYNC_WINDOW.into()),
+            ("drift bound", c.max_drift.into(), Config::MAX_DRIFT.into()),
+            ("event-token look-ahead", c.hotp_look_ahead.into(), Config::MAX_HOTP_LOOK_AHEAD.into()),
+            (
+                "event-token resync look-ahead",
+                c.hotp_resync_look_ahead.into(),
+                Config::MAX_HOTP_RESYNC_LOOK_AHEAD.into(),
+            ),
+            (
+                "password size",
+                u64::try_from(c.max_password_bytes).unwrap_or(u64::MAX),
+                u64::try_from(MAX_PASSWORD_BYTES).unwrap_or(u64::MAX),
+            ),
+        ];
+        if let Some(&(which, value, max)) = caps.iter().find(|(_, value, max)| value > max) {
+            return Err(ConfigError::OverCap { which, value, max });
         }
-        if c.ticket_ttl_seconds == 0 {
-            return Err(ConfigError::ZeroTicketTtl);
+        if c.ticket_ttl_seconds == 0 || c.session_ttl_seconds == 0 {
+            return Err(ConfigError::ZeroLifetime);
         }
         if c.max_retries == 0 {
             return Err(ConfigError::ZeroRetries);

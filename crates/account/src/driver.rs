@@ -8,10 +8,11 @@ use lockstep_otp::CredentialId;
 use lockstep_password::{HashError, Password, PasswordHash, PasswordHasher, PasswordPolicy};
 
 use crate::config::Config;
-use crate::event::{AuditEvent, Outcome, Refusal};
-use crate::machine::{self, Env, Input, OperatorAction, TokenSeed, TokenStatus};
-use crate::record::{Account, LoginTicket};
+use crate::event::{AuditEvent, Entry, Outcome, Refusal};
+use crate::machine::{self, Decision, Env, Input, OperatorAction, Step};
+use crate::record::{Account, LoginTicket, SessionToken};
 use crate::store::{AccountStore, StoreError, TokenDirectory};
+use crate::token::{TokenSeed, TokenStatus};
 
 /// Where the time comes from.
 pub trait Clock: Send + Sync {
@@ -191,9 +192,18 @@ where
         customer_name: &str,
         temporary: &Password,
     ) -> Result<Response, AuthError> {
-        let mut random = [0_u8; 32];
-        self.random.fill(&mut random)?;
-        let env = self.env(random, None, TokenStatus::Free);
+        let env = self.env(None, TokenStatus::Free)?;
+        let context = lockstep_password::Context {
+            user_name: Some(user_name),
+            user_id: Some(user_id),
+            ..lockstep_password::Context::default()
+        };
+        if let Err(violations) = self.policy.validate(temporary, &context) {
+            return Ok(Response {
+                outcome: Outcome::Refused(Refusal::PasswordRejected(violations)),
+                events: Vec::new(),
+            });
+        }
         let (account, event) = machine::create_account(
             user_id,
             user_name,
@@ -209,7 +219,8 @@ where
         })
     }
 
-    /// Login step 1: user ID and password (R-LOG-1, R-ENR-1).
+    /// Login step 1: user ID, password and the entry button pressed
+    /// (R-LOG-1, R-ENR-1, R-LOG-6).
     ///
     /// # Errors
     /// See [`AuthError`].
@@ -217,8 +228,9 @@ where
         &self,
         user_id: &str,
         password: &Password,
+        entry: Entry,
     ) -> Result<Response, AuthError> {
-        self.run(user_id, Input::Password { password }).await
+        self.run(user_id, Input::Password { password, entry }).await
     }
 
     /// Login step 2: one OTP (R-LOG-3).
@@ -234,7 +246,7 @@ where
         self.run(user_id, Input::Otp { ticket, code }).await
     }
 
-    /// Enrollment: token ID and two consecutive codes (R-ENR-2..5).
+    /// Enrollment: token ID and two consecutive codes (R-ENR-2, R-ENR-3).
     ///
     /// # Errors
     /// See [`AuthError`].
@@ -295,13 +307,15 @@ where
         .await
     }
 
-    /// A logged-in user's password change.
+    /// A logged-in user's voluntary password change: the session of a
+    /// completed login, the current password, and the new one twice.
     ///
     /// # Errors
     /// See [`AuthError`].
     pub async fn change_password_logged_in(
         &self,
         user_id: &str,
+        session: &SessionToken,
         current: &Password,
         new: &Password,
         confirmation: &Password,
@@ -309,6 +323,7 @@ where
         self.run(
             user_id,
             Input::ChangePasswordLoggedIn {
+                session,
                 current,
                 new,
                 confirmation,
@@ -317,7 +332,7 @@ where
         .await
     }
 
-    /// A support-desk action (R-OPS).
+    /// A support-desk action (R-OPS-1, R-OPS-2, R-OPS-3).
     ///
     /// # Errors
     /// See [`AuthError`].
@@ -339,27 +354,38 @@ where
 
     fn env<'a>(
         &'a self,
-        random: [u8; 32],
         token: Option<&'a TokenSeed>,
         token_status: TokenStatus,
-    ) -> Env<'a> {
-        Env {
+    ) -> Result<Env<'a>, AuthError> {
+        let mut ticket_random = [0_u8; 16];
+        let mut salt = [0_u8; 16];
+        self.random.fill(&mut ticket_random)?;
+        self.random.fill(&mut salt)?;
+        Ok(Env {
             config: &self.config,
             policy: &self.policy,
             hasher: &self.hasher,
+            dummy: &self.dummy,
             now: self.clock.now(),
-            random,
+            ticket_random,
+            salt,
             token,
             token_status,
-        }
+        })
     }
 
-    /// The token concerned by `input` and what the store knows of it.
+    /// The token concerned by `input` and what the store knows of it, looked
+    /// up only once the input's ticket has passed: a bad ticket costs the
+    /// same for every account.
     async fn token_facts(
         &self,
         account: &Account,
         input: &Input<'_>,
+        now: u64,
     ) -> Result<(Option<TokenSeed>, TokenStatus), AuthError> {
+        if !machine::ticket_opens(account, input, now) {
+            return Ok((None, TokenStatus::Free));
+        }
         let id = match input {
             Input::Enroll { credential_id, .. } => CredentialId::parse(credential_id).ok(),
             Input::Otp { .. } | Input::Resync { .. } => {
@@ -375,46 +401,130 @@ where
         Ok((seed, status))
     }
 
+    /// Load → decide → compare-and-swap, deciding again on a conflict. An
+    /// input with a password runs the count-first protocol: the reserved
+    /// failure is written before the password is verified, the answer after;
+    /// a conflict on the answer decides again on the new record without
+    /// hashing again while the stored hash is the one verified; a rehash is
+    /// its own write after that.
     async fn run(&self, user_id: &str, input: Input<'_>) -> Result<Response, AuthError> {
-        for _ in 0..self.config.max_retries {
-            let mut random = [0_u8; 32];
-            self.random.fill(&mut random)?;
-            let Some(account) = self.store.load(user_id).await? else {
-                let env = self.env(random, None, TokenStatus::Free);
-                let d = machine::decide_unknown(user_id, &input, &self.dummy, &env);
-                return Ok(Response {
-                    outcome: d.outcome,
-                    events: d.events,
-                });
-            };
-            let (seed, status) = self.token_facts(&account, &input).await?;
-            let env = self.env(random, seed.as_ref(), status);
-            let decision = machine::decide(&account, &input, &env)?;
-            if let Some(new) = &decision.account {
-                match self.store.replace(new, account.version).await {
-                    Ok(()) => {}
-                    // Someone wrote first (or bound the token first): decide
-                    // again on what is stored now.
-                    Err(StoreError::Conflict | StoreError::TokenTaken) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+        let mut attempts = 0_u32;
+        let mut attempt = || {
+            attempts = attempts.saturating_add(1);
+            if attempts > self.config.max_retries {
+                Err(AuthError::Contention)
+            } else {
+                Ok(())
             }
-            return Ok(Response {
-                outcome: decision.outcome,
-                events: decision.events,
-            });
+        };
+        'load: loop {
+            attempt()?;
+            let Some(account) = self.store.load(user_id).await? else {
+                let env = self.env(None, TokenStatus::Free)?;
+                let d = machine::decide_unknown(user_id, &input, &env);
+                return Ok(Response::from(d));
+            };
+            let (seed, status) = self
+                .token_facts(&account, &input, self.clock.now())
+                .await?;
+            let env = self.env(seed.as_ref(), status)?;
+            let pending = match machine::begin(&account, &input, &env)? {
+                Step::Done(decision) => {
+                    if let Some(new) = &decision.account
+                        && !self.write(new, account.version).await?
+                    {
+                        continue 'load;
+                    }
+                    return Ok(Response::from(decision));
+                }
+                Step::Verify(pending) => pending,
+            };
+            if !self.write(&pending.reserved, account.version).await? {
+                continue 'load;
+            }
+            let matched = machine::check(&pending, &input, &env)?;
+            let mut current = pending.reserved.clone();
+            current.version = account.version.saturating_add(1);
+            loop {
+                let decision = machine::finish(&current, &input, &pending, matched, &env)?;
+                if let Some(new) = &decision.account
+                    && !self.write(new, current.version).await?
+                {
+                    attempt()?;
+                    match self.store.load(user_id).await? {
+                        Some(now) if now.password.hash == pending.hash => {
+                            current = now;
+                            continue;
+                        }
+                        // Changed or gone: a new attempt from the start.
+                        _ => continue 'load,
+                    }
+                }
+                let mut response = Response::from(decision);
+                if machine::password_passed(matched, &response.outcome) {
+                    self.rehash_after(user_id, &input, &pending, &env, &mut response)
+                        .await?;
+                }
+                return Ok(response);
+            }
         }
-        Err(AuthError::Contention)
+    }
+
+    /// The rehash after a successful password step: its own
+    /// compare-and-swap, retried while the stored hash is still the old one.
+    async fn rehash_after(
+        &self,
+        user_id: &str,
+        input: &Input<'_>,
+        pending: &machine::PasswordCheck,
+        env: &Env<'_>,
+        response: &mut Response,
+    ) -> Result<(), AuthError> {
+        let (Input::Password { password, .. } | Input::ChangePasswordLoggedIn { current: password, .. }) =
+            *input
+        else {
+            return Ok(());
+        };
+        for _ in 0..self.config.max_retries {
+            let Some(account) = self.store.load(user_id).await? else {
+                return Ok(());
+            };
+            let Some((after, event)) = machine::rehash(&account, pending, password, env)? else {
+                return Ok(());
+            };
+            if self.write(&after, account.version).await? {
+                response.events.push(event);
+                return Ok(());
+            }
+        }
+        // Not worth an error: the next login rehashes.
+        Ok(())
+    }
+
+    /// Compare-and-swap; `false` when someone wrote first (or bound the
+    /// token first): decide again on what is stored now.
+    async fn write(&self, account: &Account, expected: u64) -> Result<bool, AuthError> {
+        match self.store.replace(account, expected).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict | StoreError::TokenTaken) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl From<Decision> for Response {
+    fn from(d: Decision) -> Self {
+        Self {
+            outcome: d.outcome,
+            events: d.events,
+        }
     }
 }
 
 impl Response {
     /// The refusal, if the outcome is one.
     #[must_use]
-    pub fn refusal(&self) -> Option<&Refusal> {
-        match &self.outcome {
-            Outcome::Refused(r) => Some(r),
-            _ => None,
-        }
+    pub const fn refusal(&self) -> Option<&Refusal> {
+        self.outcome.refusal()
     }
 }

@@ -1,12 +1,14 @@
-//! The account record and the login ticket.
+//! The account record, login tickets and sessions.
 
 use core::fmt;
 
-use lockstep_otp::{CredentialId, TotpParams};
+use lockstep_otp::CredentialId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::token::TokenKind;
 
 /// Why the password must be changed before anything else (R-LOG-4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,7 +26,7 @@ pub enum MustChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Stage {
-    /// Enter one OTP (R-LOG-2/3), or resync from there (R-SYN-2).
+    /// Enter one OTP (R-LOG-2, R-LOG-3), or resync from there (R-SYN-2).
     Otp,
     /// Register a token: token ID, OTP1, OTP2 (R-ENR-2).
     Enroll,
@@ -32,8 +34,18 @@ pub enum Stage {
     ChangePassword,
 }
 
+/// A factor's consecutive failures and its lock (R-LCK-1, R-LCK-2, R-LCK-3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failures {
+    /// Consecutive failures, reset only by a success of the same factor and
+    /// capped at the lock threshold.
+    pub count: u32,
+    /// Set by the Nth failure; only the support desk clears it.
+    pub locked: bool,
+}
+
 /// The password factor's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordState {
     /// The current password's PHC hash.
     pub hash: String,
@@ -41,36 +53,53 @@ pub struct PasswordState {
     pub previous: Vec<String>,
     /// When the current password was set (Unix seconds).
     pub set_at: u64,
-    /// Set while the current password is temporary or expired by decision.
+    /// Set while the current password is temporary.
     pub must_change: Option<MustChange>,
-    /// Consecutive failures (reset only by a password success).
-    pub failures: u32,
-    /// Locked by the Nth failure; only the support desk unlocks (R-LCK-1).
-    pub locked: bool,
+    /// Consecutive failures and the password lock (R-LCK-1).
+    pub failures: Failures,
 }
 
-/// The OTP factor's counters, kept per account so that enrollment failures
-/// count before any token is bound (R-ENR-5, semantics 6).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OtpState {
-    /// Consecutive failures (reset only by an OTP success).
-    pub failures: u32,
-    /// Locked by the Nth failure; only the support desk unlocks (R-LCK-2).
-    pub locked: bool,
-    /// The highest step ever accepted: one monotonic guard for login,
-    /// enrollment and resync (semantics 4).
-    pub last_used_step: Option<u64>,
+/// Shows the hashes' algorithm and cost only, never the salt or the hash.
+impl fmt::Debug for PasswordState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordState")
+            .field("hash", &RedactedPhc(&self.hash))
+            .field("previous", &self.previous.len())
+            .field("set_at", &self.set_at)
+            .field("must_change", &self.must_change)
+            .field("failures", &self.failures)
+            .finish()
+    }
 }
 
-/// The token bound to an account (R-TOK-1: one at a time).
+/// A PHC string in `Debug`: `$argon2id$v=19$m=19456,t=2,p=1$…`.
+struct RedactedPhc<'a>(&'a str);
+
+impl fmt::Debug for RedactedPhc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head: Vec<&str> = self.0.split('$').take(4).collect();
+        write!(f, "\"{}$…\"", head.join("$"))
+    }
+}
+
+/// The token bound to an account (R-TOK-1: one at a time), with everything
+/// that belongs to the token rather than to the account: its replay guard,
+/// its drift and its failure counter and lock (manual 2.5.2: そのトークン ID
+/// は使用不能). A revoke removes all of it; a new token starts afresh.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenBinding {
     /// The token's credential ID (R-LOG-2 shows it).
     pub credential_id: CredentialId,
-    /// Its TOTP parameters, as the directory gave them at enrollment.
-    pub params: TotpParams,
-    /// The token's clock offset in whole steps (semantics 5).
+    /// Time or event token, and its parameters, as the directory gave them.
+    pub kind: TokenKind,
+    /// A time token's clock offset in whole steps, set only by enrollment
+    /// and resync (R-TOK-3, R-SYN-3). Always 0 for an event token.
     pub drift: i64,
+    /// The highest step (time token) or counter (event token) ever accepted
+    /// for this token: codes at or below it never pass again (R-TOK-3, R-ENR-4).
+    pub last_used: u64,
+    /// Consecutive OTP failures and the OTP lock of this token (R-LCK-2).
+    pub failures: Failures,
     /// When it was bound.
     pub bound_at: u64,
 }
@@ -95,8 +124,26 @@ impl fmt::Debug for PendingTicket {
     }
 }
 
-/// One user's record: identity, both factors, the pending login, and the
-/// version that compare-and-swap checks.
+/// One logged-in session of the account: the hash of the session token the
+/// client holds.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 of the session token's 16 bytes.
+    pub digest: [u8; 32],
+    /// Unix time after which it is void.
+    pub expires_at: u64,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One user's record: identity, both factors, the pending login, the open
+/// sessions, and the version that compare-and-swap checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The user ID (mailed to the customer, R-ACC-1).
@@ -107,64 +154,121 @@ pub struct Account {
     pub customer_name: String,
     /// The password factor.
     pub password: PasswordState,
-    /// The OTP factor's counters.
-    pub otp: OtpState,
-    /// The bound token, if any.
+    /// Failed enrollments while no token is bound: the same cap as a
+    /// token's OTP lock (R-ENR-5, R-LCK-2), cleared by the desk's token unlock.
+    pub enrollment: Failures,
+    /// The bound token, if any, with its own replay guard, drift and lock.
     pub token: Option<TokenBinding>,
     /// Tokens revoked from this account: never bindable again (R-TOK-4).
     pub revoked_tokens: Vec<CredentialId>,
     /// At most one pending login.
     pub ticket: Option<PendingTicket>,
+    /// Open sessions (several devices may be logged in at once). Every lock,
+    /// reset, revoke and password change empties it.
+    pub sessions: Vec<SessionRecord>,
     /// Incremented by the store at every replace.
     pub version: u64,
 }
 
-/// A login ticket as the client holds it: 128 random bits. Wiped on drop,
-/// redacted in `Debug`; the record keeps only its SHA-256.
+impl Account {
+    /// Whether the bound token, or the enrollment counter when none is
+    /// bound, is locked (R-LCK-2).
+    #[must_use]
+    pub fn otp_locked(&self) -> bool {
+        self.token
+            .as_ref()
+            .map_or(self.enrollment.locked, |t| t.failures.locked)
+    }
+}
+
+/// 16 random bytes the client holds and the record keeps only as a SHA-256
+/// digest: the shared core of [`LoginTicket`] and [`SessionToken`].
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct LoginTicket([u8; 16]);
+struct Bearer([u8; 16]);
 
-impl LoginTicket {
-    /// Wraps 16 random bytes (from the caller's RNG).
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
+impl Bearer {
+    fn expose_hex(&self) -> String {
+        data_encoding::HEXLOWER.encode(&self.0)
     }
 
-    /// The ticket as 32 lower-case hex digits, for a hidden form field or a
-    /// cookie. The name is the warning: never log it.
-    #[must_use]
-    pub fn expose_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Parses 32 hex digits; `None` for anything else.
-    #[must_use]
-    pub fn parse_hex(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 32 {
+    /// Exactly 32 lower-case hex digits: the one spelling `expose_hex`
+    /// writes, so no second spelling of a ticket is ever accepted.
+    fn parse_hex(text: &str) -> Option<Self> {
+        let mut out = [0_u8; 16];
+        if text.len() != 32 {
             return None;
         }
-        let mut out = [0_u8; 16];
-        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let hex = core::str::from_utf8(pair).ok()?;
-            *slot = u8::from_str_radix(hex, 16).ok()?;
-        }
-        Some(Self(out))
+        let written = data_encoding::HEXLOWER
+            .decode_mut(text.as_bytes(), &mut out)
+            .ok()?;
+        (written == 16).then_some(Self(out))
     }
 
-    pub(crate) fn digest(&self) -> [u8; 32] {
+    fn digest(&self) -> [u8; 32] {
         Sha256::digest(self.0).into()
     }
 
-    /// Constant-time comparison of this ticket's digest with a stored one.
-    pub(crate) fn matches(&self, stored: &[u8; 32]) -> bool {
+    fn matches(&self, stored: &[u8; 32]) -> bool {
         self.digest().ct_eq(stored).into()
     }
 }
 
-impl fmt::Debug for LoginTicket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginTicket").finish_non_exhaustive()
-    }
+macro_rules! bearer_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(Bearer);
+
+        impl $name {
+            /// Wraps 16 random bytes (from the caller's RNG).
+            #[must_use]
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(Bearer(bytes))
+            }
+
+            /// The value as 32 lower-case hex digits, for a hidden form field
+            /// or a cookie. The name is the warning: never log it.
+            #[must_use]
+            pub fn expose_hex(&self) -> String {
+                self.0.expose_hex()
+            }
+
+            /// Parses exactly 32 lower-case hex digits (what
+            /// [`Self::expose_hex`] writes); `None` for anything else.
+            #[must_use]
+            pub fn parse_hex(text: &str) -> Option<Self> {
+                Bearer::parse_hex(text).map(Self)
+            }
+
+            pub(crate) fn digest(&self) -> [u8; 32] {
+                self.0.digest()
+            }
+
+            /// Constant-time comparison of this value's digest with a stored one.
+            pub(crate) fn matches(&self, stored: &[u8; 32]) -> bool {
+                self.0.matches(stored)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
 }
+
+bearer_type!(
+    /// A login ticket as the client holds it: 128 random bits that open the
+    /// next stage of one login. Wiped on drop, redacted in `Debug`; the
+    /// record keeps only its SHA-256.
+    LoginTicket
+);
+
+bearer_type!(
+    /// A session token as the client holds it: 128 random bits issued only
+    /// by a completed login (password + OTP + any required change), needed
+    /// for a voluntary password change. Wiped on drop, redacted in `Debug`;
+    /// the record keeps only its SHA-256.
+    SessionToken
+);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lockstep_otp::{CredentialId, KeyUri, Secret, TotpParams};
 use zeroize::Zeroizing;
 
-use crate::machine::{TokenSeed, TokenStatus};
+use crate::token::{TokenSeed, TokenStatus};
 use crate::record::Account;
 
 /// Why a store operation failed.
@@ -268,13 +268,13 @@ impl TokenDirectory for MemoryDirectory {
 /// parameters and its otpauth URI.
 ///
 /// # Errors
-/// Never in practice: a 20-byte secret is always accepted. Kept as a
-/// `Result` so that no input can panic.
+/// [`lockstep_otp::UriError::ColonInLabel`] for an issuer with a colon,
+/// which the Key URI format cannot carry.
 pub fn provision(
     random: &[u8; 36],
     issuer: &str,
     params: TotpParams,
-) -> Result<Provisioned, lockstep_otp::SecretError> {
+) -> Result<Provisioned, lockstep_otp::UriError> {
     let (id_bytes, key) = random.split_at(16);
     let mut id_random = [0_u8; 16];
     id_random.copy_from_slice(id_bytes);
@@ -286,10 +286,10 @@ pub fn provision(
         Some(issuer.to_owned()),
         credential_id.to_string(),
     )
-    .to_uri();
+    .to_uri()?;
     Ok(Provisioned {
         credential_id,
-        seed: TokenSeed { secret, params },
+        seed: TokenSeed::totp(secret, params),
         uri,
     })
 }

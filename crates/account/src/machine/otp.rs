@@ -1,0 +1,338 @@
+//! The OTP stage: login with one code (R-LOG-2, R-LOG-3, R-TOK-3), token
+//! enrollment (R-ENR-2, R-ENR-3, R-ENR-4, R-ENR-5, R-ENR-6, R-TOK-1,
+//! R-TOK-2) and resync (R-SYN-1, R-SYN-2, R-SYN-3), with the OTP lock
+//! (R-LCK-2, R-LCK-3). Enrollment and resync share [`Run::verify_pair`].
+//!
+//! Everything here belongs to the token: its replay guard (`last_used`),
+//! its drift and its failure counter. A login never moves the drift; only
+//! enrollment and resync set it.
+
+use lockstep_otp::{Code, CodeError, CredentialId, Error as OtpError, Window};
+
+use super::Run;
+use crate::event::{EventKind, Factor, Outcome, Refusal};
+use crate::record::{Failures, LoginTicket, Stage, TokenBinding};
+use crate::token::{Keyed, TokenKind, TokenSeed, TokenStatus};
+
+/// Where a pair of codes is looked for.
+#[derive(Clone, Copy)]
+enum PairSearch {
+    /// Enrollment: OTP2 must be current at drift 0 (R-ENR-3), nothing used yet.
+    Enroll,
+    /// Resync: around the stored drift, above the token's last used step.
+    Resync { drift: i64, last_used: u64 },
+}
+
+/// Parses two codes of the token's length; the first error wins.
+fn parse_pair(otp1: &str, otp2: &str, kind: TokenKind) -> Result<(Code, Code), CodeError> {
+    Ok((
+        Code::parse(otp1, kind.digits())?,
+        Code::parse(otp2, kind.digits())?,
+    ))
+}
+
+impl<'a> Run<'_, 'a> {
+    /// The window for the code a login expects at `now` (R-TOK-3): the
+    /// current step, `ahead` more, and the previous one only within the
+    /// grace after the boundary.
+    fn acceptance_window(&self, totp: &lockstep_otp::Totp) -> Window {
+        let period = totp.params().period.seconds();
+        let left = totp.seconds_left(self.env.now).unwrap_or(period);
+        self.config()
+            .acceptance
+            .window(period.saturating_sub(left))
+    }
+
+    /// Counts an OTP failure against the bound token, or the enrollment
+    /// counter when none is bound (R-ENR-5, R-LCK-2); the Nth locks and ends
+    /// the pending login and every session.
+    fn otp_failure(&mut self, kind: fn(u32) -> EventKind, refusal: Refusal) -> Outcome {
+        let cap = self.config().otp_lock_after;
+        let token_id = self.acc.token.as_ref().map(|t| t.credential_id);
+        let f = match self.acc.token.as_mut() {
+            Some(t) => &mut t.failures,
+            None => &mut self.acc.enrollment,
+        };
+        f.count = f.count.saturating_add(1).min(cap);
+        let count = f.count;
+        let locks = count >= cap;
+        f.locked |= locks;
+        self.event(kind(count));
+        let refusal = if locks {
+            self.void_logins();
+            self.event(EventKind::Locked {
+                factor: Factor::Otp,
+            });
+            Refusal::TokenLocked
+        } else {
+            refusal
+        };
+        match token_id {
+            Some(token_id) => Outcome::OtpRefused { refusal, token_id },
+            None => Outcome::Refused(refusal),
+        }
+    }
+
+    /// The checks every input on a bound token shares: a valid ticket for
+    /// the OTP stage, a bound token, not locked (a locked factor is neither
+    /// evaluated nor counted), and its seed. `Err` is the refusal.
+    fn bound_token(
+        &mut self,
+        ticket: &LoginTicket,
+    ) -> Result<(TokenBinding, &'a TokenSeed), Outcome> {
+        if !self.ticket_ok(ticket, Stage::Otp) {
+            return Err(self.ticket_rejected());
+        }
+        // The OTP stage is opened only with a token bound; revoke voids it.
+        let Some(binding) = self.acc.token.clone() else {
+            return Err(self.ticket_rejected());
+        };
+        let token_id = binding.credential_id;
+        if binding.failures.locked {
+            self.event(EventKind::LockedAttempt {
+                factor: Factor::Otp,
+            });
+            return Err(Outcome::OtpRefused {
+                refusal: Refusal::TokenLocked,
+                token_id,
+            });
+        }
+        match self.env.token {
+            Some(seed) if seed.kind == binding.kind => Ok((binding, seed)),
+            // The directory lost the token or changed its kind: a fault of
+            // the service, not of the user; not counted.
+            _ => Err(Outcome::OtpRefused {
+                refusal: Refusal::TokenUnavailable,
+                token_id,
+            }),
+        }
+    }
+
+    /// One code at login (R-LOG-3, R-TOK-3). The drift is not touched.
+    pub(super) fn otp(&mut self, ticket: &LoginTicket, typed: &str) -> Outcome {
+        let (binding, seed) = match self.bound_token(ticket) {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        let token_id = binding.credential_id;
+        let uncounted = |refusal| Outcome::OtpRefused { refusal, token_id };
+        if binding.drift.unsigned_abs() > u64::from(self.config().max_drift) {
+            // The bound was lowered below this token's drift: a resync
+            // must come first; valid codes are not failures.
+            return uncounted(Refusal::ResyncRequired);
+        }
+        let code = match Code::parse(typed, binding.kind.digits()) {
+            Ok(code) => code,
+            Err(e) => return uncounted(Refusal::MalformedCode(e)),
+        };
+        let limits = self.config().otp_limits();
+        let verified = match seed.keyed() {
+            Keyed::Totp(totp) => {
+                let totp = totp.with_limits(limits);
+                let window = self.acceptance_window(&totp);
+                totp.verify(
+                    &code,
+                    self.env.now,
+                    window,
+                    binding.drift,
+                    Some(binding.last_used),
+                )
+                .map(|v| v.step)
+            }
+            Keyed::Hotp(hotp) => {
+                let next = binding.last_used.saturating_add(1);
+                hotp.with_limits(limits)
+                    .verify(&code, next, self.config().hotp_look_ahead)
+                    .map(|after| after.saturating_sub(1))
+            }
+        };
+        match verified {
+            Ok(step) => {
+                if let Some(t) = self.acc.token.as_mut() {
+                    t.last_used = step;
+                    t.failures = Failures::default();
+                }
+                self.event(EventKind::OtpAccepted {
+                    step,
+                    drift: binding.drift,
+                });
+                self.after_both_factors()
+            }
+            Err(OtpError::Replay { .. }) => self.otp_failure(
+                |failures| EventKind::OtpReplayed { failures },
+                Refusal::InvalidCode,
+            ),
+            Err(_) => self.otp_failure(
+                |failures| EventKind::OtpFailed { failures },
+                Refusal::InvalidCode,
+            ),
+        }
+    }
+
+    /// After a valid OTP: a required password change (R-LOG-4), or logged in.
+    fn after_both_factors(&mut self) -> Outcome {
+        let p = &self.acc.password;
+        let c = self.config();
+        let expired = c.expired(p.set_at, c.password_max_age_days, self.env.now);
+        match p.must_change.or(expired.then_some(crate::record::MustChange::Expired)) {
+            Some(reason) => {
+                self.event(EventKind::PasswordChangeRequired { reason });
+                Outcome::PasswordChangeRequired {
+                    ticket: self.issue_ticket(Stage::ChangePassword),
+                    reason,
+                }
+            }
+            None => {
+                self.event(EventKind::LoggedIn);
+                Outcome::LoggedIn(self.open_session())
+            }
+        }
+    }
+
+    /// Two consecutive codes of `seed`: the second one's step (or counter)
+    /// and the drift it implies, or why not.
+    fn verify_pair(
+        &self,
+        seed: &TokenSeed,
+        first: &Code,
+        second: &Code,
+        search: PairSearch,
+    ) -> Result<(u64, i64), OtpError> {
+        let c = self.config();
+        let limits = c.otp_limits();
+        match seed.keyed() {
+            Keyed::Totp(totp) => {
+                let totp = totp.with_limits(limits);
+                let (window, drift, last_used) = match search {
+                    PairSearch::Enroll => {
+                        // OTP2 within the login's acceptance at drift 0; the
+                        // scan starts one step earlier for OTP1 (R-ENR-3).
+                        let w = self.acceptance_window(&totp);
+                        (Window::new(w.behind.saturating_add(1), w.ahead), 0, None)
+                    }
+                    PairSearch::Resync { drift, last_used } => {
+                        let bound = i64::from(c.max_drift);
+                        (
+                            Window::symmetric(c.resync_window),
+                            drift.clamp(-bound, bound),
+                            Some(last_used),
+                        )
+                    }
+                };
+                totp.resync_around(first, second, self.env.now, window, drift, last_used)
+                    .map(|r| (r.step, r.drift))
+            }
+            Keyed::Hotp(hotp) => {
+                let next = match search {
+                    PairSearch::Enroll => 0,
+                    PairSearch::Resync { last_used, .. } => last_used.saturating_add(1),
+                };
+                hotp.with_limits(limits)
+                    .resync(first, second, next, c.hotp_resync_look_ahead)
+                    .map(|after| (after.saturating_sub(1), 0))
+            }
+        }
+    }
+
+    /// Token registration (R-ENR-2, R-ENR-3, R-ENR-5, R-ENR-6, R-TOK-1,
+    /// R-TOK-2): every failure counts against the enrollment counter.
+    pub(super) fn enroll(
+        &mut self,
+        ticket: &LoginTicket,
+        typed_id: &str,
+        otp1: &str,
+        otp2: &str,
+    ) -> Outcome {
+        if !self.ticket_ok(ticket, Stage::Enroll) {
+            return self.ticket_rejected();
+        }
+        if self.acc.token.is_some() {
+            // R-TOK-1: one token; the Enroll stage is never opened with one
+            // bound, so this is a race with another enrollment.
+            return Outcome::Refused(Refusal::AlreadyEnrolled);
+        }
+        if self.acc.enrollment.locked {
+            self.event(EventKind::LockedAttempt {
+                factor: Factor::Otp,
+            });
+            return Outcome::Refused(Refusal::TokenLocked);
+        }
+        let failed = |failures| EventKind::EnrollmentFailed { failures };
+        let id = match CredentialId::parse(typed_id) {
+            Ok(id) => id,
+            Err(e) => return self.otp_failure(failed, Refusal::MalformedTokenId(e)),
+        };
+        let usable = matches!(self.env.token_status, TokenStatus::Free)
+            && !self.acc.revoked_tokens.contains(&id);
+        let (Some(seed), true) = (self.env.token, usable) else {
+            return self.otp_failure(failed, Refusal::TokenUnavailable);
+        };
+        // R-ENR-5: a failure of any kind counts, a malformed code included.
+        let Ok((first, second)) = parse_pair(otp1, otp2, seed.kind) else {
+            return self.otp_failure(failed, Refusal::InvalidCode);
+        };
+        match self.verify_pair(seed, &first, &second, PairSearch::Enroll) {
+            Ok((step, drift)) => {
+                // Both codes are consumed: the second's step is the last
+                // used (R-ENR-4). The new token starts with its own counter.
+                self.acc.enrollment = Failures::default();
+                self.acc.token = Some(TokenBinding {
+                    credential_id: id,
+                    kind: seed.kind,
+                    drift,
+                    last_used: step,
+                    failures: Failures::default(),
+                    bound_at: self.env.now,
+                });
+                self.event(EventKind::Enrolled { token_id: id, drift });
+                Outcome::Enrolled {
+                    ticket: self.issue_ticket(Stage::Otp),
+                    token_id: id,
+                }
+            }
+            Err(_) => self.otp_failure(failed, Refusal::InvalidCode),
+        }
+    }
+
+    /// Drift correction from the OTP stage (R-SYN-2, R-SYN-3): two
+    /// consecutive fresh codes around the stored drift; the drift found is
+    /// adopted and both codes are consumed.
+    pub(super) fn resync(&mut self, ticket: &LoginTicket, otp1: &str, otp2: &str) -> Outcome {
+        let (binding, seed) = match self.bound_token(ticket) {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        let token_id = binding.credential_id;
+        let (first, second) = match parse_pair(otp1, otp2, binding.kind) {
+            Ok(pair) => pair,
+            Err(e) => {
+                return Outcome::OtpRefused {
+                    refusal: Refusal::MalformedCode(e),
+                    token_id,
+                };
+            }
+        };
+        let search = PairSearch::Resync {
+            drift: binding.drift,
+            last_used: binding.last_used,
+        };
+        match self.verify_pair(seed, &first, &second, search) {
+            Ok((step, drift)) => {
+                if let Some(t) = self.acc.token.as_mut() {
+                    t.last_used = step;
+                    t.drift = drift;
+                    t.failures = Failures::default();
+                }
+                self.event(EventKind::Resynced { token_id, drift });
+                Outcome::Resynced {
+                    ticket: self.issue_ticket(Stage::Otp),
+                    token_id,
+                }
+            }
+            Err(_) => self.otp_failure(
+                |failures| EventKind::ResyncFailed { failures },
+                Refusal::InvalidCode,
+            ),
+        }
+    }
+}

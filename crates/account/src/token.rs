@@ -1,0 +1,104 @@
+//! Token vocabulary: what kind of token a credential is, its seed as the
+//! directory knows it, and what the store knows of its ID.
+
+use core::fmt;
+
+use lockstep_otp::{Algorithm, Digits, Hotp, Secret, Totp, TotpParams};
+use serde::{Deserialize, Serialize};
+
+/// A time token (TOTP, RFC 6238: the seed's 30-second codes) or an event
+/// token (HOTP, RFC 4226: a new code per button press). Manual 2.6.1
+/// explains drift as a mismatch in the number of codes generated, which is
+/// the event token's kind of drift (R-SYN-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// A time token and its parameters.
+    Totp(TotpParams),
+    /// An event token: hash and code length; its counter lives in the
+    /// binding's `last_used`.
+    Hotp {
+        /// The HMAC hash function.
+        algorithm: Algorithm,
+        /// The code length.
+        digits: Digits,
+    },
+}
+
+impl TokenKind {
+    /// The code length of this token.
+    #[must_use]
+    pub const fn digits(self) -> Digits {
+        match self {
+            Self::Totp(p) => p.digits,
+            Self::Hotp { digits, .. } => digits,
+        }
+    }
+}
+
+/// A token's seed as the [`crate::TokenDirectory`] knows it.
+#[derive(Clone)]
+pub struct TokenSeed {
+    /// The shared secret.
+    pub secret: Secret,
+    /// Time or event token, with its parameters.
+    pub kind: TokenKind,
+}
+
+impl TokenSeed {
+    /// A time token.
+    #[must_use]
+    pub const fn totp(secret: Secret, params: TotpParams) -> Self {
+        Self {
+            secret,
+            kind: TokenKind::Totp(params),
+        }
+    }
+
+    /// An event token.
+    #[must_use]
+    pub const fn hotp(secret: Secret, algorithm: Algorithm, digits: Digits) -> Self {
+        Self {
+            secret,
+            kind: TokenKind::Hotp { algorithm, digits },
+        }
+    }
+
+    /// The keyed generator of a time token.
+    pub(crate) fn keyed(&self) -> Keyed {
+        match self.kind {
+            TokenKind::Totp(p) => Keyed::Totp(Totp::new(&self.secret, p)),
+            TokenKind::Hotp { algorithm, digits } => {
+                Keyed::Hotp(Hotp::new(&self.secret, algorithm, digits))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TokenSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSeed")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A seed keyed for its kind.
+pub(crate) enum Keyed {
+    Totp(Totp),
+    Hotp(Hotp),
+}
+
+/// What the store knows of a credential ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenStatus {
+    /// Bound to no account and never revoked.
+    Free,
+    /// Bound to the account with this user ID.
+    BoundTo,
+    /// Bound to another account.
+    BoundToOther,
+    /// Revoked once: never bindable again (R-TOK-4).
+    Revoked,
+}
