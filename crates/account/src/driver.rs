@@ -169,6 +169,11 @@ where
         })
     }
 
+    /// The password hasher.
+    pub const fn hasher(&self) -> &H {
+        &self.hasher
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

@@ -9,11 +9,11 @@ use lockstep_store_tests::model::{CodeKind, Op, run};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
     #[test]
     fn machine_agrees_with_the_model(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let ops = Vec::<Op>::arbitrary(&mut Unstructured::new(&bytes)).unwrap_or_default();
-        run(&ops);
+        let _ = run(&ops);
     }
 }
 
@@ -22,8 +22,9 @@ proptest! {
 #[test]
 fn a_full_life_cycle_agrees_with_the_model() {
     use Op::*;
-    run(&[
+    let seen = run(&[
         Password(false),
+        WrongButton,
         Password(true),
         Enroll(false),
         Enroll(true),
@@ -31,14 +32,32 @@ fn a_full_life_cycle_agrees_with_the_model() {
         Otp(CodeKind::Current),
         Change(false),
         Change(true),
+        ChangeLoggedIn {
+            session: 0,
+            right: true,
+            valid: true,
+        },
+        ChangeLoggedIn {
+            session: 0,
+            right: true,
+            valid: true,
+        },
         Advance(30),
         Password(true),
         Otp(CodeKind::Replay),
+        Otp(CodeKind::Old),
         Otp(CodeKind::Malformed),
+        Otp(CodeKind::Next),
+        WrongButton,
+        Password(true),
+        Advance(40),
         Resync(false),
         Resync(true),
-        Advance(30),
+        Advance(35),
         Otp(CodeKind::Current),
+        Password(true),
+        Advance(2),
+        Otp(CodeKind::Previous),
         Password(true),
         Otp(CodeKind::Wrong),
         Otp(CodeKind::Wrong),
@@ -65,8 +84,44 @@ fn a_full_life_cycle_agrees_with_the_model() {
         Change(true),
         Revoke,
         Revoke,
+        WrongButton,
         Password(true),
         Advance(400),
         Enroll(true),
     ]);
+    for outcome in [
+        "ticket:Otp",
+        "ticket:Enroll",
+        "ticket:ChangePassword",
+        "logged_in",
+        "changed",
+        "done",
+        "refused:invalid_credentials",
+        "refused:not_enrolled",
+        "refused:already_enrolled",
+        "refused:invalid_code",
+        "refused:token_locked",
+        "refused:malformed_code",
+        "refused:password_rejected",
+        "refused:invalid_ticket",
+        "refused:no_token",
+    ] {
+        assert!(seen.contains_key(outcome), "{outcome} not reached: {seen:?}");
+    }
+}
+
+/// The same life cycle must also hold under other caps and the RFC 6238
+/// acceptance: the model reads them from the configuration.
+#[test]
+fn the_model_follows_the_configuration() {
+    use lockstep_account::{CodeAcceptance, Config};
+    let config = Config::builder()
+        .lock_after(3, 4)
+        .acceptance(CodeAcceptance::RFC6238)
+        .build()
+        .unwrap();
+    proptest!(ProptestConfig::with_cases(64), |(bytes in proptest::collection::vec(any::<u8>(), 0..400))| {
+        let ops = Vec::<Op>::arbitrary(&mut Unstructured::new(&bytes)).unwrap_or_default();
+        let _ = lockstep_store_tests::model::run_with(&ops, config.clone());
+    });
 }
