@@ -38,7 +38,10 @@ impl CodeAcceptance {
 
     /// The window around the expected step at `seconds_into_step`.
     pub(crate) fn window(self, seconds_into_step: u32) -> Window {
-        Window::new(u32::from(seconds_into_step < self.grace_seconds), self.ahead)
+        Window::new(
+            u32::from(seconds_into_step < self.grace_seconds),
+            self.ahead,
+        )
     }
 }
 
@@ -161,10 +164,11 @@ impl Config {
     #[must_use]
     pub fn otp_limits(&self) -> Limits {
         Limits {
-            max_window: self.acceptance.ahead.max(1),
+            max_window: self.acceptance.ahead.max(1).max(self.hotp_look_ahead),
             // Enrollment scans one step more than the acceptance window.
             max_resync_window: self
                 .resync_window
+                .saturating_add(1)
                 .max(self.acceptance.ahead.saturating_add(2))
                 .max(self.hotp_resync_look_ahead),
             max_drift: self.max_drift.max(self.acceptance.ahead),
@@ -346,10 +350,22 @@ impl ConfigBuilder {
             return Err(ConfigError::BadUtcOffset);
         }
         let caps: [(&'static str, u64, u64); 6] = [
-            ("acceptance look-ahead", c.acceptance.ahead.into(), Config::MAX_AHEAD.into()),
-            ("resync window", c.resync_window.into(), Config::MAX_RESYNC_WINDOW.into()),
+            (
+                "acceptance look-ahead",
+                c.acceptance.ahead.into(),
+                Config::MAX_AHEAD.into(),
+            ),
+            (
+                "resync window",
+                c.resync_window.into(),
+                Config::MAX_RESYNC_WINDOW.into(),
+            ),
             ("drift bound", c.max_drift.into(), Config::MAX_DRIFT.into()),
-            ("event-token look-ahead", c.hotp_look_ahead.into(), Config::MAX_HOTP_LOOK_AHEAD.into()),
+            (
+                "event-token look-ahead",
+                c.hotp_look_ahead.into(),
+                Config::MAX_HOTP_LOOK_AHEAD.into(),
+            ),
             (
                 "event-token resync look-ahead",
                 c.hotp_resync_look_ahead.into(),

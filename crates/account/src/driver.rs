@@ -8,7 +8,7 @@ use lockstep_otp::CredentialId;
 use lockstep_password::{HashError, Password, PasswordHash, PasswordHasher, PasswordPolicy};
 
 use crate::config::Config;
-use crate::event::{AuditEvent, Entry, Outcome, Refusal};
+use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
 use crate::machine::{self, Decision, Env, Input, OperatorAction, Step};
 use crate::record::{Account, LoginTicket, SessionToken};
 use crate::store::{AccountStore, StoreError, TokenDirectory};
@@ -204,9 +204,17 @@ where
             ..lockstep_password::Context::default()
         };
         if let Err(violations) = self.policy.validate(temporary, &context) {
+            let event = AuditEvent {
+                at: env.now,
+                user_id: user_id.to_owned(),
+                operator_id: Some(operator_id.to_owned()),
+                kind: EventKind::PasswordChangeRejected {
+                    codes: violations.codes().map(str::to_owned).collect(),
+                },
+            };
             return Ok(Response {
                 outcome: Outcome::Refused(Refusal::PasswordRejected(violations)),
-                events: Vec::new(),
+                events: vec![event],
             });
         }
         let (account, event) = machine::create_account(
@@ -429,9 +437,7 @@ where
                 let d = machine::decide_unknown(user_id, &input, &env);
                 return Ok(Response::from(d));
             };
-            let (seed, status) = self
-                .token_facts(&account, &input, self.clock.now())
-                .await?;
+            let (seed, status) = self.token_facts(&account, &input, self.clock.now()).await?;
             let env = self.env(seed.as_ref(), status)?;
             let pending = match machine::begin(&account, &input, &env)? {
                 Step::Done(decision) => {
@@ -485,8 +491,10 @@ where
         env: &Env<'_>,
         response: &mut Response,
     ) -> Result<(), AuthError> {
-        let (Input::Password { password, .. } | Input::ChangePasswordLoggedIn { current: password, .. }) =
-            *input
+        let (Input::Password { password, .. }
+        | Input::ChangePasswordLoggedIn {
+            current: password, ..
+        }) = *input
         else {
             return Ok(());
         };

@@ -292,15 +292,13 @@ impl fmt::Display for Refusal {
             Self::ResyncRequired => {
                 f.write_str("the token's clock is off; correct the drift (resync) first")
             }
-            Self::AlreadyEnrolled => f.write_str(
-                "a token is registered already; use the one-time-password login",
-            ),
+            Self::AlreadyEnrolled => {
+                f.write_str("a token is registered already; use the one-time-password login")
+            }
             Self::NotEnrolled => {
                 f.write_str("no token is registered yet; use first-use registration")
             }
-            Self::ChangeRequired => {
-                f.write_str("the password must be changed first; log in again")
-            }
+            Self::ChangeRequired => f.write_str("the password must be changed first; log in again"),
             Self::PasswordRejected(v) => fmt::Display::fmt(v, f),
             Self::NoToken => f.write_str("no token is registered"),
             Self::UnknownAccount => f.write_str("no such account"),

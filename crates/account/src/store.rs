@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lockstep_otp::{CredentialId, KeyUri, Secret, TotpParams};
 use zeroize::Zeroizing;
 
-use crate::token::{TokenSeed, TokenStatus};
 use crate::record::Account;
+use crate::token::{TokenSeed, TokenStatus};
 
 /// Why a store operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

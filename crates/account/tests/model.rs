@@ -106,7 +106,10 @@ fn a_full_life_cycle_agrees_with_the_model() {
         "refused:invalid_ticket",
         "refused:no_token",
     ] {
-        assert!(seen.contains_key(outcome), "{outcome} not reached: {seen:?}");
+        assert!(
+            seen.contains_key(outcome),
+            "{outcome} not reached: {seen:?}"
+        );
     }
 }
 

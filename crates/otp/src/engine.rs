@@ -600,9 +600,10 @@ impl Totp {
         let Some((lo, hi)) = search.range(center) else {
             return Err(Error::NoMatch);
         };
-        let Some((bound_lo, bound_hi)) =
-            Window::symmetric(limits.max_drift).range(i128::from(current))
-        else {
+        // The second code's step (the one the drift is measured by) stays
+        // within max_drift of the real clock; the first may be one before.
+        let bound = Window::new(limits.max_drift.saturating_add(1), limits.max_drift);
+        let Some((bound_lo, bound_hi)) = bound.range(i128::from(current)) else {
             return Err(Error::NoMatch);
         };
         let (lo, hi) = (lo.max(bound_lo), hi.min(bound_hi));

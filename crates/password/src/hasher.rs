@@ -362,12 +362,27 @@ impl InsecureTestHasher {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A test hasher at other cheap costs, below the production floor: to
+    /// make a stored hash "from an older deployment" in a test. Values
+    /// Argon2 refuses fall back to the default test costs.
+    #[must_use]
+    pub fn with_params(params: Argon2Params) -> Self {
+        Self(InsecureInner(
+            Argon2idHasher::unchecked(params).unwrap_or_else(|_| InsecureInner::default().0),
+        ))
+    }
 }
 
 #[cfg(feature = "insecure-test-hasher")]
 impl fmt::Debug for InsecureTestHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("InsecureTestHasher(NOT FOR PRODUCTION: m=8 KiB, t=1)")
+        let p = self.0.0.config;
+        write!(
+            f,
+            "InsecureTestHasher(NOT FOR PRODUCTION: m={} KiB, t={})",
+            p.memory_kib, p.iterations
+        )
     }
 }
 

@@ -322,10 +322,11 @@ pub async fn race_one_valid_code_one_success<S: AccountStore + 'static>(store: A
     for t in tasks {
         match t.await.unwrap() {
             Outcome::PasswordChangeRequired { .. } | Outcome::LoggedIn(_) => successes += 1,
-            other if matches!(
-                other.refusal(),
-                Some(Refusal::InvalidTicket | Refusal::InvalidCode)
-            ) => {}
+            other
+                if matches!(
+                    other.refusal(),
+                    Some(Refusal::InvalidTicket | Refusal::InvalidCode)
+                ) => {}
             other => panic!("unexpected {other:?}"),
         }
     }

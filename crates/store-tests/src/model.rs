@@ -374,9 +374,7 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
                     (_, Some(s)) => h.code_at(s),
                     (_, None) => (0..)
                         .map(|n: u32| format!("{n:06}"))
-                        .find(|c| {
-                            (cur.saturating_sub(30)..=cur + 30).all(|s| h.code_at(s) != *c)
-                        })
+                        .find(|c| (cur.saturating_sub(30)..=cur + 30).all(|s| h.code_at(s) != *c))
                         .unwrap_or_default(),
                 };
                 // Once in ~100 000 steps a code repeats at another step of
@@ -434,9 +432,9 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
                     h.code_at(first),
                     h.code_at(if consecutive { second } else { second + 1 }),
                 );
-                if (first.saturating_sub(25)..=second + 25)
-                    .any(|s| (s != first && h.code_at(s) == a) || (s != second && h.code_at(s) == b))
-                {
+                if (first.saturating_sub(25)..=second + 25).any(|s| {
+                    (s != first && h.code_at(s) == a) || (s != second && h.code_at(s) == b)
+                }) {
                     continue;
                 }
                 let input = if enroll {
@@ -457,7 +455,8 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
                 let stage = if enroll { Stage::Enroll } else { Stage::Otp };
                 let drift = m.token.map_or(0, |tok| tok.drift);
                 let reachable = enroll || {
-                    let offset = i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
+                    let offset =
+                        i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
                     (offset - drift.clamp(-max_drift, max_drift)).abs() <= resync_window
                         && offset.abs() <= max_drift
                 };
@@ -470,7 +469,8 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
                     Expect::Refused("token_locked")
                 } else if consecutive && reachable && fresh {
                     // Both codes consumed; an enrollment binds a fresh token.
-                    let drift = i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
+                    let drift =
+                        i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
                     if enroll {
                         m.enroll_failures = 0;
                     }
@@ -646,7 +646,10 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
         // Invariant: a locked token's counter does not move.
         if let (Some(old), Some(new)) = (&before.token, &after.token)
             && old.failures.locked
-            && matches!(op, Op::Otp(_) | Op::Enroll(_) | Op::Resync(_) | Op::Password(_))
+            && matches!(
+                op,
+                Op::Otp(_) | Op::Enroll(_) | Op::Resync(_) | Op::Password(_)
+            )
         {
             assert_eq!(new.failures, old.failures, "op {i}: locked token evaluated");
         }

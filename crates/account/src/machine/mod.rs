@@ -362,9 +362,10 @@ pub fn ticket_opens(account: &Account, input: &Input<'_>, now: u64) -> bool {
 }
 
 fn ticket_ok(account: &Account, ticket: &LoginTicket, stage: Stage, now: u64) -> bool {
-    account.ticket.as_ref().is_some_and(|t| {
-        t.stage == stage && now <= t.expires_at && ticket.matches(&t.digest)
-    })
+    account
+        .ticket
+        .as_ref()
+        .is_some_and(|t| t.stage == stage && now <= t.expires_at && ticket.matches(&t.digest))
 }
 
 /// Decides one input for an existing account, in one go: for inputs with a
@@ -381,7 +382,9 @@ pub fn decide(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Dec
             let matched = check(&pending, input, env)?;
             let mut d = finish(&pending.reserved, input, &pending, matched, env)?;
             let written = d.account.get_or_insert_with(|| pending.reserved.clone());
-            if let Some(p) = input.password().filter(|_| password_passed(matched, &d.outcome))
+            if let Some(p) = input
+                .password()
+                .filter(|_| password_passed(matched, &d.outcome))
                 && let Some((after, event)) = rehash(written, &pending, p, env)?
             {
                 *written = after;
@@ -564,10 +567,9 @@ impl<'e, 'a> Run<'e, 'a> {
     fn session_ok(&self, token: &SessionToken) -> bool {
         let now = self.env.now;
         // Every stored session is compared (no early exit).
-        self.acc
-            .sessions
-            .iter()
-            .fold(false, |found, s| found | (now <= s.expires_at && token.matches(&s.digest)))
+        self.acc.sessions.iter().fold(false, |found, s| {
+            found | (now <= s.expires_at && token.matches(&s.digest))
+        })
     }
 
     /// A completed login: the pending ticket ends and a new session opens
@@ -598,7 +600,10 @@ impl<'e, 'a> Run<'e, 'a> {
     /// Whether the temporary password has passed an opt-in expiry.
     fn temporary_expired(&self) -> bool {
         let p = &self.acc.password;
-        let temporary = matches!(p.must_change, Some(MustChange::FirstLogin | MustChange::Reset));
+        let temporary = matches!(
+            p.must_change,
+            Some(MustChange::FirstLogin | MustChange::Reset)
+        );
         temporary
             && self
                 .config()

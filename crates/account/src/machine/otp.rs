@@ -38,9 +38,7 @@ impl<'a> Run<'_, 'a> {
     fn acceptance_window(&self, totp: &lockstep_otp::Totp) -> Window {
         let period = totp.params().period.seconds();
         let left = totp.seconds_left(self.env.now).unwrap_or(period);
-        self.config()
-            .acceptance
-            .window(period.saturating_sub(left))
+        self.config().acceptance.window(period.saturating_sub(left))
     }
 
     /// Counts an OTP failure against the bound token, or the enrollment
@@ -162,10 +160,14 @@ impl<'a> Run<'_, 'a> {
                 |failures| EventKind::OtpReplayed { failures },
                 Refusal::InvalidCode,
             ),
-            Err(_) => self.otp_failure(
+            Err(OtpError::NoMatch) => self.otp_failure(
                 |failures| EventKind::OtpFailed { failures },
                 Refusal::InvalidCode,
             ),
+            // A fault of the token's parameters or the service's clock
+            // (time before T0, a counter at its end), not the user's guess:
+            // not counted.
+            Err(_) => uncounted(Refusal::TokenUnavailable),
         }
     }
 
@@ -174,7 +176,10 @@ impl<'a> Run<'_, 'a> {
         let p = &self.acc.password;
         let c = self.config();
         let expired = c.expired(p.set_at, c.password_max_age_days, self.env.now);
-        match p.must_change.or(expired.then_some(crate::record::MustChange::Expired)) {
+        match p
+            .must_change
+            .or(expired.then_some(crate::record::MustChange::Expired))
+        {
             Some(reason) => {
                 self.event(EventKind::PasswordChangeRequired { reason });
                 Outcome::PasswordChangeRequired {
@@ -211,9 +216,12 @@ impl<'a> Run<'_, 'a> {
                         (Window::new(w.behind.saturating_add(1), w.ahead), 0, None)
                     }
                     PairSearch::Resync { drift, last_used } => {
+                        // OTP2 within ±window of the stored drift; the scan
+                        // starts one step earlier for OTP1.
                         let bound = i64::from(c.max_drift);
+                        let w = c.resync_window;
                         (
-                            Window::symmetric(c.resync_window),
+                            Window::new(w.saturating_add(1), w),
                             drift.clamp(-bound, bound),
                             Some(last_used),
                         )
@@ -284,7 +292,10 @@ impl<'a> Run<'_, 'a> {
                     failures: Failures::default(),
                     bound_at: self.env.now,
                 });
-                self.event(EventKind::Enrolled { token_id: id, drift });
+                self.event(EventKind::Enrolled {
+                    token_id: id,
+                    drift,
+                });
                 Outcome::Enrolled {
                     ticket: self.issue_ticket(Stage::Otp),
                     token_id: id,

@@ -172,7 +172,11 @@ impl Run<'_, '_> {
             self.event(EventKind::TemporaryPasswordExpired);
             return Outcome::Refused(Refusal::TemporaryPasswordExpired);
         }
-        let token = self.acc.token.as_ref().map(|t| (t.credential_id, t.failures.locked));
+        let token = self
+            .acc
+            .token
+            .as_ref()
+            .map(|t| (t.credential_id, t.failures.locked));
         let refused = match (entry, token) {
             (Entry::Login, None) => Some(Refusal::NotEnrolled),
             (Entry::Enroll, Some(_)) => Some(Refusal::AlreadyEnrolled),
@@ -188,7 +192,9 @@ impl Run<'_, '_> {
         match token {
             Some((token_id, true)) => {
                 self.acc.ticket = None;
-                self.event(EventKind::LockedAttempt { factor: Factor::Otp });
+                self.event(EventKind::LockedAttempt {
+                    factor: Factor::Otp,
+                });
                 Outcome::OtpRefused {
                     refusal: Refusal::TokenLocked,
                     token_id,
@@ -200,7 +206,9 @@ impl Run<'_, '_> {
             },
             None if self.acc.enrollment.locked => {
                 self.acc.ticket = None;
-                self.event(EventKind::LockedAttempt { factor: Factor::Otp });
+                self.event(EventKind::LockedAttempt {
+                    factor: Factor::Otp,
+                });
                 Outcome::Refused(Refusal::TokenLocked)
             }
             None => Outcome::EnrollmentRequired {

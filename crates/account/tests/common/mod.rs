@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use lockstep_account::{
-    Authenticator, Clock, Config, FakeClock, LoginTicket, MemoryDirectory, MemoryStore, OsRandom,
-    Outcome, Response, provision,
+    AccountStore, Authenticator, Clock, Config, Entry, FakeClock, LoginTicket, MemoryDirectory,
+    MemoryStore, OsRandom, Outcome, Response, Session, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
 use lockstep_password::{Password, PasswordPolicy};
@@ -74,13 +74,21 @@ impl Fx {
         self.directory
             .insert(p.credential_id, p.seed.clone())
             .unwrap();
-        (p.credential_id, Totp::new(&p.seed.secret, p.seed.params))
+        (
+            p.credential_id,
+            Totp::new(&p.seed.secret, TotpParams::DEFAULT),
+        )
     }
 
     /// The seed the directory holds for `id`.
     pub async fn seed(&self, id: CredentialId) -> lockstep_account::TokenSeed {
         use lockstep_account::TokenDirectory;
         self.directory.seed(&id).await.unwrap().unwrap()
+    }
+
+    /// The stored record.
+    pub async fn load(&self, user: &str) -> lockstep_account::Account {
+        self.store.load(user).await.unwrap().unwrap()
     }
 
     pub async fn create(&self, user: &str) {
@@ -96,9 +104,20 @@ impl Fx {
             .unwrap();
     }
 
+    /// The password step with the entry button a user who knows their
+    /// state would press: first use while no token is bound, else login.
     pub async fn password(&self, user: &str, pw: &str) -> Response {
+        let entry = match self.store.load(user).await.unwrap() {
+            Some(a) if a.token.is_none() => Entry::Enroll,
+            _ => Entry::Login,
+        };
+        self.password_with(user, pw, entry).await
+    }
+
+    /// The password step with a given entry button.
+    pub async fn password_with(&self, user: &str, pw: &str, entry: Entry) -> Response {
         self.auth
-            .login_password(user, &Password::from(pw))
+            .login_password(user, &Password::from(pw), entry)
             .await
             .unwrap()
     }
@@ -122,6 +141,49 @@ impl Fx {
             .submit_otp(user, t, &self.code(totp, offset))
             .await
             .unwrap()
+    }
+
+    /// Enrollment with the token's codes `a` and `b` steps from now.
+    pub async fn enroll(
+        &self,
+        user: &str,
+        t: &LoginTicket,
+        id: CredentialId,
+        totp: &Totp,
+        a: i64,
+        b: i64,
+    ) -> Response {
+        self.auth
+            .enroll(
+                user,
+                t,
+                id.as_str(),
+                &self.code(totp, a),
+                &self.code(totp, b),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Resync with the token's codes `a` and `b` steps from now.
+    pub async fn resync(
+        &self,
+        user: &str,
+        t: &LoginTicket,
+        totp: &Totp,
+        a: i64,
+        b: i64,
+    ) -> Response {
+        self.auth
+            .resync(user, t, &self.code(totp, a), &self.code(totp, b))
+            .await
+            .unwrap()
+    }
+
+    /// Moves the clock to `seconds` into the current 30-second step.
+    pub fn seconds_into_step(&self, seconds: u64) {
+        let now = self.now();
+        self.clock.set(now - now % 30 + seconds);
     }
 
     /// Six digits that are the token's code at no step near now.
@@ -174,6 +236,20 @@ impl Fx {
         self.clock.advance(30);
         (id, totp)
     }
+
+    /// A whole daily login (password, then the current code): its session.
+    pub async fn session(&self, user: &str, pw: &str, totp: &Totp) -> Session {
+        let t = self.login(user, pw).await;
+        match self.otp(user, &t, totp, 0).await.outcome {
+            Outcome::LoggedIn(session) => session,
+            other => panic!("expected a login, got {other:?}"),
+        }
+    }
 }
 
 pub use lockstep_store_tests::expect_ticket as ticket;
+
+/// The refusal of a response, if it is one.
+pub fn refusal(r: &Response) -> Option<&lockstep_account::Refusal> {
+    r.outcome.refusal()
+}
