@@ -1,33 +1,37 @@
-//! A full login (password + OTP) through the `Authenticator` on the in-memory
-//! store with the insecure test hasher, and the pure machine's own cost per
-//! step (hashing replaced by a free stub, so only the machine is measured).
+//! The account driver and machine:
+//!
+//! - `account/…`: a full login (password + OTP) through the `Authenticator`
+//!   on the in-memory store with the insecure test hasher, and the pure
+//!   machine's own cost per step (hashing replaced by a free stub).
+//! - `enumeration/…`: the password step with real Argon2id at a cheap but
+//!   real cost (16 MiB, one pass) for an unknown user ID, a wrong password,
+//!   a locked user ID and a not-yet-rehashed hash of an older, cheaper cost
+//!   (7 MiB). R-LOG-5 wants them indistinguishable; after the criterion
+//!   runs, the same four cases are timed interleaved, round after round, and
+//!   reported as ratios to the unknown-ID case (target: all within 5 %).
 //!
 //! Run: `cargo bench --bench account`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lockstep_account::{
-    Authenticator, Config, Env, FakeClock, Input, MemoryDirectory, MemoryStore, OsRandom, Outcome,
-    TokenStatus, decide, provision,
+    AccountStore, Authenticator, Config, Entry, Env, FakeClock, Input, MemoryDirectory,
+    MemoryStore, OperatorAction, OsRandom, Outcome, Refusal, TokenStatus, decide, provision,
 };
 use lockstep_otp::{Totp, TotpParams};
 use lockstep_password::{
-    HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher, PasswordPolicy,
+    Argon2Params, Argon2idHasher, HashError, InsecureTestHasher, Password, PasswordHash,
+    PasswordHasher, PasswordPolicy,
 };
 
 const T: u64 = 1_750_000_000;
 
-fn ticket(o: Outcome) -> lockstep_account::LoginTicket {
-    match o {
-        Outcome::OtpRequired { ticket, .. }
-        | Outcome::EnrollmentRequired { ticket }
-        | Outcome::Enrolled { ticket, .. }
-        | Outcome::PasswordChangeRequired { ticket, .. } => ticket,
-        other => panic!("{other:?}"),
-    }
+fn ticket(o: &Outcome) -> lockstep_account::LoginTicket {
+    o.ticket().cloned().unwrap_or_else(|| panic!("{o:?}"))
 }
 
 /// Hashing at no cost, to isolate the machine.
@@ -53,7 +57,7 @@ fn login(c: &mut Criterion) {
     // Each iteration moves the clock a step; keep the password valid
     // through the millions of iterations criterion may run.
     let config = Config::builder()
-        .password_validity_days(365_000, 30)
+        .password_validity_days(365_000)
         .build()
         .unwrap();
     let directory = Arc::new(MemoryDirectory::new());
@@ -69,7 +73,7 @@ fn login(c: &mut Criterion) {
     .unwrap();
     let p = provision(&[5; 36], "Bank", TotpParams::DEFAULT).unwrap();
     directory.insert(p.credential_id, p.seed.clone()).unwrap();
-    let totp = Totp::new(&p.seed.secret, p.seed.params);
+    let totp = Totp::new(&p.seed.secret, TotpParams::DEFAULT);
     let pw = Password::from("tempPass1");
     let new = Password::from("Newpass1");
     let code = |clock: &FakeClock| {
@@ -84,31 +88,26 @@ fn login(c: &mut Criterion) {
         auth.create_account("op", "u1", "Name", "Customer", &pw)
             .await
             .unwrap();
-        let t = ticket(auth.login_password("u1", &pw).await.unwrap().outcome);
+        let r = auth.login_password("u1", &pw, Entry::Enroll).await.unwrap();
         let step = totp.step_at(T).unwrap();
         let (a, b) = (
             totp.generate_at_step(step - 1).expose().to_string(),
             totp.generate_at_step(step).expose().to_string(),
         );
-        let t = ticket(
-            auth.enroll("u1", &t, p.credential_id.as_str(), &a, &b)
-                .await
-                .unwrap()
-                .outcome,
-        );
-        clock.advance(30);
-        let t = ticket(
-            auth.submit_otp("u1", &t, &code(&clock))
-                .await
-                .unwrap()
-                .outcome,
-        );
-        auth.change_password("u1", &t, &new, &new).await.unwrap();
-        clock.advance(30);
-        lockstep_account::AccountStore::load(auth.store(), "u1")
+        let r = auth
+            .enroll("u1", &ticket(&r.outcome), p.credential_id.as_str(), &a, &b)
             .await
-            .unwrap()
-            .unwrap()
+            .unwrap();
+        clock.advance(30);
+        let r = auth
+            .submit_otp("u1", &ticket(&r.outcome), &code(&clock))
+            .await
+            .unwrap();
+        auth.change_password("u1", &ticket(&r.outcome), &new, &new)
+            .await
+            .unwrap();
+        clock.advance(30);
+        auth.store().load("u1").await.unwrap().unwrap()
     });
 
     let mut g = c.benchmark_group("account");
@@ -116,17 +115,16 @@ fn login(c: &mut Criterion) {
         b.iter(|| {
             clock.advance(30); // a fresh code each time (replay guard)
             rt.block_on(async {
-                let t = ticket(auth.login_password("u1", &new).await.unwrap().outcome);
-                let r = auth.submit_otp("u1", &t, &code(&clock)).await.unwrap();
+                let r = auth.login_password("u1", &new, Entry::Login).await.unwrap();
+                let r = auth
+                    .submit_otp("u1", &ticket(&r.outcome), &code(&clock))
+                    .await
+                    .unwrap();
                 // Once in ~500 000 steps the next step's code equals this
                 // one's, the higher step is taken, and the next login's code
                 // is then (correctly) a replay.
                 assert!(
-                    matches!(
-                        r.outcome,
-                        Outcome::LoggedIn(_)
-                            | Outcome::Refused(lockstep_account::Refusal::InvalidCode)
-                    ),
+                    r.outcome.is_logged_in() || r.outcome.refusal() == Some(&Refusal::InvalidCode),
                     "{:?}",
                     r.outcome
                 );
@@ -138,22 +136,29 @@ fn login(c: &mut Criterion) {
     let free = FreeHasher(PasswordHash::parse(&account.password.hash).unwrap());
     let policy = PasswordPolicy::bank_default();
     let now = lockstep_account::Clock::now(&clock);
+    let dummy = free.0.clone();
     let env = |token| Env {
         config: &config,
         policy: &policy,
         hasher: &free,
+        dummy: &dummy,
         now,
-        random: [9; 32],
+        ticket_random: [9; 16],
+        salt: [8; 16],
         token,
         token_status: TokenStatus::BoundTo,
     };
     let e = env(None);
+    let password = Input::Password {
+        password: &new,
+        entry: Entry::Login,
+    };
     g.bench_function("machine_password_step", |b| {
-        b.iter(|| decide(black_box(&account), &Input::Password { password: &new }, &e).unwrap());
+        b.iter(|| decide(black_box(&account), &password, &e).unwrap());
     });
-    let d = decide(&account, &Input::Password { password: &new }, &e).unwrap();
+    let d = decide(&account, &password, &e).unwrap();
     let with_ticket = d.account.unwrap();
-    let t = ticket(d.outcome);
+    let t = ticket(&d.outcome);
     let valid = totp.generate(now).unwrap().expose().to_string();
     let e = env(Some(&p.seed));
     g.bench_function("machine_otp_step", |b| {
@@ -167,11 +172,148 @@ fn login(c: &mut Criterion) {
                 &e,
             )
             .unwrap();
-            assert!(matches!(d.outcome, Outcome::LoggedIn(_)), "{:?}", d.outcome);
+            assert!(d.outcome.is_logged_in(), "{:?}", d.outcome);
         });
     });
     g.finish();
 }
 
-criterion_group!(benches, login);
+/// The four cases of the enumeration benchmark.
+const CASES: [&str; 4] = [
+    "unknown_id",
+    "wrong_password",
+    "locked_id",
+    "older_cost_hash",
+];
+
+struct Enumeration {
+    rt: tokio::runtime::Runtime,
+    auth:
+        Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>, Argon2idHasher, FakeClock, OsRandom>,
+    wrong: Password,
+}
+
+impl Enumeration {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let configured = Argon2Params {
+            memory_kib: 16 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let older = Argon2idHasher::new(Argon2Params {
+            memory_kib: 7 * 1024,
+            ..configured
+        })
+        .unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let auth = Authenticator::new(
+            Arc::clone(&store),
+            Arc::new(MemoryDirectory::new()),
+            Argon2idHasher::new(configured).unwrap(),
+            FakeClock::at(T),
+            OsRandom,
+            Config::default(),
+            PasswordPolicy::bank_default(),
+        )
+        .unwrap();
+        let wrong = Password::from("Wrong999");
+        rt.block_on(async {
+            for user in ["wrong", "locked", "older"] {
+                auth.create_account("op", user, "Name", "Customer", &Password::from("Right123"))
+                    .await
+                    .unwrap();
+            }
+            for _ in 0..5 {
+                auth.login_password("locked", &wrong, Entry::Enroll)
+                    .await
+                    .unwrap();
+            }
+            let mut a = store.load("older").await.unwrap().unwrap();
+            a.password.hash = older
+                .hash(&Password::from("Right123"))
+                .unwrap()
+                .as_str()
+                .to_owned();
+            store.replace(&a, a.version).await.unwrap();
+        });
+        Self { rt, auth, wrong }
+    }
+
+    /// One password step of `case`, timed; counters are reset untimed so
+    /// that the wrong-password cases never lock.
+    fn time(&self, case: &str) -> Duration {
+        let user = match case {
+            "unknown_id" => "nobody",
+            "wrong_password" => "wrong",
+            "locked_id" => "locked",
+            _ => "older",
+        };
+        self.rt.block_on(async {
+            if user == "wrong" || user == "older" {
+                self.auth
+                    .operator("bench", user, OperatorAction::UnlockPassword)
+                    .await
+                    .unwrap();
+            }
+            let start = Instant::now();
+            let r = self
+                .auth
+                .login_password(user, &self.wrong, Entry::Enroll)
+                .await
+                .unwrap();
+            let took = start.elapsed();
+            assert_eq!(r.outcome.refusal(), Some(&Refusal::InvalidCredentials));
+            took
+        })
+    }
+}
+
+fn enumeration(c: &mut Criterion) {
+    let e = Enumeration::new();
+    let mut g = c.benchmark_group("enumeration");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(4));
+    for case in CASES {
+        g.bench_function(case, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| e.time(case)).sum());
+        });
+    }
+    g.finish();
+
+    // The same cases interleaved, so that drift of a noisy machine hits all
+    // four alike; the median of each, as a ratio to the unknown-ID case.
+    let rounds = 60;
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); CASES.len()];
+    for _ in 0..rounds {
+        for (slot, case) in samples.iter_mut().zip(CASES) {
+            slot.push(e.time(case));
+        }
+    }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort();
+            s.get(s.len() / 2)
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+        })
+        .collect();
+    let base = medians.first().copied().unwrap_or(1.0);
+    println!("\nenumeration: median of {rounds} interleaved rounds, ratio to unknown_id");
+    for (case, m) in CASES.iter().zip(&medians) {
+        let ratio = m / base;
+        let verdict = if (ratio - 1.0).abs() <= 0.05 {
+            "ok"
+        } else {
+            "OVER 5 %"
+        };
+        println!("  {case:<16} {:>8.3} ms  {ratio:.3}  {verdict}", m * 1e3);
+    }
+}
+
+criterion_group!(benches, login, enumeration);
 criterion_main!(benches);

@@ -1,12 +1,17 @@
-//! No secret leaks: the `Debug` and `Display` of records, outcomes, errors and
-//! audit events never contain a planted password, code, secret or ticket.
+//! No secret leaks: the `Debug` and `Display` of every public type — records,
+//! inputs, decisions, outcomes, errors, audit events, the driver and the
+//! store — never contain a planted password, password hash, code, secret,
+//! ticket or session token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{Fx, TEMP, ticket};
-use lockstep_account::{AccountStore, AuthError, Outcome, StoreError};
-use lockstep_password::Password;
+use lockstep_account::{
+    AccountStore, AuthError, Entry, Env, Input, LoginTicket, OperatorAction, SessionToken,
+    StoreError, TokenStatus, machine,
+};
+use lockstep_password::{Password, PasswordHasher, PasswordPolicy};
 
 #[tokio::test]
 async fn nothing_secret_is_ever_printed() {
@@ -16,9 +21,10 @@ async fn nothing_secret_is_ever_printed() {
     let mut secrets: Vec<String> = vec![planted_pw.into(), TEMP.into()];
 
     let keep = |r: &lockstep_account::Response, printed: &mut Vec<String>| {
-        printed.push(format!("{:?}", r.outcome));
-        if let Outcome::Refused(refusal) = &r.outcome {
+        printed.push(format!("{r:?}"));
+        if let Some(refusal) = r.outcome.refusal() {
             printed.push(refusal.to_string());
+            printed.push(refusal.message_ja());
         }
         for e in &r.events {
             printed.push(format!("{e:?}"));
@@ -55,6 +61,8 @@ async fn nothing_secret_is_ever_printed() {
     keep(&r, &mut printed);
     let r = fx.auth.change_password("u1", &t, &pw, &pw).await.unwrap();
     keep(&r, &mut printed);
+    let session = r.outcome.session().unwrap().token.clone();
+    secrets.push(session.expose_hex());
     for wrong in ["000000", "999999"] {
         let r = fx.auth.submit_otp("u1", &t, wrong).await.unwrap();
         keep(&r, &mut printed);
@@ -63,20 +71,109 @@ async fn nothing_secret_is_ever_printed() {
     keep(&r, &mut printed);
     let r = fx.password("u1", "Pl4nted9Pz").await;
     keep(&r, &mut printed);
+    let r = fx
+        .auth
+        .change_password_logged_in(
+            "u1",
+            &session,
+            &pw,
+            &Password::from("Pl4nted8Pw"),
+            &Password::from("Pl4nted8Pw"),
+        )
+        .await
+        .unwrap();
+    keep(&r, &mut printed);
+    let new_session = r.outcome.session().unwrap().token.clone();
+    secrets.push(new_session.expose_hex());
+    secrets.push("Pl4nted8Pw".into());
 
+    // The record: its hashes, ticket and session digests.
     let account = fx.store.load("u1").await.unwrap().unwrap();
+    secrets.push(account.password.hash.clone());
+    secrets.extend(account.password.previous.iter().cloned());
+    secrets.extend(account.password.hash.rsplit('$').take(2).map(str::to_owned));
     printed.push(format!("{account:?}"));
+    printed.push(format!("{:?}", account.password));
+    printed.push(format!("{:?}", account.sessions));
+    printed.push(format!("{:?}", account.ticket));
     printed.push(format!("{:?}", fx.auth));
+    printed.push(format!("{:?}", fx.store));
+
+    // The sans-IO layer: inputs with codes and passwords, the environment,
+    // a decision and a pending password check.
+    let seed = fx.seed(id).await;
+    let policy = PasswordPolicy::bank_default();
+    let config = lockstep_account::Config::default();
+    let dummy = fx.hasher.hash(&Password::from("Dummy1234")).unwrap();
+    let env = Env {
+        config: &config,
+        policy: &policy,
+        hasher: &*fx.hasher,
+        dummy: &dummy,
+        now: fx.now(),
+        ticket_random: [1; 16],
+        salt: [2; 16],
+        token: Some(&seed),
+        token_status: TokenStatus::BoundTo,
+    };
+    printed.push(format!("{env:?}"));
+    let probe = LoginTicket::from_bytes([0x5a; 16]);
+    secrets.push(probe.expose_hex());
+    let inputs = [
+        Input::Password {
+            password: &pw,
+            entry: Entry::Login,
+        },
+        Input::Otp {
+            ticket: &probe,
+            code: &c,
+        },
+        Input::Enroll {
+            ticket: &probe,
+            credential_id: id.as_str(),
+            otp1: &a,
+            otp2: &b,
+        },
+        Input::Resync {
+            ticket: &probe,
+            otp1: &a,
+            otp2: &b,
+        },
+        Input::ChangePassword {
+            ticket: &probe,
+            new: &pw,
+            confirmation: &pw,
+        },
+        Input::ChangePasswordLoggedIn {
+            session: &new_session,
+            current: &pw,
+            new: &pw,
+            confirmation: &pw,
+        },
+        Input::Operator {
+            operator_id: "desk-1",
+            action: OperatorAction::ResetPassword { temporary: &pw },
+        },
+    ];
+    for input in &inputs {
+        printed.push(format!("{input:?}"));
+        printed.push(format!("{:?}", machine::begin(&account, input, &env)));
+        printed.push(format!("{:?}", machine::decide(&account, input, &env)));
+    }
+    printed.push(format!("{:?}", SessionToken::from_bytes([0x5a; 16])));
     let p =
         lockstep_account::provision(&[1; 36], "Bank", lockstep_otp::TotpParams::DEFAULT).unwrap();
     secrets.push(p.seed.secret.to_base32().to_string());
     printed.push(format!("{:?}", p.seed));
-    printed.push(format!("{:?}", p.uri.len()));
+    printed.push(format!("{p:?}"));
     printed.push(AuthError::Store(StoreError::Conflict).to_string());
     printed.push(format!("{:?}", AuthError::Contention));
 
     let all = printed.join("\n");
-    assert!(all.contains("u1"), "the check sees real output");
+    assert!(
+        all.contains("u1") && all.contains("argon2id"),
+        "the check sees real output"
+    );
     for secret in &secrets {
         assert!(
             !all.contains(secret.as_str()),

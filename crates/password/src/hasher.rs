@@ -150,6 +150,15 @@ pub trait PasswordHasher: Send + Sync {
     /// should be replaced (by hashing the password again at the next
     /// successful login).
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+
+    /// Spends the work by which verifying against `stored` fell short of
+    /// this hasher's own cost, so that a hash made at a cheaper, older cost
+    /// answers no faster than a current one until it is rehashed (no timing
+    /// oracle for which accounts still have old hashes). The default does
+    /// nothing.
+    fn pad_to_cost(&self, password: &Password, stored: &PasswordHash) {
+        let _ = (password, stored);
+    }
 }
 
 fn getrandom_salt(salt: &mut [u8; 16]) -> Result<(), HashError> {
@@ -265,6 +274,20 @@ impl Argon2idHasher {
             && stored.p_cost() <= self.config.parallelism.saturating_mul(MAX_COST_MULTIPLE)
     }
 
+    /// The memory × passes, in KiB, by which verifying `stored` falls short
+    /// of this hasher's own cost: what [`PasswordHasher::pad_to_cost`] spends
+    /// in one pass. `None` when there is nothing to pad (a hash at this cost
+    /// or above, a malformed one, or a shortfall below Argon2's minimum).
+    #[must_use]
+    pub fn padding_kib(&self, stored: &PasswordHash) -> Option<u32> {
+        let parsed = stored.parsed().ok()?;
+        let theirs = argon2::Params::try_from(&parsed).ok()?;
+        let own = u64::from(self.config.memory_kib) * u64::from(self.config.iterations);
+        let spent = u64::from(theirs.m_cost()) * u64::from(theirs.t_cost());
+        let missing = u32::try_from(own.saturating_sub(spent)).unwrap_or(u32::MAX);
+        (missing >= argon2::Params::MIN_M_COST).then_some(missing)
+    }
+
     fn argon2(&self) -> argon2::Argon2<'static> {
         argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
@@ -311,6 +334,24 @@ impl PasswordHasher for Argon2idHasher {
             Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
             Err(e) => Err(HashError::Hashing(e.to_string())),
         }
+    }
+
+    /// Runs Argon2id once more, one pass over [`Argon2idHasher::padding_kib`],
+    /// into a buffer that is wiped.
+    fn pad_to_cost(&self, password: &Password, stored: &PasswordHash) {
+        let Some(missing) = self.padding_kib(stored) else {
+            return;
+        };
+        let Ok(params) = argon2::Params::new(missing, 1, 1, Some(32)) else {
+            return;
+        };
+        let pad = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut out = zeroize::Zeroizing::new([0_u8; 32]);
+        let bytes = password.expose().as_bytes();
+        let input = bytes
+            .get(..bytes.len().min(MAX_PASSWORD_BYTES))
+            .unwrap_or_default();
+        let _ = pad.hash_password_into(input, b"lockstep-cost-padding", out.as_mut());
     }
 
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
@@ -397,6 +438,9 @@ impl PasswordHasher for InsecureTestHasher {
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
         self.0.0.needs_rehash(hash)
     }
+    fn pad_to_cost(&self, password: &Password, stored: &PasswordHash) {
+        self.0.0.pad_to_cost(password, stored);
+    }
 }
 
 /// Forwards the trait through a pointer type, so a hasher can be shared
@@ -415,6 +459,9 @@ macro_rules! forward_hasher {
             }
             fn needs_rehash(&self, hash: &PasswordHash) -> bool {
                 (**self).needs_rehash(hash)
+            }
+            fn pad_to_cost(&self, password: &Password, stored: &PasswordHash) {
+                (**self).pad_to_cost(password, stored);
             }
         }
     )*};

@@ -173,3 +173,31 @@ fn passwords_are_redacted() {
     assert!(!format!("{pw:?}").contains("s3cret"));
     assert_eq!(pw.char_count(), 9);
 }
+
+/// Issue #5 item 2: a cheaper, older hash is padded up to the configured
+/// cost: one Argon2id pass over the missing memory × passes. What that costs
+/// in time is measured in `benches/account.rs` (enumeration group).
+#[test]
+fn padding_makes_up_exactly_the_missing_cost() {
+    let prod = Argon2idHasher::default(); // m = 19456 KiB, t = 2
+    let pw = Password::from("abc123");
+    let at = |memory_kib, iterations| {
+        Argon2idHasher::new(Argon2Params {
+            memory_kib,
+            iterations,
+            parallelism: 1,
+        })
+        .unwrap()
+        .hash(&pw)
+        .unwrap()
+    };
+    assert_eq!(prod.padding_kib(&at(7168, 1)), Some(38912 - 7168));
+    assert_eq!(prod.padding_kib(&at(7168, 5)), Some(38912 - 35840));
+    assert_eq!(prod.padding_kib(&prod.hash(&pw).unwrap()), None, "own cost");
+    assert_eq!(prod.padding_kib(&at(19456, 3)), None, "above it");
+    // And the padding itself runs (and returns) for any input size.
+    prod.pad_to_cost(
+        &Password::new("x".repeat(MAX_PASSWORD_BYTES * 2)),
+        &at(7168, 1),
+    );
+}

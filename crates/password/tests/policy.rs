@@ -159,6 +159,13 @@ fn expected_bank_violations(p: &str, name: &str, id: &str, confirmation: &str) -
     let chars: Vec<char> = p.chars().collect();
     let ok = |c: char| ('!'..='~').contains(&c);
     let mut v = Vec::new();
+    // More bytes than 12 characters of 4 bytes can hold: too long, nothing else.
+    if p.len() > 48 {
+        return vec![Violation::TooLong {
+            max: 12,
+            actual: chars.len(),
+        }];
+    }
     if chars.len() < 6 {
         v.push(Violation::TooShort {
             min: 6,
@@ -179,7 +186,7 @@ fn expected_bank_violations(p: &str, name: &str, id: &str, confirmation: &str) -
     }
     let mut seen = Vec::new();
     for (i, &c) in chars.iter().enumerate() {
-        if !ok(c) && !seen.contains(&c) {
+        if !ok(c) && !seen.contains(&c) && seen.len() < 8 {
             seen.push(c);
             v.push(Violation::DisallowedCharacter {
                 character: c,

@@ -375,10 +375,10 @@ mod counting {
 
     /// The test hasher, counting verifications.
     #[derive(Default)]
-    pub struct Counting(InsecureTestHasher, AtomicUsize);
+    pub(crate) struct Counting(InsecureTestHasher, AtomicUsize);
 
     impl Counting {
-        pub fn calls(&self) -> usize {
+        pub(crate) fn calls(&self) -> usize {
             self.1.load(Ordering::SeqCst)
         }
     }

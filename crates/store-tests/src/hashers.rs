@@ -14,13 +14,15 @@ use subtle::ConstantTimeEq;
 /// A hasher that counts its calls: to see that locked factors are not
 /// evaluated, that an unknown user costs what a wrong password does, and
 /// how many guesses were verified against one stored hash.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct CountingHasher<H = InsecureTestHasher> {
     inner: H,
     /// Verifications so far.
     pub verifies: AtomicUsize,
     /// Hashes made so far.
     pub hashes: AtomicUsize,
+    /// Cost paddings so far.
+    pub pads: AtomicUsize,
     by_hash: Mutex<HashMap<String, usize>>,
 }
 
@@ -31,6 +33,7 @@ impl<H> CountingHasher<H> {
             inner,
             verifies: AtomicUsize::new(0),
             hashes: AtomicUsize::new(0),
+            pads: AtomicUsize::new(0),
             by_hash: Mutex::new(HashMap::new()),
         }
     }
@@ -40,6 +43,18 @@ impl<H> CountingHasher<H> {
         self.by_hash
             .lock()
             .map_or(0, |m| m.get(hash).copied().unwrap_or(0))
+    }
+}
+
+/// Shows the counts, never the hashes counted.
+impl<H: std::fmt::Debug> std::fmt::Debug for CountingHasher<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingHasher")
+            .field("inner", &self.inner)
+            .field("verifies", &self.verifies)
+            .field("hashes", &self.hashes)
+            .field("pads", &self.pads)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,6 +72,10 @@ impl<H: PasswordHasher> PasswordHasher for CountingHasher<H> {
     }
     fn needs_rehash(&self, h: &PasswordHash) -> bool {
         self.inner.needs_rehash(h)
+    }
+    fn pad_to_cost(&self, p: &Password, h: &PasswordHash) {
+        self.pads.fetch_add(1, Ordering::SeqCst);
+        self.inner.pad_to_cost(p, h);
     }
 }
 

@@ -192,8 +192,8 @@ pub struct Env<'a> {
     pub hasher: &'a dyn PasswordHasher,
     /// A hash of a random password made by `hasher` at its configured cost:
     /// verified instead of a real one wherever a real one must not be
-    /// evaluated (unknown user, locked user, oversized input), and as
-    /// padding after a cheaper stored hash (R-LOG-5).
+    /// evaluated (unknown user, locked user, oversized input), so that they
+    /// cost what a wrong password costs (R-LOG-5).
     pub dummy: &'a PasswordHash,
     /// The current Unix time.
     pub now: u64,
@@ -448,8 +448,8 @@ pub fn begin(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Step
 
 /// Phase two: verifies the password of `input` for a reservation made by
 /// [`begin`]. Oversized input is not hashed (the dummy is verified instead,
-/// for the same work); a stored hash made at another cost is followed by a
-/// verification of the dummy, so that a cheaper hash never answers faster.
+/// for the same work); a stored hash made at a cheaper cost is followed by
+/// [`PasswordHasher::pad_to_cost`], so that it never answers faster.
 ///
 /// # Errors
 /// [`HashError`] when the stored hash is malformed or out of range.

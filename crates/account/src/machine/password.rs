@@ -14,8 +14,7 @@ use crate::event::{AuditEvent, Entry, EventKind, Factor, Outcome, Refusal};
 use crate::record::{Account, Failures, Stage};
 
 /// A reserved password attempt: the record to write before verifying, and
-/// what was reserved.
-#[derive(Debug)]
+/// what was reserved. `Debug` shows no hash.
 pub struct PasswordCheck {
     /// The record with this attempt counted as a failure. Write it (CAS on
     /// the loaded version) before [`super::check`].
@@ -28,6 +27,16 @@ pub struct PasswordCheck {
     pub(crate) count: u32,
     /// Whether this attempt's reservation set the lock.
     pub(crate) locked_here: bool,
+}
+
+impl core::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PasswordCheck")
+            .field("reserved", &self.reserved)
+            .field("count", &self.count)
+            .field("locked_here", &self.locked_here)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Verifies `password` against the configured-cost dummy hash, for the
@@ -44,8 +53,8 @@ pub(super) fn dummy_verify(password: &Password, env: &Env<'_>) {
     let _ = env.hasher.verify(p, env.dummy);
 }
 
-/// [`super::check`] for a password: the stored hash, then the dummy as
-/// padding when the stored hash was made at another cost (R-LOG-5).
+/// [`super::check`] for a password: the stored hash, then, when it was made
+/// at another cost, the hasher's padding up to its configured cost (R-LOG-5).
 pub(super) fn verify(
     pending: &PasswordCheck,
     password: &Password,
@@ -58,7 +67,7 @@ pub(super) fn verify(
     let stored = PasswordHash::parse(&pending.hash)?;
     let matched = env.hasher.verify(password, &stored)?;
     if env.hasher.needs_rehash(&stored) {
-        dummy_verify(password, env);
+        env.hasher.pad_to_cost(password, &stored);
     }
     Ok(matched)
 }
