@@ -8,5 +8,5 @@ use lockstep_store_tests::model::{Op, run};
 
 fuzz_target!(|ops: Vec<Op>| {
     // Long sequences add little but time; the model's state space is small.
-    run(ops.get(..ops.len().min(200)).unwrap_or_default());
+    let _ = run(ops.get(..ops.len().min(200)).unwrap_or_default());
 });

@@ -10,8 +10,8 @@ fuzz_target!(|text: &str| {
         return;
     };
     let uri = key.to_uri().expect("whatever parses can be formatted");
-    let again = KeyUri::parse_with(&uri, KeyStrength::AllowLegacy80)
-        .expect("a formatted URI parses");
+    let again =
+        KeyUri::parse_with(&uri, KeyStrength::AllowLegacy80).expect("a formatted URI parses");
     assert_eq!(again.kind, key.kind);
     assert_eq!(again.secret.expose_bytes(), key.secret.expose_bytes());
     assert_eq!(again.algorithm, key.algorithm);

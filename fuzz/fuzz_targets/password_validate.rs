@@ -1,5 +1,8 @@
-//! `validate` on arbitrary bytes-as-UTF-8 with an arbitrary context and
-//! policy: never panics, is deterministic, and reports each violation once.
+//! `validate` on arbitrary bytes-as-UTF-8 (repeated up to a megabyte when
+//! asked) with an arbitrary context and policy: never panics, is
+//! deterministic, reports each violation once and at most
+//! `MAX_REPORTED_CHARACTERS` characters, and refuses input longer than four
+//! bytes per allowed character as too long and nothing else.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -17,10 +20,16 @@ struct Input<'a> {
     max: u16,
     classes: [bool; 5],
     blocklist: Vec<&'a str>,
+    /// Repeat the candidate this many times (capped at 1 MiB in all).
+    repeat: u16,
 }
 
 fuzz_target!(|i: Input<'_>| {
-    let candidate = Password::from(String::from_utf8_lossy(i.candidate).into_owned());
+    let text = String::from_utf8_lossy(i.candidate).into_owned();
+    let times = usize::from(i.repeat)
+        .min((1 << 20) / text.len().max(1))
+        .max(1);
+    let candidate = Password::from(text.repeat(times));
     let policy = match i.profile % 4 {
         0 => PasswordPolicy::bank_default(),
         1 => PasswordPolicy::nist_800_63b(NistUse::MultiFactor),
@@ -55,9 +64,19 @@ fuzz_target!(|i: Input<'_>| {
     let first = policy.validate(&candidate, &context);
     let second = policy.validate(&candidate, &context);
     assert_eq!(first, second, "validation is deterministic");
+    let oversized = candidate.expose().len() > policy.max_len() * 4;
+    assert!(!(oversized && first.is_ok()), "oversized input accepted");
     if let Err(violations) = first {
         let all = violations.as_slice();
         assert!(!all.is_empty());
+        if oversized {
+            assert_eq!(violations.codes().collect::<Vec<_>>(), ["too_long"]);
+        }
+        let reported = all
+            .iter()
+            .filter(|v| matches!(v, lockstep_password::Violation::DisallowedCharacter { .. }))
+            .count();
+        assert!(reported <= PasswordPolicy::MAX_REPORTED_CHARACTERS);
         for (n, v) in all.iter().enumerate() {
             assert!(!all[..n].contains(v), "{v:?} reported twice");
         }
