@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::password_hash::PasswordHasher as _;
 
 use crate::password::Password;
 
@@ -104,6 +104,42 @@ pub const MAX_PASSWORD_BYTES: usize = 4 * crate::PasswordPolicy::MAX_LEN_LIMIT;
 /// How many times its own memory × passes cost a hasher accepts in a stored
 /// hash (an older deployment's stronger setting, say).
 pub const MAX_COST_MULTIPLE: u32 = 4;
+
+std::thread_local! {
+    /// Argon2's working memory, kept per thread and wiped after every use.
+    /// Allocating it afresh for every verification made the time depend on
+    /// the allocator's state (page faults on fresh pages, reuse of freed
+    /// ones), which differed between the paths of an unknown user, a wrong
+    /// password and a locked user by up to a third: a timing oracle for
+    /// which user IDs exist. With one buffer, every verification at one cost
+    /// does the same work. The buffer keeps the largest size used.
+    static MEMORY: core::cell::RefCell<Vec<argon2::Block>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// Argon2 over `password` and `salt` into `out`, on this thread's memory.
+fn compute(
+    argon2: &argon2::Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), HashError> {
+    let blocks = argon2.params().block_count();
+    MEMORY.with(|memory| {
+        // Re-entry cannot happen (Argon2 calls nothing of ours); refuse
+        // rather than panic if it ever did.
+        let mut memory = memory
+            .try_borrow_mut()
+            .map_err(|_| HashError::Hashing("Argon2 memory in use".into()))?;
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        let slice = memory.get_mut(..blocks).ok_or(HashError::Malformed)?;
+        let result = argon2.hash_password_into_with_memory(password, salt, out, &mut *slice);
+        slice.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        result.map_err(|e| HashError::Hashing(e.to_string()))
+    })
+}
 
 fn check_length(password: &Password) -> Result<&[u8], HashError> {
     let bytes = password.expose().as_bytes();
@@ -326,14 +362,25 @@ impl PasswordHasher for Argon2idHasher {
         if !self.cost_in_range(&stored) {
             return Err(HashError::CostOutOfRange);
         }
-        match self
-            .argon2()
-            .verify_password(check_length(password)?, &parsed)
-        {
-            Ok(()) => Ok(true),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-            Err(e) => Err(HashError::Hashing(e.to_string())),
-        }
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(HashError::Malformed);
+        };
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm.as_str())
+            .map_err(|_| HashError::Malformed)?;
+        let version = parsed
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .map_err(|_| HashError::Malformed)?
+            .unwrap_or_default();
+        let mut out = zeroize::Zeroizing::new([0_u8; 64]);
+        let out = out.get_mut(..expected.len()).ok_or(HashError::Malformed)?;
+        let argon2 = argon2::Argon2::new(algorithm, version, stored);
+        compute(&argon2, check_length(password)?, salt, out)?;
+        Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
+            &*out,
+            expected.as_bytes(),
+        )))
     }
 
     /// Runs Argon2id once more, one pass over [`Argon2idHasher::padding_kib`],
@@ -351,7 +398,7 @@ impl PasswordHasher for Argon2idHasher {
         let input = bytes
             .get(..bytes.len().min(MAX_PASSWORD_BYTES))
             .unwrap_or_default();
-        let _ = pad.hash_password_into(input, b"lockstep-cost-padding", out.as_mut());
+        let _ = compute(&pad, input, b"lockstep-cost-padding", out.as_mut());
     }
 
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
