@@ -185,11 +185,17 @@ impl KeyUri {
             + secret.len()
             + issuer.as_ref().map_or(0, |_| "&issuer=".len() + issuer_len)
             + params.len();
+        // A label that is a dot segment (`.`, `..`) would be removed by URL
+        // normalisation; an empty issuer prefix keeps it a plain segment.
+        let dot_segment = issuer.is_none() && matches!(self.account.as_str(), "." | "..");
+        let size = size + usize::from(dot_segment);
         let mut out = Zeroizing::new(String::with_capacity(size));
         // Writing to a String cannot fail; the results are ignored on purpose.
         let _ = write!(out, "otpauth://{kind}/");
         if let Some(issuer) = issuer.clone() {
             let _ = write!(out, "{issuer}:");
+        } else if dot_segment {
+            out.push(':');
         }
         let _ = write!(out, "{account}?secret=");
         out.push_str(&secret);

@@ -348,6 +348,24 @@ fn a_colon_in_issuer_or_account_is_refused_on_both_sides() {
     assert_eq!(empty.to_uri().err(), Some(UriError::MissingLabel));
 }
 
+/// URL normalisation removes `.` and `..` path segments: an account named
+/// so is written behind an empty issuer prefix and parses back.
+#[test]
+fn dot_segment_accounts_round_trip() {
+    for account in [".", ".."] {
+        let k = KeyUri::totp(
+            Secret::from_base32(RFC_SEED_B32).unwrap(),
+            TotpParams::DEFAULT,
+            None,
+            account.into(),
+        );
+        let uri = k.to_uri().unwrap();
+        assert_eq!(uri.capacity(), uri.len());
+        let back = KeyUri::parse(&uri).unwrap();
+        assert_eq!((back.account.as_str(), back.issuer), (account, None));
+    }
+}
+
 mod credential_id {
     use lockstep_otp::{CredentialId, CredentialIdError};
     use proptest::prelude::*;
