@@ -29,9 +29,9 @@ pub struct Session {
 /// entries of manual 2.3 and 2.5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Entry {
-    /// [利用開始登録]: first use, register a token (R-ENR-1).
+    /// ［利用開始登録］: first use, register a token (R-ENR-1).
     Enroll,
-    /// [ワンタイムパスワードログイン]: log in with the registered token (R-LOG-1).
+    /// ［ワンタイムパスワードログイン］: log in with the registered token (R-LOG-1).
     Login,
 }
 
@@ -170,11 +170,11 @@ pub enum Refusal {
     /// The stored drift lies beyond the configured bound (the bound was
     /// lowered): resynchronise first. Not counted.
     ResyncRequired,
-    /// [利用開始登録] was chosen, but a token is registered: use
-    /// [ワンタイムパスワードログイン] (R-LOG-6, R-TOK-1).
+    /// ［利用開始登録］ was chosen, but a token is registered: use
+    /// ［ワンタイムパスワードログイン］ (R-LOG-6, R-TOK-1).
     AlreadyEnrolled,
-    /// [ワンタイムパスワードログイン] was chosen, but no token is registered:
-    /// use [利用開始登録] (R-LOG-6, R-ENR-1).
+    /// ［ワンタイムパスワードログイン］ was chosen, but no token is registered:
+    /// use ［利用開始登録］ (R-LOG-6, R-ENR-1).
     NotEnrolled,
     /// A voluntary change while a required change is pending: the login
     /// must finish it first (R-LOG-4).
@@ -249,10 +249,10 @@ impl Refusal {
                 "トークンの時刻がずれています。同期ズレ補正を行ってください。".into()
             }
             Self::AlreadyEnrolled => "トークンは登録済みです。\
-                 [ワンタイムパスワードログイン]からログインしてください。"
+                 ［ワンタイムパスワードログイン］からログインしてください。"
                 .into(),
             Self::NotEnrolled => "トークンが登録されていません。\
-                 [利用開始登録]から登録してください。"
+                 ［利用開始登録］から登録してください。"
                 .into(),
             Self::ChangeRequired => {
                 "パスワードの変更が必要です。ログインからやり直してください。".into()

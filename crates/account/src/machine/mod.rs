@@ -6,10 +6,10 @@
 //!
 //! This module holds the vocabulary and the dispatcher; each stage has its
 //! own file:
-//! - [`password`](self::password): the password step and its count-first protocol;
-//! - [`otp`](self::otp): OTP login, enrollment and resync;
-//! - [`change`](self::change): the forced and the voluntary password change;
-//! - [`desk`](self::desk): the support desk's actions.
+//! - `machine/password.rs`: the password step and its count-first protocol;
+//! - `machine/otp.rs`: OTP login, enrollment and resync;
+//! - `machine/change.rs`: the forced and the voluntary password change;
+//! - `machine/desk.rs`: the support desk's actions.
 //!
 //! Inputs that carry a password are decided in two phases, so that a burst
 //! of concurrent guesses can never get more evaluated than the lock allows:
@@ -47,7 +47,7 @@ pub enum Input<'a> {
     Password {
         /// As typed.
         password: &'a Password,
-        /// [利用開始登録] or [ワンタイムパスワードログイン].
+        /// ［利用開始登録］ or ［ワンタイムパスワードログイン］.
         entry: Entry,
     },
     /// One OTP (R-LOG-3).

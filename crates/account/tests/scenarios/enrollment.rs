@@ -229,7 +229,7 @@ async fn r_log_6_the_wrong_entry_button_says_which_to_use() {
             .refusal()
             .unwrap()
             .message_ja()
-            .contains("[利用開始登録]")
+            .contains("［利用開始登録］")
     );
     assert!(fx.load("u1").await.ticket.is_none());
     fx.password_with("u1", "Wrong999", Entry::Enroll).await;
@@ -246,7 +246,7 @@ async fn r_log_6_the_wrong_entry_button_says_which_to_use() {
             .refusal()
             .unwrap()
             .message_ja()
-            .contains("[ワンタイムパスワードログイン]")
+            .contains("［ワンタイムパスワードログイン］")
     );
     assert_eq!(fx.load("u1").await.password.failures.count, 0);
     assert!(
