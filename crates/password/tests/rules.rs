@@ -1,4 +1,5 @@
-//! One test per password rule of the seed (`../shared/SPEC.md` R-PWD-1..7),
+//! One test per password rule of the manual (R-PWD-1, R-PWD-2, R-PWD-3,
+//! R-PWD-4, R-PWD-5, R-PWD-7; `docs/RULES.md` lists them),
 //! covering both sides of every edge, and the NIST SP 800-63B profile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

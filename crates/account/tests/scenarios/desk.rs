@@ -1,4 +1,4 @@
-//! The support desk (R-OPS-1, R-OPS-2, R-OPS-3, R-TOK-4).
+//! The support desk (manual §2.3.1, §2.5, §2.8: R-OPS-1, R-OPS-2, R-OPS-3, R-TOK-4).
 
 use lockstep_account::{EventKind, Factor, MustChange, OperatorAction, Outcome, Refusal};
 use lockstep_password::Password;

@@ -1,4 +1,4 @@
-//! 利用開始登録 — first use (manual 2.3): R-ENR-*, R-TOK-1, R-TOK-2, R-LOG-6.
+//! 利用開始登録 — first use (manual §2.2, §2.3): the R-ENR rules, R-TOK-1, R-TOK-2, R-LOG-6.
 
 use lockstep_account::{Entry, EventKind, Outcome, Refusal};
 

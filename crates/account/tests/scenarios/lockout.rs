@@ -1,4 +1,4 @@
-//! ロック (manual 2.4, 2.5.2): R-LCK-1, R-LCK-2, R-LCK-3.
+//! ロック (manual §2.3.1, §2.5.1, §2.5.2): R-LCK-1, R-LCK-2, R-LCK-3.
 
 use std::sync::atomic::Ordering;
 

@@ -1,4 +1,4 @@
-//! ワンタイムパスワードログイン (manual 2.4, 2.5): R-LOG-*, R-ACC-*, R-TOK-3,
+//! ワンタイムパスワードログイン (manual §2.4, §2.5): the R-LOG rules, R-ACC-1, R-ACC-2, R-TOK-3,
 //! R-TOK-4.
 
 use std::sync::atomic::Ordering;

@@ -1,4 +1,4 @@
-//! パスワード変更 (manual 2.4): R-PWD-4, R-PWD-5, R-PWD-6, R-PWD-7 (R-PWD-1,
+//! パスワード変更 (manual §2.2, §2.4 条件): R-PWD-4, R-PWD-5, R-PWD-6, R-PWD-7 (R-PWD-1,
 //! R-PWD-2, R-PWD-3 are the password crate's, `crates/password/tests/rules.rs`),
 //! and the voluntary change behind a completed login.
 

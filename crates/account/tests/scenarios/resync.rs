@@ -1,4 +1,4 @@
-//! 同期ズレ補正 (manual 2.6): R-SYN-1, R-SYN-2, R-SYN-3.
+//! 同期ズレ補正 (manual §2.6): R-SYN-1, R-SYN-2, R-SYN-3.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use lockstep_password::{PasswordHasher, PasswordPolicy};
 use crate::common::{Fx, refusal, ticket};
 
 #[tokio::test]
-async fn r_syn_1_to_3_a_drifted_token_fails_until_resynchronised() {
+async fn r_syn_1_r_syn_3_a_drifted_token_fails_until_resynchronised() {
     let fx = Fx::new();
     let (id, totp) = fx.ready("u1", 1, "First111").await;
     let t = fx.login("u1", "First111").await;
