@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use lockstep_account::machine::{Deps, Facts, Input, decide};
+use lockstep_account::testing::FakeClock;
 use lockstep_account::{
-    AccountStore, Authenticator, Config, Entry, Env, FakeClock, Input, MemoryDirectory,
-    MemoryStore, OperatorAction, OsRandom, Outcome, Refusal, TokenStatus, decide, provision,
+    AccountStore, Authenticator, Config, Entry, MemoryDirectory, MemoryStore, OperatorAction,
+    Outcome, Refusal, provision,
 };
 use lockstep_otp::{Totp, TotpParams};
 use lockstep_password::{
@@ -61,16 +63,12 @@ fn login(c: &mut Criterion) {
         .build()
         .unwrap();
     let directory = Arc::new(MemoryDirectory::new());
-    let auth = Authenticator::new(
-        Arc::new(MemoryStore::new()),
-        Arc::clone(&directory),
-        InsecureTestHasher::new(),
-        clock.clone(),
-        OsRandom,
-        config.clone(),
-        PasswordPolicy::bank_default(),
-    )
-    .unwrap();
+    let auth = Authenticator::builder(Arc::new(MemoryStore::new()), Arc::clone(&directory))
+        .hasher(Arc::new(InsecureTestHasher::new()))
+        .clock(Arc::new(clock.clone()))
+        .config(config.clone())
+        .build()
+        .unwrap();
     let p = provision(&[5; 36], "Bank", TotpParams::DEFAULT).unwrap();
     directory.insert(p.credential_id, p.seed.clone()).unwrap();
     let totp = Totp::new(&p.seed.secret, TotpParams::DEFAULT);
@@ -137,41 +135,36 @@ fn login(c: &mut Criterion) {
     let policy = PasswordPolicy::bank_default();
     let now = lockstep_account::Clock::now(&clock);
     let dummy = free.0.clone();
-    let env = |token| Env {
+    let deps = Deps {
         config: &config,
         policy: &policy,
         hasher: &free,
         dummy: &dummy,
+    };
+    let facts = Facts {
         now,
         ticket_random: [9; 16],
         salt: [8; 16],
-        token,
-        token_status: TokenStatus::BoundTo,
     };
-    let e = env(None);
     let password = Input::Password {
         password: &new,
         entry: Entry::Login,
     };
     g.bench_function("machine_password_step", |b| {
-        b.iter(|| decide(black_box(&account), &password, &e).unwrap());
+        b.iter(|| decide(black_box(&account), &password, &deps, &facts).unwrap());
     });
-    let d = decide(&account, &password, &e).unwrap();
+    let d = decide(&account, &password, &deps, &facts).unwrap();
     let with_ticket = d.account.unwrap();
     let t = ticket(&d.outcome);
     let valid = totp.generate(now).unwrap().expose().to_string();
-    let e = env(Some(&p.seed));
+    let otp = Input::Otp {
+        ticket: &t,
+        code: &valid,
+        token: Some(&p.seed),
+    };
     g.bench_function("machine_otp_step", |b| {
         b.iter(|| {
-            let d = decide(
-                black_box(&with_ticket),
-                &Input::Otp {
-                    ticket: &t,
-                    code: &valid,
-                },
-                &e,
-            )
-            .unwrap();
+            let d = decide(black_box(&with_ticket), &otp, &deps, &facts).unwrap();
             assert!(d.outcome.is_logged_in(), "{:?}", d.outcome);
         });
     });
@@ -188,8 +181,7 @@ const CASES: [&str; 4] = [
 
 struct Enumeration {
     rt: tokio::runtime::Runtime,
-    auth:
-        Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>, Argon2idHasher, FakeClock, OsRandom>,
+    auth: Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>>,
     wrong: Password,
 }
 
@@ -209,16 +201,11 @@ impl Enumeration {
         })
         .unwrap();
         let store = Arc::new(MemoryStore::new());
-        let auth = Authenticator::new(
-            Arc::clone(&store),
-            Arc::new(MemoryDirectory::new()),
-            Argon2idHasher::new(configured).unwrap(),
-            FakeClock::at(T),
-            OsRandom,
-            Config::default(),
-            PasswordPolicy::bank_default(),
-        )
-        .unwrap();
+        let auth = Authenticator::builder(Arc::clone(&store), Arc::new(MemoryDirectory::new()))
+            .hasher(Arc::new(Argon2idHasher::new(configured).unwrap()))
+            .clock(Arc::new(FakeClock::at(T)))
+            .build()
+            .unwrap();
         let wrong = Password::from("Wrong999");
         rt.block_on(async {
             for user in ["wrong", "locked", "older"] {

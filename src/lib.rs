@@ -1,11 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+/// The HOTP/TOTP engine (feature `otp`).
 #[cfg(feature = "otp")]
 pub use lockstep_otp as otp;
 
+/// Password rules and hashing (feature `password`; `insecure-test-hasher`
+/// adds the cheap hasher for test suites).
 #[cfg(feature = "password")]
 pub use lockstep_password as password;
 
+/// The login life cycle and its driver (feature `account`).
 #[cfg(feature = "account")]
 pub use lockstep_account as account;

@@ -3,7 +3,12 @@
 //! (or marked pending with the reason); every file, function and test the
 //! table names exists; and no range of ids (two dots, a slash or a dash
 //! between the numbers) hides an id from a search.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -16,10 +16,11 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use lockstep_account::machine::{Candidate, Deps, Facts, Input, decide};
 use lockstep_account::{
-    Account, CodeAcceptance, Config, Entry, Env, EventKind, Failures, Input, LoginTicket,
-    MustChange, OperatorAction, PasswordState, PendingTicket, SessionRecord, SessionToken, Stage,
-    TokenBinding, TokenKind, TokenSeed, TokenStatus, decide,
+    Account, CodeAcceptance, Config, Entry, EventKind, Failures, LoginTicket, MustChange,
+    OperatorAction, PasswordState, PendingTicket, SessionRecord, SessionToken, Stage, TokenBinding,
+    TokenKind, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{Algorithm, CredentialId, Digits, Hotp, Period, Secret, T0, Totp, TotpParams};
 use lockstep_password::{Password, PasswordHasher, PasswordPolicy};
@@ -238,6 +239,15 @@ fuzz_target!(|t: Tampered| {
     let wrong = Password::from("Wrong999");
     let new_valid = Password::from("Fresh456");
     let new_bad = Password::from("x");
+    let status = match t.op {
+        Op::Enroll { status, .. } => match status % 4 {
+            0 => TokenStatus::Free,
+            1 => TokenStatus::BoundTo,
+            2 => TokenStatus::BoundToOther,
+            _ => TokenStatus::Revoked,
+        },
+        _ => TokenStatus::BoundTo,
+    };
     let (a, b);
     let input = match t.op {
         Op::Password { right: r, login } => Input::Password {
@@ -249,6 +259,7 @@ fuzz_target!(|t: Tampered| {
             Input::Otp {
                 ticket: &ticket,
                 code: &a,
+                token: Some(&seed),
             }
         }
         Op::Enroll { first, gap, .. } | Op::Resync { first, gap } => {
@@ -261,12 +272,17 @@ fuzz_target!(|t: Tampered| {
                     credential_id: "VSST12345678",
                     otp1: &a,
                     otp2: &b,
+                    token: Some(Candidate {
+                        seed: &seed,
+                        status,
+                    }),
                 }
             } else {
                 Input::Resync {
                     ticket: &ticket,
                     otp1: &a,
                     otp2: &b,
+                    token: Some(&seed),
                 }
             }
         }
@@ -297,27 +313,18 @@ fuzz_target!(|t: Tampered| {
             },
         },
     };
-    let status = match t.op {
-        Op::Enroll { status, .. } => match status % 4 {
-            0 => TokenStatus::Free,
-            1 => TokenStatus::BoundTo,
-            2 => TokenStatus::BoundToOther,
-            _ => TokenStatus::Revoked,
-        },
-        _ => TokenStatus::BoundTo,
-    };
-    let env = Env {
+    let deps = Deps {
         config: &config,
         policy: &policy,
         hasher: &hasher,
         dummy: &dummy,
+    };
+    let facts = Facts {
         now,
         ticket_random: [9; 16],
         salt: [10; 16],
-        token: Some(&seed),
-        token_status: status,
     };
-    let Ok(d) = decide(&record, &input, &env) else {
+    let Ok(d) = decide(&record, &input, &deps, &facts) else {
         return;
     };
     let after = d.account.clone().unwrap_or_else(|| record.clone());

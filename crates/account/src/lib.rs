@@ -1,25 +1,39 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod authenticator;
+mod clock;
 mod config;
-mod driver;
+mod error;
 mod event;
 pub mod machine;
+mod random;
 mod record;
 mod store;
 mod token;
 
+pub use authenticator::{Authenticator, AuthenticatorBuilder, CodeInput, Response};
+pub use clock::{Clock, SystemClock};
 pub use config::{CodeAcceptance, Config, ConfigBuilder, ConfigError};
-pub use driver::{
-    AuthError, Authenticator, Clock, FakeClock, OsRandom, Random, Response, SystemClock,
-};
+pub use error::Error;
 pub use event::{AuditEvent, Entry, EventKind, Factor, Outcome, Refusal, Session};
-pub use machine::{Decision, Env, Input, OperatorAction, create_account, decide, decide_unknown};
+pub use machine::OperatorAction;
+pub use random::{OsRandom, Random, RandomError};
 pub use record::{
     Account, Failures, LoginTicket, MustChange, PasswordState, PendingTicket, SessionRecord,
     SessionToken, Stage, TokenBinding,
 };
-pub use store::{
-    AccountStore, MemoryDirectory, MemoryStore, Provisioned, StoreError, TokenDirectory, provision,
-};
-pub use token::{TokenKind, TokenSeed, TokenStatus};
+pub use store::{AccountStore, MemoryDirectory, MemoryStore, StoreError, TokenDirectory};
+pub use token::{Provisioned, TokenKind, TokenSeed, TokenStatus, provision};
+
+/// What a login needs from the OTP and password crates, so that a service
+/// can name everything through this crate.
+pub use lockstep_otp::{Code, CredentialId, TotpParams};
+pub use lockstep_password::{Password, PasswordPolicy};
+
+/// Helpers for test suites: a clock that moves only when told. The cheap
+/// password hasher for tests is `lockstep_password::InsecureTestHasher`
+/// (feature `insecure-test-hasher`, re-exported by the `lockstep` facade).
+pub mod testing {
+    pub use crate::clock::FakeClock;
+}

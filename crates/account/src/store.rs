@@ -4,8 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lockstep_otp::{CredentialId, KeyUri, Secret, TotpParams};
-use zeroize::Zeroizing;
+use lockstep_otp::CredentialId;
 
 use crate::record::Account;
 use crate::token::{TokenSeed, TokenStatus};
@@ -219,18 +218,6 @@ pub struct MemoryDirectory {
     seeds: Mutex<HashMap<CredentialId, TokenSeed>>,
 }
 
-/// A freshly provisioned token: what to put in the directory, and what to give
-/// the user's authenticator.
-#[derive(Debug)]
-pub struct Provisioned {
-    /// The new credential ID.
-    pub credential_id: CredentialId,
-    /// Its seed.
-    pub seed: TokenSeed,
-    /// The otpauth URI (contains the secret; wiped on drop).
-    pub uri: Zeroizing<String>,
-}
-
 impl MemoryDirectory {
     /// An empty directory.
     #[must_use]
@@ -260,36 +247,4 @@ impl TokenDirectory for MemoryDirectory {
             .get(id)
             .cloned())
     }
-}
-
-/// Mints a token from 36 caller-supplied random bytes: a credential ID (4
-/// letters + 8 digits, like VIP's) from the first 16 and a 160-bit secret
-/// (RFC 4226's recommendation) from the other 20, with the seed's TOTP
-/// parameters and its otpauth URI.
-///
-/// # Errors
-/// [`lockstep_otp::UriError::ColonInLabel`] for an issuer with a colon,
-/// which the Key URI format cannot carry.
-pub fn provision(
-    random: &[u8; 36],
-    issuer: &str,
-    params: TotpParams,
-) -> Result<Provisioned, lockstep_otp::UriError> {
-    let (id_bytes, key) = random.split_at(16);
-    let mut id_random = [0_u8; 16];
-    id_random.copy_from_slice(id_bytes);
-    let credential_id = CredentialId::from_random(id_random);
-    let secret = Secret::from_bytes(key)?;
-    let uri = KeyUri::totp(
-        secret.clone(),
-        params,
-        Some(issuer.to_owned()),
-        credential_id.to_string(),
-    )
-    .to_uri()?;
-    Ok(Provisioned {
-        credential_id,
-        seed: TokenSeed::totp(secret, params),
-        uri,
-    })
 }

@@ -3,8 +3,9 @@
 
 use core::fmt;
 
-use lockstep_otp::{Algorithm, Digits, Hotp, Secret, Totp, TotpParams};
+use lockstep_otp::{Algorithm, CredentialId, Digits, Hotp, KeyUri, Secret, Totp, TotpParams};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// A time token (TOTP, RFC 6238: the seed's 30-second codes) or an event
 /// token (HOTP, RFC 4226: a new code per button press). Manual 2.6.1
@@ -101,4 +102,48 @@ pub enum TokenStatus {
     BoundToOther,
     /// Revoked once: never bindable again (R-TOK-4).
     Revoked,
+}
+
+/// A freshly provisioned token: what to put in the directory, and what to give
+/// the user's authenticator.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The new credential ID.
+    pub credential_id: CredentialId,
+    /// Its seed.
+    pub seed: TokenSeed,
+    /// The otpauth URI (contains the secret; wiped on drop).
+    pub uri: Zeroizing<String>,
+}
+
+/// Mints a token from 36 caller-supplied random bytes: a credential ID (4
+/// letters + 8 digits, like VIP's) from the first 16 and a 160-bit secret
+/// (RFC 4226's recommendation) from the other 20, with the seed's TOTP
+/// parameters and its otpauth URI.
+///
+/// # Errors
+/// [`lockstep_otp::UriError::ColonInLabel`] for an issuer with a colon,
+/// which the Key URI format cannot carry.
+pub fn provision(
+    random: &[u8; 36],
+    issuer: &str,
+    params: TotpParams,
+) -> Result<Provisioned, lockstep_otp::UriError> {
+    let (id_bytes, key) = random.split_at(16);
+    let mut id_random = [0_u8; 16];
+    id_random.copy_from_slice(id_bytes);
+    let credential_id = CredentialId::from_random(id_random);
+    let secret = Secret::from_bytes(key)?;
+    let uri = KeyUri::totp(
+        secret.clone(),
+        params,
+        Some(issuer.to_owned()),
+        credential_id.to_string(),
+    )
+    .to_uri()?;
+    Ok(Provisioned {
+        credential_id,
+        seed: TokenSeed::totp(secret, params),
+        uri,
+    })
 }

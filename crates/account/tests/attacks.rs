@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Fx, TEMP, refusal};
 use lockstep_account::{
-    Account, AccountStore, AuthError, Authenticator, Config, ConfigError, Entry, EventKind,
-    FakeClock, LoginTicket, MemoryDirectory, MemoryStore, OperatorAction, OsRandom, Outcome,
-    Refusal, SessionToken, StoreError, TokenDirectory, TokenSeed, TokenStatus,
+    Account, AccountStore, Authenticator, Config, ConfigError, Entry, Error, EventKind,
+    LoginTicket, MemoryDirectory, MemoryStore, OperatorAction, Outcome, Refusal, SessionToken,
+    StoreError, TokenDirectory, TokenSeed, TokenStatus,
 };
 use lockstep_otp::CredentialId;
-use lockstep_password::{HashError, Password, PasswordPolicy};
-use lockstep_store_tests::CountingHasher;
+use lockstep_password::{HashError, Password, PasswordHasher};
 
 // ------------------------------------------------------------ 1. takeover
 
@@ -182,16 +181,11 @@ async fn otp_stage_inputs_answer_alike_for_unknown_and_known_ids() {
     let fx = Fx::new();
     let (id, _) = fx.ready("known", 1, "Owner123").await;
     let directory = Arc::new(CountingDirectory::default());
-    let auth = Authenticator::new(
-        Arc::clone(&fx.store),
-        Arc::clone(&directory),
-        Arc::clone(&fx.hasher),
-        fx.clock.clone(),
-        OsRandom,
-        Config::default(),
-        PasswordPolicy::bank_default(),
-    )
-    .unwrap();
+    let auth = Authenticator::builder(Arc::clone(&fx.store), Arc::clone(&directory))
+        .hasher(Arc::clone(&fx.hasher) as Arc<dyn PasswordHasher>)
+        .clock(Arc::new(fx.clock.clone()))
+        .build()
+        .unwrap();
     let bad = LoginTicket::from_bytes([3; 16]);
     let session = SessionToken::from_bytes([3; 16]);
     let pw = Password::from("Owner123");
@@ -303,31 +297,14 @@ impl AccountStore for RacingStore {
     }
 }
 
-async fn racing_fixture(
-    interfere_at: Option<usize>,
-) -> (
-    Fx,
-    Arc<RacingStore>,
-    Authenticator<Arc<RacingStore>, Arc<MemoryDirectory>, Arc<CountingHasher>, FakeClock, OsRandom>,
-) {
-    let fx = Fx::new();
-    fx.create("u1").await;
+async fn racing_fixture(interfere_at: Option<usize>) -> (Fx<RacingStore>, Arc<RacingStore>) {
     let store = Arc::new(RacingStore {
         interfere_at,
         ..RacingStore::default()
     });
-    store.inner.create(&fx.load("u1").await).await.unwrap();
-    let auth = Authenticator::new(
-        Arc::clone(&store),
-        Arc::clone(&fx.directory),
-        Arc::clone(&fx.hasher),
-        fx.clock.clone(),
-        OsRandom,
-        Config::default(),
-        PasswordPolicy::bank_default(),
-    )
-    .unwrap();
-    (fx, store, auth)
+    let fx = Fx::over(Arc::clone(&store), Config::default());
+    fx.create("u1").await;
+    (fx, store)
 }
 
 /// Item 3: the failure is written before the password is verified, and the
@@ -335,8 +312,9 @@ async fn racing_fixture(
 /// between would leave.
 #[tokio::test]
 async fn a_password_attempt_is_counted_before_it_is_verified() {
-    let (_fx, store, auth) = racing_fixture(None).await;
-    let r = auth
+    let (fx, store) = racing_fixture(None).await;
+    let r = fx
+        .auth
         .login_password("u1", &TEMP.into(), Entry::Enroll)
         .await
         .unwrap();
@@ -351,9 +329,10 @@ async fn a_password_attempt_is_counted_before_it_is_verified() {
 /// again while the stored hash is the one verified.
 #[tokio::test]
 async fn a_retry_after_a_conflict_does_not_hash_again() {
-    let (fx, _store, auth) = racing_fixture(Some(2)).await;
+    let (fx, _store) = racing_fixture(Some(2)).await;
     let before = fx.hasher.verifies.load(Ordering::SeqCst);
-    let r = auth
+    let r = fx
+        .auth
         .login_password("u1", &TEMP.into(), Entry::Enroll)
         .await
         .unwrap();
@@ -369,7 +348,7 @@ async fn a_retry_after_a_conflict_does_not_hash_again() {
 /// is committed.
 #[tokio::test]
 async fn a_rehash_is_its_own_write_after_the_answer() {
-    let (_fx, store, auth) = racing_fixture(None).await;
+    let (fx, store) = racing_fixture(None).await;
     let older =
         lockstep_password::InsecureTestHasher::with_params(lockstep_password::Argon2Params {
             memory_kib: 16,
@@ -383,7 +362,8 @@ async fn a_rehash_is_its_own_write_after_the_answer() {
         .to_owned();
     a.password.hash.clone_from(&old_hash);
     store.inner.replace(&a, a.version).await.unwrap();
-    let r = auth
+    let r = fx
+        .auth
         .login_password("u1", &TEMP.into(), Entry::Enroll)
         .await
         .unwrap();
@@ -506,7 +486,7 @@ async fn a_planted_hash_cannot_choose_its_cost() {
         .login_password("u1", &TEMP.into(), Entry::Enroll)
         .await;
     assert!(
-        matches!(r, Err(AuthError::Hash(HashError::CostOutOfRange))),
+        matches!(r, Err(Error::Hash(HashError::CostOutOfRange))),
         "{r:?}"
     );
 }

@@ -7,9 +7,9 @@
 mod common;
 
 use common::{Fx, TEMP, ticket};
+use lockstep_account::machine::{self, Candidate, Deps, Facts, Input};
 use lockstep_account::{
-    AccountStore, AuthError, Entry, Env, Input, LoginTicket, OperatorAction, SessionToken,
-    StoreError, TokenStatus, machine,
+    AccountStore, Entry, Error, LoginTicket, OperatorAction, SessionToken, StoreError, TokenStatus,
 };
 use lockstep_password::{Password, PasswordHasher, PasswordPolicy};
 
@@ -105,18 +105,18 @@ async fn nothing_secret_is_ever_printed() {
     let policy = PasswordPolicy::bank_default();
     let config = lockstep_account::Config::default();
     let dummy = fx.hasher.hash(&Password::from("Dummy1234")).unwrap();
-    let env = Env {
+    let deps = Deps {
         config: &config,
         policy: &policy,
         hasher: &*fx.hasher,
         dummy: &dummy,
+    };
+    let facts = Facts {
         now: fx.now(),
         ticket_random: [1; 16],
         salt: [2; 16],
-        token: Some(&seed),
-        token_status: TokenStatus::BoundTo,
     };
-    printed.push(format!("{env:?}"));
+    printed.push(format!("{deps:?} {facts:?}"));
     let probe = LoginTicket::from_bytes([0x5a; 16]);
     secrets.push(probe.expose_hex());
     let inputs = [
@@ -127,17 +127,23 @@ async fn nothing_secret_is_ever_printed() {
         Input::Otp {
             ticket: &probe,
             code: &c,
+            token: Some(&seed),
         },
         Input::Enroll {
             ticket: &probe,
             credential_id: id.as_str(),
             otp1: &a,
             otp2: &b,
+            token: Some(Candidate {
+                seed: &seed,
+                status: TokenStatus::Free,
+            }),
         },
         Input::Resync {
             ticket: &probe,
             otp1: &a,
             otp2: &b,
+            token: Some(&seed),
         },
         Input::ChangePassword {
             ticket: &probe,
@@ -157,8 +163,14 @@ async fn nothing_secret_is_ever_printed() {
     ];
     for input in &inputs {
         printed.push(format!("{input:?}"));
-        printed.push(format!("{:?}", machine::begin(&account, input, &env)));
-        printed.push(format!("{:?}", machine::decide(&account, input, &env)));
+        printed.push(format!(
+            "{:?}",
+            machine::begin(&account, input, &deps, &facts)
+        ));
+        printed.push(format!(
+            "{:?}",
+            machine::decide(&account, input, &deps, &facts)
+        ));
     }
     printed.push(format!("{:?}", SessionToken::from_bytes([0x5a; 16])));
     let p =
@@ -166,8 +178,8 @@ async fn nothing_secret_is_ever_printed() {
     secrets.push(p.seed.secret.to_base32().to_string());
     printed.push(format!("{:?}", p.seed));
     printed.push(format!("{p:?}"));
-    printed.push(AuthError::Store(StoreError::Conflict).to_string());
-    printed.push(format!("{:?}", AuthError::Contention));
+    printed.push(Error::Store(StoreError::Conflict).to_string());
+    printed.push(format!("{:?}", Error::Contention));
 
     let all = printed.join("\n");
     assert!(

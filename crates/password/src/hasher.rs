@@ -62,8 +62,8 @@ pub enum HashError {
     #[error("the stored password hash is malformed")]
     Malformed,
     /// The cost parameters are invalid for Argon2.
-    #[error("invalid Argon2 parameters: {0}")]
-    InvalidParams(String),
+    #[error("invalid Argon2 parameters")]
+    InvalidParams(#[source] argon2::Error),
     /// The cost parameters are below the production floor.
     #[error(
         "Argon2 memory of {memory_kib} KiB is below the floor of {floor_kib} KiB \
@@ -78,9 +78,15 @@ pub enum HashError {
     /// The operating system's random number generator failed.
     #[error("no random salt could be drawn from the operating system")]
     Rng,
-    /// Argon2 itself failed (an unsupported algorithm in a stored hash, …).
-    #[error("password hashing failed: {0}")]
-    Hashing(String),
+    /// Argon2 itself failed (a salt of the wrong size, no memory, …).
+    #[error("Argon2 failed")]
+    Argon2(#[source] argon2::Error),
+    /// Making the PHC string failed (a salt the format cannot carry, …).
+    #[error("the PHC string could not be made")]
+    Phc(#[source] argon2::password_hash::Error),
+    /// Argon2's working memory of this thread was in use (re-entry).
+    #[error("Argon2's working memory is in use on this thread")]
+    MemoryInUse,
     /// The password is longer than [`MAX_PASSWORD_BYTES`]: refused before
     /// any hashing, so that input size cannot buy hashing time.
     #[error("the password is longer than {max} bytes")]
@@ -130,14 +136,14 @@ fn compute(
         // rather than panic if it ever did.
         let mut memory = memory
             .try_borrow_mut()
-            .map_err(|_| HashError::Hashing("Argon2 memory in use".into()))?;
+            .map_err(|_| HashError::MemoryInUse)?;
         if memory.len() < blocks {
             memory.resize(blocks, argon2::Block::default());
         }
         let slice = memory.get_mut(..blocks).ok_or(HashError::Malformed)?;
         let result = argon2.hash_password_into_with_memory(password, salt, out, &mut *slice);
         slice.iter_mut().for_each(zeroize::Zeroize::zeroize);
-        result.map_err(|e| HashError::Hashing(e.to_string()))
+        result.map_err(HashError::Argon2)
     })
 }
 
@@ -268,7 +274,7 @@ impl Argon2idHasher {
             config.parallelism,
             Some(32),
         )
-        .map_err(|e| HashError::InvalidParams(e.to_string()))?;
+        .map_err(HashError::InvalidParams)?;
         Ok(Self {
             params,
             config,
@@ -352,7 +358,7 @@ impl PasswordHasher for Argon2idHasher {
         let hash = self
             .argon2()
             .hash_password_with_salt(check_length(password)?, salt)
-            .map_err(|e| HashError::Hashing(e.to_string()))?;
+            .map_err(HashError::Phc)?;
         Ok(PasswordHash(hash.to_string()))
     }
 

@@ -42,7 +42,7 @@ fn caller_supplied_salt_is_deterministic() {
     assert_ne!(a, c);
     assert!(matches!(
         hasher.hash_with_salt(&pw, b"short"),
-        Err(HashError::Hashing(_))
+        Err(HashError::Phc(_))
     ));
 }
 

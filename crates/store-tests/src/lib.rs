@@ -19,18 +19,19 @@
 use std::sync::Arc;
 
 use lockstep_account::{
-    Account, AccountStore, Authenticator, Config, Entry, EventKind, Failures, FakeClock,
-    LoginTicket, MemoryDirectory, OsRandom, Outcome, Refusal, StoreError, TokenBinding, TokenKind,
-    TokenStatus, provision,
+    Account, AccountStore, Config, Entry, EventKind, Failures, LoginTicket, Outcome, Refusal,
+    StoreError, TokenBinding, TokenKind, TokenStatus,
 };
-use lockstep_otp::{CredentialId, Totp, TotpParams};
-use lockstep_password::{Password, PasswordPolicy};
+use lockstep_otp::{CredentialId, TotpParams};
+use lockstep_password::Password;
 
 pub use tokio;
 
+pub mod fixture;
 pub mod hashers;
 pub mod model;
 
+pub use fixture::{Fx, T, TEMP};
 pub use hashers::{CountingHasher, StubHasher};
 
 /// Generates one `#[tokio::test]` per conformance check for the store built
@@ -214,71 +215,6 @@ pub async fn concurrent_replaces_lose_no_update<S: AccountStore + 'static>(store
     assert_eq!((a.enrollment.count, a.version), (64, 64));
 }
 
-type TestAuth<S> =
-    Authenticator<Arc<S>, Arc<MemoryDirectory>, Arc<CountingHasher>, FakeClock, OsRandom>;
-
-/// An authenticator over `store` at a fixed time, plus a provisioned token.
-fn fixture<S: AccountStore>(store: Arc<S>) -> (TestAuth<S>, Arc<MemoryDirectory>, FakeClock) {
-    let directory = Arc::new(MemoryDirectory::new());
-    let clock = FakeClock::at(1_750_000_000);
-    let auth = Authenticator::new(
-        store,
-        Arc::clone(&directory),
-        Arc::new(CountingHasher::default()),
-        clock.clone(),
-        OsRandom,
-        Config::default(),
-        PasswordPolicy::bank_default(),
-    )
-    .unwrap();
-    (auth, directory, clock)
-}
-
-fn new_token(directory: &MemoryDirectory, n: u8) -> (CredentialId, Totp) {
-    let p = provision(&[n; 36], "Bank", TotpParams::DEFAULT).unwrap();
-    let totp = Totp::new(&p.seed.secret, TotpParams::DEFAULT);
-    directory.insert(p.credential_id, p.seed.clone()).unwrap();
-    (p.credential_id, totp)
-}
-
-/// Creates `user`, enrolls a token; returns the token.
-async fn enrolled_user<S: AccountStore>(
-    auth: &TestAuth<S>,
-    directory: &MemoryDirectory,
-    clock: &FakeClock,
-    user: &str,
-    n: u8,
-) -> Totp {
-    let pw = Password::from("tempPass1");
-    auth.create_account("op", user, "Name", "Customer", &pw)
-        .await
-        .unwrap();
-    let ticket = expect_ticket(
-        auth.login_password(user, &pw, Entry::Enroll)
-            .await
-            .unwrap()
-            .outcome,
-    );
-    let (id, totp) = new_token(directory, n);
-    let now = lockstep_account::Clock::now(clock);
-    let step = totp.step_at(now).unwrap();
-    let (a, b) = (
-        totp.generate_at_step(step - 1).expose().to_string(),
-        totp.generate_at_step(step).expose().to_string(),
-    );
-    let r = auth
-        .enroll(user, &ticket, id.as_str(), &a, &b)
-        .await
-        .unwrap();
-    assert!(
-        matches!(r.outcome, Outcome::Enrolled { .. }),
-        "{:?}",
-        r.outcome
-    );
-    clock.advance(30);
-    totp
-}
-
 /// The ticket in an outcome that carries one.
 ///
 /// # Panics
@@ -293,25 +229,16 @@ pub fn expect_ticket(outcome: Outcome) -> LoginTicket {
 /// 64 concurrent submissions of one valid code with one ticket: exactly one
 /// success.
 pub async fn race_one_valid_code_one_success<S: AccountStore + 'static>(store: Arc<S>) {
-    let (auth, directory, clock) = fixture(store);
-    let totp = enrolled_user(&auth, &directory, &clock, "racer", 1).await;
-    let ticket = expect_ticket(
-        auth.login_password("racer", &Password::from("tempPass1"), Entry::Login)
-            .await
-            .unwrap()
-            .outcome,
-    );
-    let code = totp
-        .generate(lockstep_account::Clock::now(&clock))
-        .unwrap()
-        .expose()
-        .to_string();
-    let auth = Arc::new(auth);
+    let fx = Arc::new(Fx::over(store, Config::default()));
+    let (_, totp) = fx.enrolled("racer", 1).await;
+    let ticket = fx.login("racer", TEMP).await;
+    let code = fx.code(&totp, 0);
     let tasks: Vec<_> = (0..64)
         .map(|_| {
-            let (auth, ticket, code) = (Arc::clone(&auth), ticket.clone(), code.clone());
+            let (fx, ticket, code) = (Arc::clone(&fx), ticket.clone(), code.clone());
             tokio::spawn(async move {
-                auth.submit_otp("racer", &ticket, &code)
+                fx.auth
+                    .submit_otp("racer", &ticket, &code)
                     .await
                     .unwrap()
                     .outcome
@@ -338,31 +265,19 @@ pub async fn race_one_valid_code_one_success<S: AccountStore + 'static>(store: A
 /// verified against the account's hash (the rest cost a verification of the
 /// dummy and answer alike, R-LOG-5).
 pub async fn race_wrong_passwords_lock_at_exactly_five<S: AccountStore + 'static>(store: Arc<S>) {
-    let (auth, _directory, _clock) = fixture(store);
-    auth.create_account(
-        "op",
-        "victim",
-        "Name",
-        "Customer",
-        &Password::from("right1pw"),
-    )
-    .await
-    .unwrap();
-    let stored = auth.store().load("victim").await.unwrap().unwrap();
-    let hasher = Arc::clone(auth.hasher());
-    let before = hasher.verifications_of(&stored.password.hash);
-    let auth = Arc::new(auth);
+    let fx = Arc::new(Fx::over(store, Config::default()));
+    fx.create("victim").await;
+    let stored = fx.load("victim").await.password.hash;
+    let before = fx.hasher.verifications_of(&stored);
     let tasks: Vec<_> = (0..64)
         .map(|i| {
-            let auth = Arc::clone(&auth);
+            let fx = Arc::clone(&fx);
             tokio::spawn(async move {
-                auth.login_password(
-                    "victim",
-                    &Password::from(format!("wrong{i}pw")),
-                    Entry::Login,
-                )
-                .await
-                .unwrap()
+                let pw = Password::from(format!("wrong{i}pw"));
+                fx.auth
+                    .login_password("victim", &pw, Entry::Enroll)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -381,49 +296,30 @@ pub async fn race_wrong_passwords_lock_at_exactly_five<S: AccountStore + 'static
     assert_eq!(counted, 5, "exactly five failures counted");
     assert_eq!(locked_attempts, 59);
     assert_eq!(
-        hasher.verifications_of(&stored.password.hash) - before,
+        fx.hasher.verifications_of(&stored) - before,
         5,
         "exactly five guesses evaluated"
     );
-    let a = auth.store().load("victim").await.unwrap().unwrap();
+    let a = fx.load("victim").await;
     assert!(a.password.failures.locked);
     assert_eq!(a.password.failures.count, 5);
 }
 
 /// One token ID enrolled by two users at once: bound to exactly one.
 pub async fn race_one_token_two_users<S: AccountStore + 'static>(store: Arc<S>) {
-    let (auth, directory, clock) = fixture(store);
-    let pw = Password::from("tempPass1");
-    let (id, totp) = new_token(&directory, 9);
+    let fx = Arc::new(Fx::over(store, Config::default()));
+    let (id, totp) = fx.token(9);
     let mut tickets = Vec::new();
     for user in ["left", "right"] {
-        auth.create_account("op", user, "Name", "Customer", &pw)
-            .await
-            .unwrap();
-        tickets.push(expect_ticket(
-            auth.login_password(user, &pw, Entry::Enroll)
-                .await
-                .unwrap()
-                .outcome,
-        ));
+        fx.create(user).await;
+        tickets.push(fx.login(user, TEMP).await);
     }
-    let step = totp.step_at(lockstep_account::Clock::now(&clock)).unwrap();
-    let (a, b) = (
-        totp.generate_at_step(step - 1).expose().to_string(),
-        totp.generate_at_step(step).expose().to_string(),
-    );
-    let auth = Arc::new(auth);
     let tasks: Vec<_> = ["left", "right"]
         .into_iter()
         .zip(tickets)
         .map(|(user, ticket)| {
-            let (auth, a, b) = (Arc::clone(&auth), a.clone(), b.clone());
-            tokio::spawn(async move {
-                auth.enroll(user, &ticket, id.as_str(), &a, &b)
-                    .await
-                    .unwrap()
-                    .outcome
-            })
+            let (fx, totp) = (Arc::clone(&fx), totp.clone());
+            tokio::spawn(async move { fx.enroll(user, &ticket, id, &totp, -1, 0).await.outcome })
         })
         .collect();
     let mut enrolled = 0;
@@ -435,22 +331,9 @@ pub async fn race_one_token_two_users<S: AccountStore + 'static>(store: Arc<S>) 
         }
     }
     assert_eq!(enrolled, 1);
-    let bound: Vec<bool> = [
-        auth.store()
-            .load("left")
-            .await
-            .unwrap()
-            .unwrap()
-            .token
-            .is_some(),
-        auth.store()
-            .load("right")
-            .await
-            .unwrap()
-            .unwrap()
-            .token
-            .is_some(),
-    ]
-    .to_vec();
-    assert_eq!(bound.iter().filter(|b| **b).count(), 1);
+    let mut bound = 0;
+    for user in ["left", "right"] {
+        bound += usize::from(fx.load(user).await.token.is_some());
+    }
+    assert_eq!(bound, 1);
 }

@@ -28,12 +28,13 @@
 use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
+use lockstep_account::machine::{self, Candidate, Decision, Deps, Facts, Input};
 use lockstep_account::{
-    Account, Config, Entry, Env, EventKind, Input, LoginTicket, MustChange, OperatorAction,
-    Outcome, SessionToken, Stage, TokenSeed, TokenStatus, create_account, decide,
+    Account, Config, Entry, EventKind, LoginTicket, MustChange, OperatorAction, Outcome,
+    SessionToken, Stage, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{CredentialId, Secret, Totp, TotpParams};
-use lockstep_password::{Password, PasswordHash, PasswordHasher, PasswordPolicy};
+use lockstep_password::{HashError, Password, PasswordHash, PasswordHasher, PasswordPolicy};
 
 use crate::hashers::{CountingHasher, StubHasher};
 
@@ -102,6 +103,32 @@ struct ModelToken {
     drift: i64,
 }
 
+/// The caps and windows of the configuration in use.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    password: u32,
+    otp: u32,
+    ticket_ttl: u64,
+    session_ttl: u64,
+    grace: u64,
+    resync_window: i64,
+    max_drift: i64,
+}
+
+impl Caps {
+    fn of(config: &Config) -> Self {
+        Self {
+            password: config.password_lock_after(),
+            otp: config.otp_lock_after(),
+            ticket_ttl: u64::from(config.ticket_ttl_seconds()),
+            session_ttl: u64::from(config.session_ttl_seconds()),
+            grace: u64::from(config.acceptance().grace_seconds),
+            resync_window: i64::from(config.resync_window()),
+            max_drift: i64::from(config.max_drift()),
+        }
+    }
+}
+
 /// The reference model: what the rules say the state should be.
 #[derive(Debug, Clone, Default)]
 struct Model {
@@ -117,6 +144,71 @@ struct Model {
     sessions: Vec<(usize, u64)>,
 }
 
+impl Model {
+    /// A password attempt, counted first; a right one resets the counter.
+    fn password_attempt(&mut self, caps: Caps, right: bool) -> bool {
+        self.pw_failures = (self.pw_failures + 1).min(caps.password);
+        if self.pw_failures == caps.password {
+            self.pw_locked = true;
+            self.void();
+        }
+        if right {
+            self.pw_failures = 0;
+            self.pw_locked = false;
+        }
+        right
+    }
+
+    /// An OTP failure against the token, or the enrollment counter.
+    fn otp_fail(&mut self, caps: Caps) -> Expect {
+        let (failures, locked) = match self.token.as_mut() {
+            Some(tok) => (&mut tok.failures, &mut tok.locked),
+            None => (&mut self.enroll_failures, &mut self.enroll_locked),
+        };
+        *failures = (*failures + 1).min(caps.otp);
+        if *failures == caps.otp {
+            *locked = true;
+            self.void();
+            Expect::Refused("token_locked")
+        } else {
+            Expect::Refused("invalid_code")
+        }
+    }
+
+    fn otp_locked(&self) -> bool {
+        self.token.map_or(self.enroll_locked, |tok| tok.locked)
+    }
+
+    fn open(&mut self, stage: Stage, now: u64, caps: Caps) -> Expect {
+        self.stage = Some((stage, now + caps.ticket_ttl));
+        Expect::Ticket(stage)
+    }
+
+    fn stage_open(&self, stage: Stage, now: u64) -> bool {
+        self.stage.is_some_and(|(s, exp)| s == stage && now <= exp)
+    }
+
+    /// A completed login: the stage ends, a session opens.
+    fn open_session(&mut self, index: usize, now: u64, caps: Caps) {
+        self.stage = None;
+        self.sessions.retain(|&(_, exp)| now <= exp);
+        if self.sessions.len() >= Config::MAX_SESSIONS {
+            self.sessions.remove(0);
+        }
+        self.sessions.push((index, now + caps.session_ttl));
+    }
+
+    fn session_live(&self, index: Option<usize>, now: u64) -> bool {
+        index.is_some_and(|i| self.sessions.iter().any(|&(s, exp)| s == i && now <= exp))
+    }
+
+    /// A lock, reset, revoke or password change.
+    fn void(&mut self) {
+        self.stage = None;
+        self.sessions.clear();
+    }
+}
+
 /// What the model expects an operation to produce.
 #[derive(Debug, PartialEq, Eq)]
 enum Expect {
@@ -127,37 +219,125 @@ enum Expect {
     Refused(&'static str),
 }
 
-fn kind(outcome: &Outcome) -> Expect {
-    match outcome {
-        Outcome::OtpRequired { .. } | Outcome::Enrolled { .. } | Outcome::Resynced { .. } => {
-            Expect::Ticket(Stage::Otp)
+impl Expect {
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::OtpRequired { .. } | Outcome::Enrolled { .. } | Outcome::Resynced { .. } => {
+                Self::Ticket(Stage::Otp)
+            }
+            Outcome::EnrollmentRequired { .. } => Self::Ticket(Stage::Enroll),
+            Outcome::PasswordChangeRequired { .. } => Self::Ticket(Stage::ChangePassword),
+            Outcome::LoggedIn(_) => Self::LoggedIn,
+            Outcome::PasswordChanged(_) => Self::Changed,
+            other => other
+                .refusal()
+                .map_or(Self::Done, |r| Self::Refused(r.code())),
         }
-        Outcome::EnrollmentRequired { .. } => Expect::Ticket(Stage::Enroll),
-        Outcome::PasswordChangeRequired { .. } => Expect::Ticket(Stage::ChangePassword),
-        Outcome::LoggedIn(_) => Expect::LoggedIn,
-        Outcome::PasswordChanged(_) => Expect::Changed,
-        other => other
-            .refusal()
-            .map_or(Expect::Done, |r| Expect::Refused(r.code())),
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Ticket(stage) => format!("ticket:{stage:?}"),
+            Self::LoggedIn => "logged_in".to_owned(),
+            Self::Changed => "changed".to_owned(),
+            Self::Done => "done".to_owned(),
+            Self::Refused(code) => format!("refused:{code}"),
+        }
     }
 }
 
 const START: u64 = 1_750_000_000;
 
-/// The harness around the machine: clock, randomness, what the user holds.
-struct Harness {
+/// The machine's world and the model's, side by side.
+struct World {
     config: Config,
     policy: PasswordPolicy,
     hasher: CountingHasher<StubHasher>,
     dummy: PasswordHash,
     seed: TokenSeed,
     totp: Totp,
+    caps: Caps,
     now: u64,
     random: u64,
+    acc: Account,
+    m: Model,
+    current_pw: Password,
+    ticket: Option<LoginTicket>,
+    /// Every session token ever issued, as the user's devices hold them.
+    held: Vec<SessionToken>,
+    accepted: Vec<u64>,
+    enrolled: u8,
+    changes: u32,
+    /// The login progress: password then OTP in this login.
+    password_ok: bool,
+    otp_ok: bool,
 }
 
-impl Harness {
-    fn env(&mut self, token: bool) -> Env<'_> {
+/// The record before an operation, and how often its hash was verified.
+struct Before {
+    acc: Account,
+    verified: usize,
+}
+
+/// What one operation did, for the invariants.
+struct Step {
+    expect: Expect,
+    decision: Result<Decision, HashError>,
+    /// The held session a voluntary change used, if any.
+    session_used: Option<usize>,
+}
+
+impl World {
+    fn new(config: Config) -> Result<Self, HashError> {
+        let secret =
+            Secret::from_bytes(b"model-token-secret-20").map_err(|_| HashError::Malformed)?;
+        let seed = TokenSeed::totp(secret, TotpParams::DEFAULT);
+        let totp = Totp::new(&seed.secret, TotpParams::DEFAULT);
+        let dummy = StubHasher.hash_with_salt(&Password::from("dummy-password"), b"dummy-salt")?;
+        let temp = Password::from("tempPass1");
+        let caps = Caps::of(&config);
+        let mut w = Self {
+            policy: PasswordPolicy::bank_default(),
+            hasher: CountingHasher::new(StubHasher),
+            dummy,
+            seed,
+            totp,
+            caps,
+            now: START,
+            random: 0,
+            acc: crate::sample("u1"),
+            m: Model {
+                must_change: Some(MustChange::FirstLogin),
+                ..Model::default()
+            },
+            current_pw: temp.clone(),
+            ticket: None,
+            held: Vec::new(),
+            accepted: Vec::new(),
+            enrolled: 0,
+            changes: 0,
+            password_ok: false,
+            otp_ok: false,
+            config,
+        };
+        let facts = w.facts();
+        let (acc, _) =
+            machine::create_account("u1", "user-one", "Customer", &temp, "op", &w.deps(), &facts)?;
+        w.acc = acc;
+        Ok(w)
+    }
+
+    fn deps(&self) -> Deps<'_> {
+        Deps {
+            config: &self.config,
+            policy: &self.policy,
+            hasher: &self.hasher,
+            dummy: &self.dummy,
+        }
+    }
+
+    /// Fresh facts: the time, and randomness distinct every call.
+    fn facts(&mut self) -> Facts {
         self.random = self.random.wrapping_add(1);
         let mut ticket_random = [0_u8; 16];
         let mut salt = [0xA5_u8; 16];
@@ -167,26 +347,519 @@ impl Harness {
         for (slot, b) in salt.iter_mut().zip(self.random.to_be_bytes()) {
             *slot ^= b;
         }
-        Env {
-            config: &self.config,
-            policy: &self.policy,
-            hasher: &self.hasher,
-            dummy: &self.dummy,
+        Facts {
             now: self.now,
             ticket_random,
             salt,
-            token: token.then_some(&self.seed),
-            token_status: TokenStatus::Free,
         }
+    }
+
+    fn decide(&mut self, input: &Input<'_>) -> Result<Decision, HashError> {
+        let facts = self.facts();
+        machine::decide(&self.acc, input, &self.deps(), &facts)
+    }
+
+    fn current_step(&self) -> u64 {
+        self.totp.step_at(self.now).unwrap_or(0)
     }
 
     fn code_at(&self, step: u64) -> String {
         self.totp.generate_at_step(step).expose().to_string()
     }
 
-    /// Seconds into the current step.
-    fn seconds_in(&self) -> u64 {
-        self.now % 30
+    fn in_grace(&self) -> bool {
+        self.now % 30 < self.caps.grace
+    }
+
+    fn presented_ticket(&self) -> LoginTicket {
+        self.ticket
+            .clone()
+            .unwrap_or_else(|| LoginTicket::from_bytes([0xAA; 16]))
+    }
+
+    /// The password step, with the right or a wrong password, and the
+    /// right button unless `wrong_button`.
+    fn password(&mut self, right: bool, wrong_button: bool) -> Step {
+        let wrong = Password::from("Wrong999");
+        let pw = if right {
+            self.current_pw.clone()
+        } else {
+            wrong
+        };
+        let bound = self.m.token.is_some();
+        let entry = match (bound, wrong_button) {
+            (true, false) | (false, true) => Entry::Login,
+            _ => Entry::Enroll,
+        };
+        let decision = self.decide(&Input::Password {
+            password: &pw,
+            entry,
+        });
+        let (m, caps, now) = (&mut self.m, self.caps, self.now);
+        // A locked password is refused before any attempt is counted.
+        let expect = if m.pw_locked || !m.password_attempt(caps, right) {
+            Expect::Refused("invalid_credentials")
+        } else if wrong_button {
+            m.stage = None;
+            Expect::Refused(if bound {
+                "already_enrolled"
+            } else {
+                "not_enrolled"
+            })
+        } else if m.otp_locked() {
+            m.stage = None;
+            Expect::Refused("token_locked")
+        } else {
+            m.open(if bound { Stage::Otp } else { Stage::Enroll }, now, caps)
+        };
+        Step {
+            expect,
+            decision,
+            session_used: None,
+        }
+    }
+
+    /// One code of `kind` at the OTP stage. `None`: skipped (the code also
+    /// matches another step nearby, where the machine rightly takes the
+    /// highest; the model keeps it simple).
+    fn otp(&mut self, kind: CodeKind) -> Option<Step> {
+        let drift = self.m.token.map_or(0, |tok| tok.drift);
+        let last = self.m.token.map(|tok| tok.last_used);
+        let cur = self.current_step();
+        let expected = cur.saturating_add_signed(drift);
+        let (lo, hi) = (
+            expected.saturating_sub(u64::from(self.in_grace())),
+            expected + 1,
+        );
+        let step = match kind {
+            CodeKind::Current => Some(expected),
+            CodeKind::Previous => expected.checked_sub(1),
+            CodeKind::Next => Some(expected + 1),
+            CodeKind::Old => expected.checked_sub(2),
+            CodeKind::Replay => last,
+            CodeKind::Wrong | CodeKind::Malformed => None,
+        };
+        let code = match (kind, step) {
+            (CodeKind::Malformed, _) => "１２３４５６".to_owned(),
+            (_, Some(s)) => self.code_at(s),
+            (_, None) => (0..)
+                .map(|n: u32| format!("{n:06}"))
+                .find(|c| (cur.saturating_sub(30)..=cur + 30).all(|s| self.code_at(s) != *c))
+                .unwrap_or_default(),
+        };
+        if let Some(s) = step
+            && (lo.saturating_sub(2)..=hi + 2).any(|o| o != s && self.code_at(o) == code)
+        {
+            return None;
+        }
+        let good = step.is_some_and(|s| lo <= s && s <= hi && last.is_none_or(|l| s > l));
+        let ticket = self.presented_ticket();
+        let seed = self.seed.clone();
+        let decision = self.decide(&Input::Otp {
+            ticket: &ticket,
+            code: &code,
+            token: Some(&seed),
+        });
+        let (caps, now, index) = (self.caps, self.now, self.held.len());
+        let m = &mut self.m;
+        let expect = if !m.stage_open(Stage::Otp, now) || m.token.is_none() {
+            Expect::Refused("invalid_ticket")
+        } else if m.otp_locked() {
+            Expect::Refused("token_locked")
+        } else if matches!(kind, CodeKind::Malformed) {
+            Expect::Refused("malformed_code")
+        } else if let (true, Some(tok), Some(s)) = (good, m.token.as_mut(), step) {
+            tok.failures = 0;
+            tok.last_used = s;
+            if m.must_change.is_some() {
+                m.open(Stage::ChangePassword, now, caps)
+            } else {
+                m.open_session(index, now, caps);
+                Expect::LoggedIn
+            }
+        } else {
+            m.otp_fail(caps)
+        };
+        Some(Step {
+            expect,
+            decision,
+            session_used: None,
+        })
+    }
+
+    /// Enrollment (OTP2 at the current step) or resync (a pair ending one
+    /// step ahead: a fast token), consecutive or gapped. `None`: skipped
+    /// for a code that repeats nearby.
+    fn pair(&mut self, enroll: bool, consecutive: bool) -> Option<Step> {
+        let cur = self.current_step();
+        self.enrolled = self.enrolled.wrapping_add(u8::from(enroll));
+        let id = CredentialId::from_random([self.enrolled; 16]);
+        let second = if enroll { cur } else { cur + 1 };
+        let first = second - 1;
+        let (a, b) = (
+            self.code_at(first),
+            self.code_at(if consecutive { second } else { second + 1 }),
+        );
+        let repeats = (first.saturating_sub(25)..=second + 25)
+            .any(|s| (s != first && self.code_at(s) == a) || (s != second && self.code_at(s) == b));
+        if repeats {
+            return None;
+        }
+        let ticket = self.presented_ticket();
+        let seed = self.seed.clone();
+        let input = if enroll {
+            Input::Enroll {
+                ticket: &ticket,
+                credential_id: id.as_str(),
+                otp1: &a,
+                otp2: &b,
+                token: Some(Candidate {
+                    seed: &seed,
+                    status: TokenStatus::Free,
+                }),
+            }
+        } else {
+            Input::Resync {
+                ticket: &ticket,
+                otp1: &a,
+                otp2: &b,
+                token: Some(&seed),
+            }
+        };
+        let decision = self.decide(&input);
+        let (caps, now) = (self.caps, self.now);
+        let m = &mut self.m;
+        let offset = i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
+        let drift = m.token.map_or(0, |tok| tok.drift);
+        let reachable = enroll
+            || ((offset - drift.clamp(-caps.max_drift, caps.max_drift)).abs()
+                <= caps.resync_window
+                && offset.abs() <= caps.max_drift);
+        let fresh = enroll || m.token.is_some_and(|tok| first > tok.last_used);
+        let stage = if enroll { Stage::Enroll } else { Stage::Otp };
+        let expect = if !m.stage_open(stage, now) || (!enroll && m.token.is_none()) {
+            Expect::Refused("invalid_ticket")
+        } else if enroll && m.token.is_some() {
+            Expect::Refused("already_enrolled")
+        } else if m.otp_locked() {
+            Expect::Refused("token_locked")
+        } else if consecutive && reachable && fresh {
+            // Both codes consumed; an enrollment binds a fresh token.
+            if enroll {
+                m.enroll_failures = 0;
+            }
+            m.token = Some(ModelToken {
+                failures: 0,
+                locked: false,
+                last_used: second,
+                drift: offset,
+            });
+            m.open(Stage::Otp, now, caps)
+        } else {
+            m.otp_fail(caps)
+        };
+        Some(Step {
+            expect,
+            decision,
+            session_used: None,
+        })
+    }
+
+    fn new_password(&mut self, i: usize, valid: bool, prefix: &str) -> Password {
+        if valid {
+            Password::from(format!("{prefix}{}x{i}", self.changes + 1))
+        } else {
+            Password::from("x")
+        }
+    }
+
+    /// The forced change with the change ticket.
+    fn change(&mut self, i: usize, valid: bool) -> Step {
+        let new = self.new_password(i, valid, "Model");
+        let ticket = self.presented_ticket();
+        let decision = self.decide(&Input::ChangePassword {
+            ticket: &ticket,
+            new: &new,
+            confirmation: &new,
+        });
+        let (caps, now, index) = (self.caps, self.now, self.held.len());
+        let expect = if !self.m.stage_open(Stage::ChangePassword, now) {
+            Expect::Refused("invalid_ticket")
+        } else if valid {
+            self.m.must_change = None;
+            self.m.void();
+            self.changes += 1;
+            self.current_pw = new;
+            self.m.open_session(index, now, caps);
+            Expect::LoggedIn
+        } else {
+            Expect::Refused("password_rejected")
+        };
+        Step {
+            expect,
+            decision,
+            session_used: None,
+        }
+    }
+
+    /// The voluntary change with a held session.
+    fn change_logged_in(&mut self, i: usize, session: u8, right: bool, valid: bool) -> Step {
+        let pick = (!self.held.is_empty()).then(|| usize::from(session) % self.held.len());
+        let token = pick
+            .and_then(|p| self.held.get(p).cloned())
+            .unwrap_or_else(|| SessionToken::from_bytes([0x55; 16]));
+        let new = self.new_password(i, valid, "Volun");
+        let wrong = Password::from("Wrong999");
+        let current = if right {
+            self.current_pw.clone()
+        } else {
+            wrong
+        };
+        let decision = self.decide(&Input::ChangePasswordLoggedIn {
+            session: &token,
+            current: &current,
+            new: &new,
+            confirmation: &new,
+        });
+        let (caps, now, index) = (self.caps, self.now, self.held.len());
+        let m = &mut self.m;
+        let expect = if !m.session_live(pick, now) {
+            Expect::Refused("invalid_ticket")
+        } else if m.must_change.is_some() {
+            Expect::Refused("change_required")
+        } else if m.pw_locked {
+            Expect::Refused("invalid_credentials")
+        } else if m.otp_locked() {
+            Expect::Refused("token_locked")
+        } else if !m.password_attempt(caps, right) {
+            Expect::Refused("invalid_credentials")
+        } else if valid {
+            m.void();
+            m.open_session(index, now, caps);
+            self.changes += 1;
+            self.current_pw = new;
+            Expect::Changed
+        } else {
+            Expect::Refused("password_rejected")
+        };
+        Step {
+            expect,
+            decision,
+            session_used: pick,
+        }
+    }
+
+    /// A support-desk action.
+    fn desk(&mut self, i: usize, op: Op) -> Step {
+        let temp = Password::from(format!("Reset{i}x9"));
+        let m = &mut self.m;
+        let had_token = m.token.is_some();
+        let action = match op {
+            Op::UnlockPassword => {
+                m.pw_failures = 0;
+                m.pw_locked = false;
+                OperatorAction::UnlockPassword
+            }
+            Op::UnlockToken => {
+                if let Some(tok) = m.token.as_mut() {
+                    tok.failures = 0;
+                    tok.locked = false;
+                }
+                m.enroll_failures = 0;
+                m.enroll_locked = false;
+                OperatorAction::UnlockToken
+            }
+            Op::Reset => {
+                m.pw_failures = 0;
+                m.pw_locked = false;
+                m.void();
+                m.must_change = Some(MustChange::Reset);
+                self.current_pw = temp.clone();
+                OperatorAction::ResetPassword { temporary: &temp }
+            }
+            _ => {
+                if had_token {
+                    m.token = None;
+                    m.void();
+                    self.accepted.clear();
+                }
+                OperatorAction::RevokeToken
+            }
+        };
+        let decision = self.decide(&Input::Operator {
+            operator_id: "desk",
+            action,
+        });
+        let expect = if matches!(op, Op::Revoke) && !had_token {
+            Expect::Refused("no_token")
+        } else {
+            Expect::Done
+        };
+        Step {
+            expect,
+            decision,
+            session_used: None,
+        }
+    }
+
+    fn run_op(&mut self, i: usize, op: Op) -> Option<Step> {
+        Some(match op {
+            Op::Advance(s) => {
+                self.now += u64::from(s % 512);
+                return None;
+            }
+            Op::Password(right) => self.password(right, false),
+            Op::WrongButton => self.password(true, true),
+            Op::Otp(kind) => return self.otp(kind),
+            Op::Enroll(consecutive) => return self.pair(true, consecutive),
+            Op::Resync(consecutive) => return self.pair(false, consecutive),
+            Op::Change(valid) => self.change(i, valid),
+            Op::ChangeLoggedIn {
+                session,
+                right,
+                valid,
+            } => self.change_logged_in(i, session, right, valid),
+            Op::UnlockPassword | Op::UnlockToken | Op::Reset | Op::Revoke => self.desk(i, op),
+        })
+    }
+
+    /// The invariants of the module documentation, for one decision.
+    fn check_invariants(
+        &mut self,
+        i: usize,
+        op: Op,
+        before: &Before,
+        after: &Account,
+        d: &Decision,
+        step: &Step,
+    ) {
+        assert!(
+            !d.events.is_empty(),
+            "op {i} {op:?}: a decision without an audit event"
+        );
+        let (verified_before, before) = (before.verified, &before.acc);
+        if before.password.failures.locked {
+            assert_eq!(
+                self.hasher.verifications_of(&before.password.hash),
+                verified_before,
+                "op {i}: locked password evaluated"
+            );
+        }
+        if let (Some(old), Some(new)) = (&before.token, &after.token) {
+            if old.failures.locked
+                && matches!(
+                    op,
+                    Op::Otp(_) | Op::Enroll(_) | Op::Resync(_) | Op::Password(_)
+                )
+            {
+                assert_eq!(new.failures, old.failures, "op {i}: locked token evaluated");
+            }
+            assert!(
+                old.drift == new.drift || matches!(op, Op::Resync(_)),
+                "op {i} {op:?}: drift moved from {} to {}",
+                old.drift,
+                new.drift
+            );
+        }
+        if before.password.hash != after.password.hash {
+            let allowed = match op {
+                Op::Reset => true,
+                Op::Change(_) => self.password_ok && self.otp_ok,
+                Op::ChangeLoggedIn { .. } => step.session_used.is_some(),
+                _ => false,
+            };
+            assert!(allowed, "op {i} {op:?}: password changed without a login");
+        }
+        let cur = self.current_step();
+        for e in &d.events {
+            if let EventKind::OtpAccepted { step, drift } = e.kind {
+                assert!(
+                    self.accepted.last().is_none_or(|&l| step > l),
+                    "op {i}: step {step} accepted twice"
+                );
+                let oldest = cur
+                    .saturating_add_signed(drift)
+                    .saturating_sub(u64::from(self.in_grace()));
+                assert!(
+                    step >= oldest,
+                    "op {i}: a code of step {step} passed at step {cur}"
+                );
+                self.accepted.push(step);
+            }
+        }
+        match (&step.expect, op) {
+            (Expect::Ticket(Stage::Otp | Stage::Enroll), Op::Password(_)) => {
+                self.password_ok = true;
+                self.otp_ok = false;
+            }
+            (Expect::Ticket(Stage::ChangePassword), Op::Otp(_)) => self.otp_ok = true,
+            (Expect::LoggedIn, _) => {
+                let via_otp = matches!(op, Op::Otp(_)) && self.password_ok;
+                let via_change = matches!(op, Op::Change(_)) && self.password_ok && self.otp_ok;
+                assert!(
+                    via_otp || via_change,
+                    "op {i}: logged in without both factors"
+                );
+                assert_eq!(
+                    after.password.must_change, None,
+                    "op {i}: logged in with a change pending"
+                );
+                self.password_ok = false;
+                self.otp_ok = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// The machine's state against the model's.
+    fn check_against_model(&self, i: usize, op: Op) {
+        let (acc, m, caps) = (&self.acc, &self.m, self.caps);
+        let ctx = format!("after op {i} {op:?}");
+        let p = &acc.password.failures;
+        assert_eq!(
+            (p.count, p.locked),
+            (m.pw_failures, m.pw_locked),
+            "{ctx}: password counter"
+        );
+        assert_eq!(
+            (acc.enrollment.count, acc.enrollment.locked),
+            (m.enroll_failures, m.enroll_locked),
+            "{ctx}: enrollment counter"
+        );
+        match (&acc.token, &m.token) {
+            (None, None) => {}
+            (Some(t), Some(mt)) => assert_eq!(
+                (t.failures.count, t.failures.locked, t.last_used, t.drift),
+                (mt.failures, mt.locked, mt.last_used, mt.drift),
+                "{ctx}: token"
+            ),
+            (t, mt) => panic!("{ctx}: token {t:?} vs model {mt:?}"),
+        }
+        assert_eq!(
+            acc.password.must_change, m.must_change,
+            "{ctx}: must change"
+        );
+        assert_eq!(
+            acc.ticket.as_ref().map(|t| t.stage),
+            m.stage.map(|(s, _)| s),
+            "{ctx}: stage"
+        );
+        let live = acc
+            .sessions
+            .iter()
+            .filter(|s| self.now <= s.expires_at)
+            .count();
+        let model_live = m
+            .sessions
+            .iter()
+            .filter(|&&(_, exp)| self.now <= exp)
+            .count();
+        assert_eq!(live, model_live, "{ctx}: open sessions");
+        let token_count = acc.token.as_ref().map_or(0, |t| t.failures.count);
+        assert!(
+            p.count <= caps.password && acc.enrollment.count <= caps.otp && token_count <= caps.otp,
+            "{ctx}: caps"
+        );
     }
 }
 
@@ -202,579 +875,39 @@ pub fn run(ops: &[Op]) -> BTreeMap<String, usize> {
     run_with(ops, Config::default())
 }
 
-/// [`run`] with another configuration (the caps and the grace are read
-/// from it; its windows must keep the default shape of the model: one step
-/// ahead, resync reaching at least two steps).
+/// [`run`] with another configuration: the caps, lifetimes, grace and
+/// resync reach are read from it (the model keeps one step ahead).
 ///
 /// # Panics
 /// As [`run`].
-#[allow(clippy::too_many_lines)]
 pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
-    let secret = Secret::from_bytes(b"model-token-secret-20").unwrap_or_else(|_| unreachable!());
-    let seed = TokenSeed::totp(secret, TotpParams::DEFAULT);
-    let totp = Totp::new(&seed.secret, TotpParams::DEFAULT);
-    let dummy = StubHasher
-        .hash_with_salt(&Password::from("dummy-password"), b"dummy-salt")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cap_pw = config.password_lock_after();
-    let cap_otp = config.otp_lock_after();
-    let ticket_ttl = u64::from(config.ticket_ttl_seconds());
-    let session_ttl = u64::from(config.session_ttl_seconds());
-    let grace = u64::from(config.acceptance().grace_seconds);
-    let resync_window = i64::from(config.resync_window());
-    let max_drift = i64::from(config.max_drift());
-    let mut h = Harness {
-        config,
-        policy: PasswordPolicy::bank_default(),
-        hasher: CountingHasher::new(StubHasher),
-        dummy,
-        seed,
-        totp,
-        now: START,
-        random: 0,
-    };
-
-    let temp = Password::from("tempPass1");
-    let (mut acc, _) = create_account("u1", "user-one", "Customer", &temp, "op", &h.env(false))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut m = Model {
-        must_change: Some(MustChange::FirstLogin),
-        ..Model::default()
-    };
-    let mut current_pw = temp;
-    let mut ticket: Option<LoginTicket> = None;
-    let mut held: Vec<SessionToken> = Vec::new();
-    let mut accepted_steps: Vec<u64> = Vec::new();
-    let mut enrolled = 0_u8;
-    let mut changes = 0_u32;
-    // The login progress the invariants need: password then OTP in this login.
-    let mut password_ok = false;
-    let mut otp_ok = false;
-
-    for (i, op) in ops.iter().enumerate() {
-        let cur = h.totp.step_at(h.now).unwrap_or(0);
-        let now = h.now;
-        let ticket_open =
-            |m: &Model, stage: Stage| m.stage.is_some_and(|(s, exp)| s == stage && now <= exp);
-        let stored_hash_verifies = h.hasher.verifications_of(&acc.password.hash);
-        let before = acc.clone();
-        let dummy_ticket = LoginTicket::from_bytes([0xAA; 16]);
-        let t = ticket.clone().unwrap_or(dummy_ticket);
-        let mut session_used: Option<usize> = None;
-
-        // Password expectations shared by the password step and the
-        // voluntary change: the attempt is counted first; a right one
-        // resets the counter.
-        let password_attempt = |m: &mut Model, right: bool| -> bool {
-            m.pw_failures = (m.pw_failures + 1).min(cap_pw);
-            if m.pw_failures == cap_pw {
-                m.pw_locked = true;
-                m.stage = None;
-                m.sessions.clear();
-            }
-            if right {
-                m.pw_failures = 0;
-                m.pw_locked = false;
-            }
-            right
+    let mut w = World::new(config).unwrap_or_else(|e| panic!("{e}"));
+    for (i, &op) in ops.iter().enumerate() {
+        let before = Before {
+            verified: w.hasher.verifications_of(&w.acc.password.hash),
+            acc: w.acc.clone(),
         };
-        let otp_fail = |m: &mut Model| -> Expect {
-            let (failures, locked) = match m.token.as_mut() {
-                Some(tok) => (&mut tok.failures, &mut tok.locked),
-                None => (&mut m.enroll_failures, &mut m.enroll_locked),
-            };
-            *failures = (*failures + 1).min(cap_otp);
-            if *failures == cap_otp {
-                *locked = true;
-                m.stage = None;
-                m.sessions.clear();
-                Expect::Refused("token_locked")
-            } else {
-                Expect::Refused("invalid_code")
-            }
+        let Some(step) = w.run_op(i, op) else {
+            continue;
         };
-        let open_session = |m: &mut Model, index: usize| {
-            m.stage = None;
-            m.sessions.retain(|&(_, exp)| now <= exp);
-            if m.sessions.len() >= Config::MAX_SESSIONS {
-                m.sessions.remove(0);
-            }
-            m.sessions.push((index, now + session_ttl));
+        let d = match &step.decision {
+            Ok(d) => d,
+            Err(e) => panic!("op {i} {op:?}: {e}"),
         };
-
-        let (expect, decision) = match *op {
-            Op::Advance(s) => {
-                h.now += u64::from(s % 512);
-                continue;
-            }
-            Op::Password(_) | Op::WrongButton => {
-                let right = !matches!(op, Op::Password(false));
-                let wrong = Password::from("Wrong999");
-                let pw = if right { &current_pw } else { &wrong };
-                let correct = if m.token.is_some() {
-                    Entry::Login
-                } else {
-                    Entry::Enroll
-                };
-                let entry = match (op, correct) {
-                    (Op::WrongButton, Entry::Login) => Entry::Enroll,
-                    (Op::WrongButton, _) => Entry::Login,
-                    _ => correct,
-                };
-                let d = decide(
-                    &acc,
-                    &Input::Password {
-                        password: pw,
-                        entry,
-                    },
-                    &h.env(false),
-                );
-                // A locked password is refused before any attempt is counted.
-                let e = if m.pw_locked || !password_attempt(&mut m, right) {
-                    Expect::Refused("invalid_credentials")
-                } else if matches!(op, Op::WrongButton) {
-                    m.stage = None;
-                    Expect::Refused(if m.token.is_some() {
-                        "already_enrolled"
-                    } else {
-                        "not_enrolled"
-                    })
-                } else if m.token.map_or(m.enroll_locked, |tok| tok.locked) {
-                    m.stage = None;
-                    Expect::Refused("token_locked")
-                } else {
-                    let stage = if m.token.is_some() {
-                        Stage::Otp
-                    } else {
-                        Stage::Enroll
-                    };
-                    m.stage = Some((stage, now + ticket_ttl));
-                    Expect::Ticket(stage)
-                };
-                (e, d)
-            }
-            Op::Otp(k) => {
-                let drift = m.token.map_or(0, |tok| tok.drift);
-                let last = m.token.map(|tok| tok.last_used);
-                let expected = cur.saturating_add_signed(drift);
-                let behind = u64::from(h.seconds_in() < grace);
-                let (lo, hi) = (expected.saturating_sub(behind), expected + 1);
-                let accepts = |s: u64| lo <= s && s <= hi && last.is_none_or(|l| s > l);
-                let step = match k {
-                    CodeKind::Current => Some(expected),
-                    CodeKind::Previous => expected.checked_sub(1),
-                    CodeKind::Next => Some(expected + 1),
-                    CodeKind::Old => expected.checked_sub(2),
-                    CodeKind::Replay => last,
-                    CodeKind::Wrong | CodeKind::Malformed => None,
-                };
-                let code = match (k, step) {
-                    (CodeKind::Malformed, _) => "１２３４５６".to_owned(),
-                    (_, Some(s)) => h.code_at(s),
-                    (_, None) => (0..)
-                        .map(|n: u32| format!("{n:06}"))
-                        .find(|c| (cur.saturating_sub(30)..=cur + 30).all(|s| h.code_at(s) != *c))
-                        .unwrap_or_default(),
-                };
-                // Once in ~100 000 steps a code repeats at another step of
-                // the window; the machine then (rightly) takes the highest
-                // fresh one. Keep the model simple and skip such a step.
-                if let Some(s) = step
-                    && (lo.saturating_sub(2)..=hi + 2).any(|o| o != s && h.code_at(o) == code)
-                {
-                    continue;
-                }
-                let good = step.is_some_and(accepts);
-                let d = decide(
-                    &acc,
-                    &Input::Otp {
-                        ticket: &t,
-                        code: &code,
-                    },
-                    &h.env(true),
-                );
-                let e = if !ticket_open(&m, Stage::Otp) || m.token.is_none() {
-                    Expect::Refused("invalid_ticket")
-                } else if m.token.is_some_and(|tok| tok.locked) {
-                    Expect::Refused("token_locked")
-                } else if matches!(k, CodeKind::Malformed) {
-                    Expect::Refused("malformed_code")
-                } else if good {
-                    if let (Some(tok), Some(s)) = (m.token.as_mut(), step) {
-                        tok.failures = 0;
-                        tok.last_used = s;
-                    }
-                    match m.must_change {
-                        Some(_) => {
-                            m.stage = Some((Stage::ChangePassword, now + ticket_ttl));
-                            Expect::Ticket(Stage::ChangePassword)
-                        }
-                        None => {
-                            open_session(&mut m, held.len());
-                            Expect::LoggedIn
-                        }
-                    }
-                } else {
-                    otp_fail(&mut m)
-                };
-                (e, d)
-            }
-            Op::Enroll(consecutive) | Op::Resync(consecutive) => {
-                let enroll = matches!(op, Op::Enroll(_));
-                enrolled = enrolled.wrapping_add(u8::from(enroll));
-                let id = CredentialId::from_random([enrolled; 16]);
-                // Enrollment: OTP1, OTP2 ending at the current step;
-                // resync: a pair ending one step ahead (a fast token).
-                let second = if enroll { cur } else { cur + 1 };
-                let first = second - 1;
-                let (a, b) = (
-                    h.code_at(first),
-                    h.code_at(if consecutive { second } else { second + 1 }),
-                );
-                if (first.saturating_sub(25)..=second + 25).any(|s| {
-                    (s != first && h.code_at(s) == a) || (s != second && h.code_at(s) == b)
-                }) {
-                    continue;
-                }
-                let input = if enroll {
-                    Input::Enroll {
-                        ticket: &t,
-                        credential_id: id.as_str(),
-                        otp1: &a,
-                        otp2: &b,
-                    }
-                } else {
-                    Input::Resync {
-                        ticket: &t,
-                        otp1: &a,
-                        otp2: &b,
-                    }
-                };
-                let d = decide(&acc, &input, &h.env(true));
-                let stage = if enroll { Stage::Enroll } else { Stage::Otp };
-                let drift = m.token.map_or(0, |tok| tok.drift);
-                let reachable = enroll || {
-                    let offset =
-                        i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
-                    (offset - drift.clamp(-max_drift, max_drift)).abs() <= resync_window
-                        && offset.abs() <= max_drift
-                };
-                let fresh = enroll || m.token.is_some_and(|tok| first > tok.last_used);
-                let e = if !ticket_open(&m, stage) || (!enroll && m.token.is_none()) {
-                    Expect::Refused("invalid_ticket")
-                } else if enroll && m.token.is_some() {
-                    Expect::Refused("already_enrolled")
-                } else if m.token.map_or(m.enroll_locked, |tok| tok.locked) {
-                    Expect::Refused("token_locked")
-                } else if consecutive && reachable && fresh {
-                    // Both codes consumed; an enrollment binds a fresh token.
-                    let drift =
-                        i64::try_from(second).unwrap_or(0) - i64::try_from(cur).unwrap_or(0);
-                    if enroll {
-                        m.enroll_failures = 0;
-                    }
-                    m.token = Some(ModelToken {
-                        failures: 0,
-                        locked: false,
-                        last_used: second,
-                        drift,
-                    });
-                    m.stage = Some((Stage::Otp, now + ticket_ttl));
-                    Expect::Ticket(Stage::Otp)
-                } else {
-                    otp_fail(&mut m)
-                };
-                (e, d)
-            }
-            Op::Change(valid) => {
-                let new = if valid {
-                    Password::from(format!("Model{}x{}", changes + 1, i))
-                } else {
-                    Password::from("x")
-                };
-                let d = decide(
-                    &acc,
-                    &Input::ChangePassword {
-                        ticket: &t,
-                        new: &new,
-                        confirmation: &new,
-                    },
-                    &h.env(false),
-                );
-                let e = if !ticket_open(&m, Stage::ChangePassword) {
-                    Expect::Refused("invalid_ticket")
-                } else if valid {
-                    m.must_change = None;
-                    m.sessions.clear();
-                    changes += 1;
-                    current_pw = new.clone();
-                    open_session(&mut m, held.len());
-                    Expect::LoggedIn
-                } else {
-                    Expect::Refused("password_rejected")
-                };
-                (e, d)
-            }
-            Op::ChangeLoggedIn {
-                session,
-                right,
-                valid,
-            } => {
-                let pick = (!held.is_empty()).then(|| usize::from(session) % held.len());
-                let fake = SessionToken::from_bytes([0x55; 16]);
-                let token = pick.and_then(|p| held.get(p)).unwrap_or(&fake);
-                session_used = pick;
-                let new = if valid {
-                    Password::from(format!("Volun{}x{}", changes + 1, i))
-                } else {
-                    Password::from("x")
-                };
-                let wrong = Password::from("Wrong999");
-                let d = decide(
-                    &acc,
-                    &Input::ChangePasswordLoggedIn {
-                        session: token,
-                        current: if right { &current_pw } else { &wrong },
-                        new: &new,
-                        confirmation: &new,
-                    },
-                    &h.env(false),
-                );
-                let live = pick.is_some_and(|p| {
-                    m.sessions
-                        .iter()
-                        .any(|&(index, exp)| index == p && now <= exp)
-                });
-                let e = if !live {
-                    Expect::Refused("invalid_ticket")
-                } else if m.must_change.is_some() {
-                    Expect::Refused("change_required")
-                } else if m.pw_locked {
-                    Expect::Refused("invalid_credentials")
-                } else if m.token.map_or(m.enroll_locked, |tok| tok.locked) {
-                    Expect::Refused("token_locked")
-                } else if !password_attempt(&mut m, right) {
-                    Expect::Refused("invalid_credentials")
-                } else if valid {
-                    m.sessions.clear();
-                    changes += 1;
-                    current_pw = new.clone();
-                    open_session(&mut m, held.len());
-                    Expect::Changed
-                } else {
-                    Expect::Refused("password_rejected")
-                };
-                (e, d)
-            }
-            Op::UnlockPassword | Op::UnlockToken | Op::Reset | Op::Revoke => {
-                let temp = Password::from(format!("Reset{i}x9"));
-                let action = match *op {
-                    Op::UnlockPassword => {
-                        m.pw_failures = 0;
-                        m.pw_locked = false;
-                        OperatorAction::UnlockPassword
-                    }
-                    Op::UnlockToken => {
-                        if let Some(tok) = m.token.as_mut() {
-                            tok.failures = 0;
-                            tok.locked = false;
-                        }
-                        m.enroll_failures = 0;
-                        m.enroll_locked = false;
-                        OperatorAction::UnlockToken
-                    }
-                    Op::Reset => {
-                        m.pw_failures = 0;
-                        m.pw_locked = false;
-                        m.stage = None;
-                        m.sessions.clear();
-                        m.must_change = Some(MustChange::Reset);
-                        current_pw = temp.clone();
-                        OperatorAction::ResetPassword { temporary: &temp }
-                    }
-                    _ => OperatorAction::RevokeToken,
-                };
-                let had_token = m.token.is_some();
-                if matches!(op, Op::Revoke) && had_token {
-                    m.token = None;
-                    m.stage = None;
-                    m.sessions.clear();
-                    accepted_steps.clear();
-                }
-                let d = decide(
-                    &acc,
-                    &Input::Operator {
-                        operator_id: "desk",
-                        action,
-                    },
-                    &h.env(false),
-                );
-                let e = if matches!(op, Op::Revoke) && !had_token {
-                    Expect::Refused("no_token")
-                } else {
-                    Expect::Done
-                };
-                (e, d)
-            }
-        };
-        let d = decision.unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
-        let got = kind(&d.outcome);
-        assert!(
-            !d.events.is_empty(),
-            "op {i} {op:?}: a decision without an audit event"
-        );
-        assert_eq!(got, expect, "op {i} {op:?}: outcome {:?}", d.outcome);
-        let name = match &got {
-            Expect::Ticket(stage) => format!("ticket:{stage:?}"),
-            Expect::LoggedIn => "logged_in".to_owned(),
-            Expect::Changed => "changed".to_owned(),
-            Expect::Done => "done".to_owned(),
-            Expect::Refused(code) => format!("refused:{code}"),
-        };
-        *seen.entry(name).or_insert(0) += 1;
-        let after = d.account.clone().unwrap_or_else(|| acc.clone());
-
-        // Invariant: a locked password is not evaluated.
-        if before.password.failures.locked {
-            assert_eq!(
-                h.hasher.verifications_of(&before.password.hash),
-                stored_hash_verifies,
-                "op {i}: locked password evaluated"
-            );
-        }
-        // Invariant: a locked token's counter does not move.
-        if let (Some(old), Some(new)) = (&before.token, &after.token)
-            && old.failures.locked
-            && matches!(
-                op,
-                Op::Otp(_) | Op::Enroll(_) | Op::Resync(_) | Op::Password(_)
-            )
-        {
-            assert_eq!(new.failures, old.failures, "op {i}: locked token evaluated");
-        }
-        // Invariant: the drift moves only on enrollment and resync.
-        if let (Some(old), Some(new)) = (&before.token, &after.token)
-            && old.drift != new.drift
-        {
-            assert!(
-                matches!(op, Op::Resync(_)),
-                "op {i} {op:?}: drift moved from {} to {}",
-                old.drift,
-                new.drift
-            );
-        }
-        // Invariant: no password change without a completed login.
-        if before.password.hash != after.password.hash {
-            let allowed = match op {
-                Op::Reset => true,
-                Op::Change(_) => password_ok && otp_ok,
-                Op::ChangeLoggedIn { .. } => session_used.is_some(),
-                _ => false,
-            };
-            assert!(allowed, "op {i} {op:?}: password changed without a login");
-        }
-        // Invariants: accepted steps strictly increase, and none is older
-        // than its allowance.
-        for e in &d.events {
-            if let EventKind::OtpAccepted { step, drift } = e.kind {
-                assert!(
-                    accepted_steps.last().is_none_or(|&l| step > l),
-                    "op {i}: step {step} accepted twice"
-                );
-                let expected = cur.saturating_add_signed(drift);
-                let oldest = expected.saturating_sub(u64::from(h.seconds_in() < grace));
-                assert!(
-                    step >= oldest,
-                    "op {i}: a code of step {step} passed at step {cur} ({}s in)",
-                    h.seconds_in()
-                );
-                accepted_steps.push(step);
-            }
-        }
-        // Invariant: logged in only after password, OTP and any required change.
-        match (&got, op) {
-            (Expect::Ticket(Stage::Otp | Stage::Enroll), Op::Password(_)) => {
-                password_ok = true;
-                otp_ok = false;
-            }
-            (Expect::Ticket(Stage::ChangePassword), Op::Otp(_)) => otp_ok = true,
-            (Expect::LoggedIn, _) => {
-                let via_otp = matches!(op, Op::Otp(_)) && password_ok;
-                let via_change = matches!(op, Op::Change(_)) && password_ok && otp_ok;
-                assert!(
-                    via_otp || via_change,
-                    "op {i}: logged in without both factors"
-                );
-                password_ok = false;
-                otp_ok = false;
-            }
-            _ => {}
-        }
-        if matches!(d.outcome, Outcome::LoggedIn(_)) {
-            assert_eq!(
-                after.password.must_change, None,
-                "op {i}: logged in with a change pending"
-            );
-        }
-
-        // Adopt the machine's state, any new ticket, any new session.
+        let got = Expect::of(&d.outcome);
+        assert_eq!(got, step.expect, "op {i} {op:?}: outcome {:?}", d.outcome);
+        *seen.entry(got.name()).or_insert(0) += 1;
+        let after = d.account.clone().unwrap_or_else(|| before.acc.clone());
+        w.check_invariants(i, op, &before, &after, d, &step);
         if let Some(next) = d.outcome.ticket() {
-            ticket = Some(next.clone());
+            w.ticket = Some(next.clone());
         }
         if let Some(session) = d.outcome.session() {
-            held.push(session.token.clone());
+            w.held.push(session.token.clone());
         }
-        acc = after;
-        check_against_model(i, op, &acc, &m, now, cap_pw, cap_otp);
+        w.acc = after;
+        w.check_against_model(i, op);
     }
     seen
-}
-
-fn check_against_model(
-    i: usize,
-    op: &Op,
-    acc: &Account,
-    m: &Model,
-    now: u64,
-    cap_pw: u32,
-    cap_otp: u32,
-) {
-    let ctx = format!("after op {i} {op:?}");
-    let p = &acc.password.failures;
-    assert_eq!(p.count, m.pw_failures, "{ctx}: password failures");
-    assert_eq!(p.locked, m.pw_locked, "{ctx}: password lock");
-    assert_eq!(
-        (acc.enrollment.count, acc.enrollment.locked),
-        (m.enroll_failures, m.enroll_locked),
-        "{ctx}: enrollment counter"
-    );
-    match (&acc.token, &m.token) {
-        (None, None) => {}
-        (Some(t), Some(mt)) => {
-            assert_eq!(
-                (t.failures.count, t.failures.locked, t.last_used, t.drift),
-                (mt.failures, mt.locked, mt.last_used, mt.drift),
-                "{ctx}: token"
-            );
-            assert!(t.failures.count <= cap_otp, "{ctx}: OTP cap");
-        }
-        (t, mt) => panic!("{ctx}: token {t:?} vs model {mt:?}"),
-    }
-    assert_eq!(
-        acc.password.must_change, m.must_change,
-        "{ctx}: must change"
-    );
-    assert_eq!(
-        acc.ticket.as_ref().map(|t| t.stage),
-        m.stage.map(|(s, _)| s),
-        "{ctx}: stage"
-    );
-    let live = acc.sessions.iter().filter(|s| now <= s.expires_at).count();
-    let model_live = m.sessions.iter().filter(|&&(_, exp)| now <= exp).count();
-    assert_eq!(live, model_live, "{ctx}: open sessions");
-    assert!(
-        p.count <= cap_pw && acc.enrollment.count <= cap_otp,
-        "{ctx}: caps"
-    );
 }

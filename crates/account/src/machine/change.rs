@@ -92,17 +92,17 @@ impl Run<'_, '_> {
             user_id: Some(&self.acc.user_id),
             confirmation: Some(confirmation),
             history: Some(History {
-                hasher: self.env.hasher,
+                hasher: self.deps.hasher,
                 hashes: &hashes,
             }),
         };
-        if let Err(violations) = self.env.policy.validate(new, &context) {
+        if let Err(violations) = self.deps.policy.validate(new, &context) {
             self.event(EventKind::PasswordChangeRejected {
                 codes: violations.codes().map(str::to_owned).collect(),
             });
             return Ok(Err(Outcome::Refused(Refusal::PasswordRejected(violations))));
         }
-        let hash = self.env.hasher.hash_with_salt(new, &self.env.salt)?;
+        let hash = self.deps.hasher.hash_with_salt(new, &self.facts.salt)?;
         self.set_password(&hash, None);
         self.event(EventKind::PasswordChanged);
         Ok(Ok(()))
@@ -111,12 +111,12 @@ impl Run<'_, '_> {
     /// Rotates the history (R-PWD-4), sets the new hash and date (R-PWD-6),
     /// and ends the pending login and every session.
     pub(super) fn set_password(&mut self, hash: &PasswordHash, must_change: Option<MustChange>) {
-        let keep = self.env.policy.history_depth().saturating_sub(1);
+        let keep = self.deps.policy.history_depth().saturating_sub(1);
         let p = &mut self.acc.password;
         let old = core::mem::replace(&mut p.hash, hash.as_str().to_owned());
         p.previous.insert(0, old);
         p.previous.truncate(keep);
-        p.set_at = self.env.now;
+        p.set_at = self.facts.now;
         p.must_change = must_change;
         self.void_logins();
     }

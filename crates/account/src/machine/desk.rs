@@ -36,13 +36,16 @@ impl Run<'_, '_> {
                     user_id: Some(&self.acc.user_id),
                     ..Context::default()
                 };
-                if let Err(violations) = self.env.policy.validate(temporary, &context) {
+                if let Err(violations) = self.deps.policy.validate(temporary, &context) {
                     self.event(EventKind::PasswordChangeRejected {
                         codes: violations.codes().map(str::to_owned).collect(),
                     });
                     return Ok(Outcome::Refused(Refusal::PasswordRejected(violations)));
                 }
-                let hash = self.env.hasher.hash_with_salt(temporary, &self.env.salt)?;
+                let hash = self
+                    .deps
+                    .hasher
+                    .hash_with_salt(temporary, &self.facts.salt)?;
                 self.set_password(&hash, Some(MustChange::Reset));
                 self.acc.password.failures = Failures::default();
                 self.event(EventKind::PasswordReset);

@@ -1,8 +1,12 @@
-//! The pure state machine: `(record, input, env) -> (record', outcome, events)`.
+//! The sans-IO state machine: `(record, input, deps, facts) -> (record',
+//! outcome, events)`, for those who drive it themselves; most services use
+//! the [`crate::Authenticator`] instead.
 //!
-//! No I/O, no clock, no RNG: time, randomness, the token's seed and the
-//! store's knowledge of a token ID arrive in [`Env`]. Hashing is done
-//! through the [`PasswordHasher`] passed in, which is CPU work only.
+//! No I/O, no clock, no RNG: the fixed dependencies (settings, password
+//! rules, hasher) arrive in [`Deps`], the facts of one call (time, fresh
+//! randomness) in [`Facts`], and what a directory and a store know of a
+//! token travels in the [`Input`] that needs it. Hashing is done through
+//! the [`PasswordHasher`] passed in, which is CPU work only.
 //!
 //! This module holds the vocabulary and the dispatcher; each stage has its
 //! own file:
@@ -33,6 +37,8 @@ use crate::record::{
     Account, Failures, LoginTicket, MustChange, PasswordState, PendingTicket, SessionRecord,
     SessionToken, Stage,
 };
+use lockstep_otp::CredentialId;
+
 use crate::token::{TokenSeed, TokenStatus};
 
 pub use password::{PasswordCheck, rehash};
@@ -56,6 +62,8 @@ pub enum Input<'a> {
         ticket: &'a LoginTicket,
         /// As typed.
         code: &'a str,
+        /// The bound token's seed, from the directory (`None`: unknown there).
+        token: Option<&'a TokenSeed>,
     },
     /// Token registration (R-ENR-2, R-ENR-3).
     Enroll {
@@ -67,6 +75,9 @@ pub enum Input<'a> {
         otp1: &'a str,
         /// The next code.
         otp2: &'a str,
+        /// What the directory and the store know of the typed token ID
+        /// (`None`: not a token ID the directory knows).
+        token: Option<Candidate<'a>>,
     },
     /// Drift correction from the OTP stage (R-SYN-2).
     Resync {
@@ -76,6 +87,8 @@ pub enum Input<'a> {
         otp1: &'a str,
         /// The next code.
         otp2: &'a str,
+        /// The bound token's seed, from the directory.
+        token: Option<&'a TokenSeed>,
     },
     /// The forced password change (R-LOG-4).
     ChangePassword {
@@ -105,6 +118,73 @@ pub enum Input<'a> {
         /// What.
         action: OperatorAction<'a>,
     },
+}
+
+/// A token ID typed at enrollment, as the directory and the store know it.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// Its seed in the directory.
+    pub seed: &'a TokenSeed,
+    /// Whether it is free, bound or revoked, from the store.
+    pub status: TokenStatus,
+}
+
+impl<'a> Input<'a> {
+    /// The credential ID whose seed (and, at enrollment, store status) this
+    /// input needs, if any, and only if its ticket opens its stage on
+    /// `account` at `now`: a driver asks this before it looks anything up,
+    /// so a bad ticket costs the same for every account, known or not.
+    #[must_use]
+    pub fn token_to_look_up(&self, account: &Account, now: u64) -> Option<CredentialId> {
+        if !ticket_opens(account, self, now) {
+            return None;
+        }
+        match self {
+            Self::Enroll { credential_id, .. } => CredentialId::parse(credential_id).ok(),
+            Self::Otp { .. } | Self::Resync { .. } => {
+                account.token.as_ref().map(|t| t.credential_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// This input with the token facts a driver looked up attached: the
+    /// seed for OTP and resync, the seed and store status for enrollment.
+    #[must_use]
+    pub fn with_token<'b>(self, seed: Option<&'b TokenSeed>, status: TokenStatus) -> Input<'b>
+    where
+        'a: 'b,
+    {
+        match self {
+            Self::Otp { ticket, code, .. } => Input::Otp {
+                ticket,
+                code,
+                token: seed,
+            },
+            Self::Resync {
+                ticket, otp1, otp2, ..
+            } => Input::Resync {
+                ticket,
+                otp1,
+                otp2,
+                token: seed,
+            },
+            Self::Enroll {
+                ticket,
+                credential_id,
+                otp1,
+                otp2,
+                ..
+            } => Input::Enroll {
+                ticket,
+                credential_id,
+                otp1,
+                otp2,
+                token: seed.map(|seed| Candidate { seed, status }),
+            },
+            other => other,
+        }
+    }
 }
 
 impl Input<'_> {
@@ -181,12 +261,13 @@ impl fmt::Debug for OperatorAction<'_> {
     }
 }
 
-/// Everything the machine needs besides the record and the input.
+/// What the machine depends on and what stays the same from call to call:
+/// the settings, the password rules, the hasher and its dummy hash.
 #[derive(Clone, Copy)]
-pub struct Env<'a> {
+pub struct Deps<'a> {
     /// The settings.
     pub config: &'a Config,
-    /// The password rules for changes.
+    /// The password rules for changes and desk resets.
     pub policy: &'a PasswordPolicy,
     /// Verifies and makes password hashes.
     pub hasher: &'a dyn PasswordHasher,
@@ -195,6 +276,20 @@ pub struct Env<'a> {
     /// evaluated (unknown user, locked user, oversized input), so that they
     /// cost what a wrong password costs (R-LOG-5).
     pub dummy: &'a PasswordHash,
+}
+
+impl fmt::Debug for Deps<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deps")
+            .field("config", self.config)
+            .field("dummy", self.dummy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The facts of one call: the time and fresh randomness.
+#[derive(Clone, Copy)]
+pub struct Facts {
     /// The current Unix time.
     pub now: u64,
     /// 16 fresh random bytes for a new ticket or session token.
@@ -202,19 +297,13 @@ pub struct Env<'a> {
     /// 16 fresh random bytes for a new password hash's salt, apart from the
     /// ticket's so that no stored salt ever reveals a ticket.
     pub salt: [u8; 16],
-    /// The seed of the token concerned: the bound one for OTP and resync, the
-    /// typed one for enrollment. The driver looks it up only after the
-    /// input's ticket has passed.
-    pub token: Option<&'a TokenSeed>,
-    /// The store's knowledge of the typed token ID, for enrollment.
-    pub token_status: TokenStatus,
 }
 
-impl fmt::Debug for Env<'_> {
+/// Shows the time, never the randomness.
+impl fmt::Debug for Facts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Env")
+        f.debug_struct("Facts")
             .field("now", &self.now)
-            .field("token_status", &self.token_status)
             .finish_non_exhaustive()
     }
 }
@@ -262,9 +351,10 @@ pub fn create_account(
     customer_name: &str,
     temporary: &Password,
     operator_id: &str,
-    env: &Env<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
 ) -> Result<(Account, AuditEvent), HashError> {
-    let hash = env.hasher.hash_with_salt(temporary, &env.salt)?;
+    let hash = deps.hasher.hash_with_salt(temporary, &facts.salt)?;
     let account = Account {
         user_id: user_id.to_owned(),
         user_name: user_name.to_owned(),
@@ -272,7 +362,7 @@ pub fn create_account(
         password: PasswordState {
             hash: hash.as_str().to_owned(),
             previous: Vec::new(),
-            set_at: env.now,
+            set_at: facts.now,
             must_change: Some(MustChange::FirstLogin),
             failures: Failures::default(),
         },
@@ -284,7 +374,7 @@ pub fn create_account(
         version: 0,
     };
     let event = AuditEvent {
-        at: env.now,
+        at: facts.now,
         user_id: user_id.to_owned(),
         operator_id: Some(operator_id.to_owned()),
         kind: EventKind::AccountCreated,
@@ -309,10 +399,15 @@ fn bounded(id: &str) -> String {
 /// hash, like a wrong password; a ticket or session costs its digest and a
 /// comparison, like a wrong ticket; the refusal is the known user's.
 #[must_use]
-pub fn decide_unknown(user_id: &str, input: &Input<'_>, env: &Env<'_>) -> Decision {
+pub fn decide_unknown(
+    user_id: &str,
+    input: &Input<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
+) -> Decision {
     let outcome = match input {
         Input::Password { password, .. } => {
-            password::dummy_verify(password, env);
+            password::dummy_verify(password, deps);
             Refusal::InvalidCredentials
         }
         Input::ChangePasswordLoggedIn { session, .. } => {
@@ -332,7 +427,7 @@ pub fn decide_unknown(user_id: &str, input: &Input<'_>, env: &Env<'_>) -> Decisi
         account: None,
         outcome: Outcome::Refused(outcome),
         events: vec![AuditEvent {
-            at: env.now,
+            at: facts.now,
             user_id: bounded(user_id),
             operator_id: match input {
                 Input::Operator { operator_id, .. } => Some(bounded(operator_id)),
@@ -375,17 +470,22 @@ fn ticket_ok(account: &Account, ticket: &LoginTicket, stage: Stage, now: u64) ->
 /// # Errors
 /// [`HashError`] when the stored password hash cannot be used or a new one
 /// cannot be made: an internal fault, not a user error.
-pub fn decide(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Decision, HashError> {
-    match begin(account, input, env)? {
+pub fn decide(
+    account: &Account,
+    input: &Input<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
+) -> Result<Decision, HashError> {
+    match begin(account, input, deps, facts)? {
         Step::Done(d) => Ok(d),
         Step::Verify(pending) => {
-            let matched = check(&pending, input, env)?;
-            let mut d = finish(&pending.reserved, input, &pending, matched, env)?;
+            let matched = check(&pending, input, deps)?;
+            let mut d = finish(&pending.reserved, input, &pending, matched, deps, facts)?;
             let written = d.account.get_or_insert_with(|| pending.reserved.clone());
             if let Some(p) = input
                 .password()
                 .filter(|_| password_passed(matched, &d.outcome))
-                && let Some((after, event)) = rehash(written, &pending, p, env)?
+                && let Some((after, event)) = rehash(written, &pending, p, deps, facts)?
             {
                 *written = after;
                 d.events.push(event);
@@ -411,8 +511,13 @@ pub fn password_passed(matched: bool, outcome: &Outcome) -> bool {
 ///
 /// # Errors
 /// [`HashError`] as for [`decide`].
-pub fn begin(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Step, HashError> {
-    let mut run = Run::new(account, env);
+pub fn begin(
+    account: &Account,
+    input: &Input<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
+) -> Result<Step, HashError> {
+    let mut run = Run::new(account, deps, facts);
     let outcome = match *input {
         Input::Password { password, .. } => match run.password_gate(password) {
             Some(refused) => refused,
@@ -422,14 +527,24 @@ pub fn begin(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Step
             Some(refused) => refused,
             None => return Ok(Step::Verify(run.reserve())),
         },
-        Input::Otp { ticket, code } => run.otp(ticket, code),
+        Input::Otp {
+            ticket,
+            code,
+            token,
+        } => run.otp(ticket, code, token),
         Input::Enroll {
             ticket,
             credential_id,
             otp1,
             otp2,
-        } => run.enroll(ticket, credential_id, otp1, otp2),
-        Input::Resync { ticket, otp1, otp2 } => run.resync(ticket, otp1, otp2),
+            token,
+        } => run.enroll(ticket, credential_id, otp1, otp2, token),
+        Input::Resync {
+            ticket,
+            otp1,
+            otp2,
+            token,
+        } => run.resync(ticket, otp1, otp2, token),
         Input::ChangePassword {
             ticket,
             new,
@@ -453,9 +568,13 @@ pub fn begin(account: &Account, input: &Input<'_>, env: &Env<'_>) -> Result<Step
 ///
 /// # Errors
 /// [`HashError`] when the stored hash is malformed or out of range.
-pub fn check(pending: &PasswordCheck, input: &Input<'_>, env: &Env<'_>) -> Result<bool, HashError> {
+pub fn check(
+    pending: &PasswordCheck,
+    input: &Input<'_>,
+    deps: &Deps<'_>,
+) -> Result<bool, HashError> {
     match input.password() {
-        Some(p) => password::verify(pending, p, env),
+        Some(p) => password::verify(pending, p, deps),
         None => Ok(false),
     }
 }
@@ -471,9 +590,10 @@ pub fn finish(
     input: &Input<'_>,
     pending: &PasswordCheck,
     matched: bool,
-    env: &Env<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
 ) -> Result<Decision, HashError> {
-    let mut run = Run::new(current, env);
+    let mut run = Run::new(current, deps, facts);
     let outcome = match *input {
         Input::Password { entry, .. } => run.password_result(pending, matched, entry),
         Input::ChangePasswordLoggedIn {
@@ -487,16 +607,18 @@ pub fn finish(
 /// One decision in progress.
 struct Run<'e, 'a> {
     acc: Account,
-    env: &'e Env<'a>,
+    deps: &'e Deps<'a>,
+    facts: Facts,
     events: Vec<AuditEvent>,
     operator: Option<String>,
 }
 
 impl<'e, 'a> Run<'e, 'a> {
-    fn new(account: &Account, env: &'e Env<'a>) -> Self {
+    fn new(account: &Account, deps: &'e Deps<'a>, facts: &Facts) -> Self {
         Self {
             acc: account.clone(),
-            env,
+            deps,
+            facts: *facts,
             events: Vec::new(),
             operator: None,
         }
@@ -522,7 +644,7 @@ impl<'e, 'a> Run<'e, 'a> {
 
     fn event(&mut self, kind: EventKind) {
         self.events.push(AuditEvent {
-            at: self.env.now,
+            at: self.facts.now,
             user_id: self.acc.user_id.clone(),
             operator_id: self.operator.clone(),
             kind,
@@ -530,17 +652,17 @@ impl<'e, 'a> Run<'e, 'a> {
     }
 
     fn config(&self) -> &Config {
-        self.env.config
+        self.deps.config
     }
 
     /// A fresh ticket for `stage`, replacing any pending one.
     fn issue_ticket(&mut self, stage: Stage) -> LoginTicket {
-        let ticket = LoginTicket::from_bytes(self.env.ticket_random);
+        let ticket = LoginTicket::from_bytes(self.facts.ticket_random);
         self.acc.ticket = Some(PendingTicket {
             digest: ticket.digest(),
             stage,
             expires_at: self
-                .env
+                .facts
                 .now
                 .saturating_add(u64::from(self.config().ticket_ttl_seconds)),
         });
@@ -548,7 +670,7 @@ impl<'e, 'a> Run<'e, 'a> {
     }
 
     fn ticket_ok(&self, ticket: &LoginTicket, stage: Stage) -> bool {
-        ticket_ok(&self.acc, ticket, stage, self.env.now)
+        ticket_ok(&self.acc, ticket, stage, self.facts.now)
     }
 
     fn ticket_rejected(&mut self) -> Outcome {
@@ -565,7 +687,7 @@ impl<'e, 'a> Run<'e, 'a> {
 
     /// Whether `token` is an open session of this account.
     fn session_ok(&self, token: &SessionToken) -> bool {
-        let now = self.env.now;
+        let now = self.facts.now;
         // Every stored session is compared (no early exit).
         self.acc.sessions.iter().fold(false, |found, s| {
             found | (now <= s.expires_at && token.matches(&s.digest))
@@ -576,13 +698,13 @@ impl<'e, 'a> Run<'e, 'a> {
     /// (the oldest ends beyond [`Config::MAX_SESSIONS`]; expired ones are
     /// dropped).
     fn open_session(&mut self) -> Session {
-        let now = self.env.now;
+        let now = self.facts.now;
         self.acc.ticket = None;
         self.acc.sessions.retain(|s| now <= s.expires_at);
         while self.acc.sessions.len() >= Config::MAX_SESSIONS {
             self.acc.sessions.remove(0);
         }
-        let token = SessionToken::from_bytes(self.env.ticket_random);
+        let token = SessionToken::from_bytes(self.facts.ticket_random);
         let expires_at = now.saturating_add(u64::from(self.config().session_ttl_seconds));
         self.acc.sessions.push(SessionRecord {
             digest: token.digest(),
@@ -608,6 +730,6 @@ impl<'e, 'a> Run<'e, 'a> {
             && self
                 .config()
                 .temporary_password_days
-                .is_some_and(|days| self.config().expired(p.set_at, days, self.env.now))
+                .is_some_and(|days| self.config().expired(p.set_at, days, self.facts.now))
     }
 }

@@ -9,7 +9,7 @@
 
 use lockstep_otp::{Code, CodeError, CredentialId, Error as OtpError, Window};
 
-use super::Run;
+use super::{Candidate, Run};
 use crate::event::{EventKind, Factor, Outcome, Refusal};
 use crate::record::{Failures, LoginTicket, Stage, TokenBinding};
 use crate::token::{Keyed, TokenKind, TokenSeed, TokenStatus};
@@ -31,13 +31,13 @@ fn parse_pair(otp1: &str, otp2: &str, kind: TokenKind) -> Result<(Code, Code), C
     ))
 }
 
-impl<'a> Run<'_, 'a> {
+impl Run<'_, '_> {
     /// The window for the code a login expects at `now` (R-TOK-3): the
     /// current step, `ahead` more, and the previous one only within the
     /// grace after the boundary.
     fn acceptance_window(&self, totp: &lockstep_otp::Totp) -> Window {
         let period = totp.params().period.seconds();
-        let left = totp.seconds_left(self.env.now).unwrap_or(period);
+        let left = totp.seconds_left(self.facts.now).unwrap_or(period);
         self.config().acceptance.window(period.saturating_sub(left))
     }
 
@@ -74,10 +74,11 @@ impl<'a> Run<'_, 'a> {
     /// The checks every input on a bound token shares: a valid ticket for
     /// the OTP stage, a bound token, not locked (a locked factor is neither
     /// evaluated nor counted), and its seed. `Err` is the refusal.
-    fn bound_token(
+    fn bound_token<'s>(
         &mut self,
         ticket: &LoginTicket,
-    ) -> Result<(TokenBinding, &'a TokenSeed), Outcome> {
+        seed: Option<&'s TokenSeed>,
+    ) -> Result<(TokenBinding, &'s TokenSeed), Outcome> {
         if !self.ticket_ok(ticket, Stage::Otp) {
             return Err(self.ticket_rejected());
         }
@@ -95,7 +96,7 @@ impl<'a> Run<'_, 'a> {
                 token_id,
             });
         }
-        match self.env.token {
+        match seed {
             Some(seed) if seed.kind == binding.kind => Ok((binding, seed)),
             // The directory lost the token or changed its kind: a fault of
             // the service, not of the user; not counted.
@@ -107,8 +108,13 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// One code at login (R-LOG-3, R-TOK-3). The drift is not touched.
-    pub(super) fn otp(&mut self, ticket: &LoginTicket, typed: &str) -> Outcome {
-        let (binding, seed) = match self.bound_token(ticket) {
+    pub(super) fn otp(
+        &mut self,
+        ticket: &LoginTicket,
+        typed: &str,
+        seed: Option<&TokenSeed>,
+    ) -> Outcome {
+        let (binding, seed) = match self.bound_token(ticket, seed) {
             Ok(found) => found,
             Err(refused) => return refused,
         };
@@ -130,7 +136,7 @@ impl<'a> Run<'_, 'a> {
                 let window = self.acceptance_window(&totp);
                 totp.verify(
                     &code,
-                    self.env.now,
+                    self.facts.now,
                     window,
                     binding.drift,
                     Some(binding.last_used),
@@ -175,7 +181,7 @@ impl<'a> Run<'_, 'a> {
     fn after_both_factors(&mut self) -> Outcome {
         let p = &self.acc.password;
         let c = self.config();
-        let expired = c.expired(p.set_at, c.password_max_age_days, self.env.now);
+        let expired = c.expired(p.set_at, c.password_max_age_days, self.facts.now);
         match p
             .must_change
             .or(expired.then_some(crate::record::MustChange::Expired))
@@ -227,7 +233,7 @@ impl<'a> Run<'_, 'a> {
                         )
                     }
                 };
-                totp.resync_around(first, second, self.env.now, window, drift, last_used)
+                totp.resync_around(first, second, self.facts.now, window, drift, last_used)
                     .map(|r| (r.step, r.drift))
             }
             Keyed::Hotp(hotp) => {
@@ -250,6 +256,7 @@ impl<'a> Run<'_, 'a> {
         typed_id: &str,
         otp1: &str,
         otp2: &str,
+        candidate: Option<Candidate<'_>>,
     ) -> Outcome {
         if !self.ticket_ok(ticket, Stage::Enroll) {
             return self.ticket_rejected();
@@ -270,9 +277,11 @@ impl<'a> Run<'_, 'a> {
             Ok(id) => id,
             Err(e) => return self.otp_failure(failed, Refusal::MalformedTokenId(e)),
         };
-        let usable = matches!(self.env.token_status, TokenStatus::Free)
-            && !self.acc.revoked_tokens.contains(&id);
-        let (Some(seed), true) = (self.env.token, usable) else {
+        // Unknown to the directory, bound to anyone, or ever revoked: counted.
+        let seed = candidate.filter(|c| {
+            matches!(c.status, TokenStatus::Free) && !self.acc.revoked_tokens.contains(&id)
+        });
+        let Some(Candidate { seed, .. }) = seed else {
             return self.otp_failure(failed, Refusal::TokenUnavailable);
         };
         // R-ENR-5: a failure of any kind counts, a malformed code included.
@@ -290,7 +299,7 @@ impl<'a> Run<'_, 'a> {
                     drift,
                     last_used: step,
                     failures: Failures::default(),
-                    bound_at: self.env.now,
+                    bound_at: self.facts.now,
                 });
                 self.event(EventKind::Enrolled {
                     token_id: id,
@@ -308,8 +317,14 @@ impl<'a> Run<'_, 'a> {
     /// Drift correction from the OTP stage (R-SYN-2, R-SYN-3): two
     /// consecutive fresh codes around the stored drift; the drift found is
     /// adopted and both codes are consumed.
-    pub(super) fn resync(&mut self, ticket: &LoginTicket, otp1: &str, otp2: &str) -> Outcome {
-        let (binding, seed) = match self.bound_token(ticket) {
+    pub(super) fn resync(
+        &mut self,
+        ticket: &LoginTicket,
+        otp1: &str,
+        otp2: &str,
+        seed: Option<&TokenSeed>,
+    ) -> Outcome {
+        let (binding, seed) = match self.bound_token(ticket, seed) {
             Ok(found) => found,
             Err(refused) => return refused,
         };

@@ -9,7 +9,7 @@
 
 use lockstep_password::{HashError, Password, PasswordHash};
 
-use super::{Env, Run};
+use super::{Deps, Facts, Run};
 use crate::event::{AuditEvent, Entry, EventKind, Factor, Outcome, Refusal};
 use crate::record::{Account, Failures, Stage};
 
@@ -42,15 +42,15 @@ impl core::fmt::Debug for PasswordCheck {
 /// Verifies `password` against the configured-cost dummy hash, for the
 /// work alone. An oversized password is replaced by an empty one, so the
 /// work stays the same.
-pub(super) fn dummy_verify(password: &Password, env: &Env<'_>) {
+pub(super) fn dummy_verify(password: &Password, deps: &Deps<'_>) {
     let empty = Password::new(String::new());
-    let p = if password.expose().len() > env.config.max_password_bytes {
+    let p = if password.expose().len() > deps.config.max_password_bytes {
         &empty
     } else {
         password
     };
     // The result is irrelevant; the work is the point.
-    let _ = env.hasher.verify(p, env.dummy);
+    let _ = deps.hasher.verify(p, deps.dummy);
 }
 
 /// [`super::check`] for a password: the stored hash, then, when it was made
@@ -58,16 +58,16 @@ pub(super) fn dummy_verify(password: &Password, env: &Env<'_>) {
 pub(super) fn verify(
     pending: &PasswordCheck,
     password: &Password,
-    env: &Env<'_>,
+    deps: &Deps<'_>,
 ) -> Result<bool, HashError> {
-    if password.expose().len() > env.config.max_password_bytes {
-        dummy_verify(password, env);
+    if password.expose().len() > deps.config.max_password_bytes {
+        dummy_verify(password, deps);
         return Ok(false);
     }
     let stored = PasswordHash::parse(&pending.hash)?;
-    let matched = env.hasher.verify(password, &stored)?;
-    if env.hasher.needs_rehash(&stored) {
-        env.hasher.pad_to_cost(password, &stored);
+    let matched = deps.hasher.verify(password, &stored)?;
+    if deps.hasher.needs_rehash(&stored) {
+        deps.hasher.pad_to_cost(password, &stored);
     }
     Ok(matched)
 }
@@ -84,20 +84,21 @@ pub fn rehash(
     account: &Account,
     pending: &PasswordCheck,
     password: &Password,
-    env: &Env<'_>,
+    deps: &Deps<'_>,
+    facts: &Facts,
 ) -> Result<Option<(Account, AuditEvent)>, HashError> {
     if account.password.hash != pending.hash {
         return Ok(None);
     }
     let stored = PasswordHash::parse(&pending.hash)?;
-    if !env.hasher.needs_rehash(&stored) {
+    if !deps.hasher.needs_rehash(&stored) {
         return Ok(None);
     }
-    let fresh = env.hasher.hash_with_salt(password, &env.salt)?;
+    let fresh = deps.hasher.hash_with_salt(password, &facts.salt)?;
     let mut after = account.clone();
     fresh.as_str().clone_into(&mut after.password.hash);
     let event = AuditEvent {
-        at: env.now,
+        at: facts.now,
         user_id: account.user_id.clone(),
         operator_id: None,
         kind: EventKind::PasswordRehashed,
@@ -113,7 +114,7 @@ impl Run<'_, '_> {
         if !self.acc.password.failures.locked {
             return None;
         }
-        dummy_verify(password, self.env);
+        dummy_verify(password, self.deps);
         self.event(EventKind::LockedAttempt {
             factor: Factor::Password,
         });

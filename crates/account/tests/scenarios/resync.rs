@@ -1,12 +1,7 @@
 //! 同期ズレ補正 (manual §2.6): R-SYN-1, R-SYN-2, R-SYN-3.
 
-use std::sync::Arc;
-
-use lockstep_account::{
-    Authenticator, Config, Env, EventKind, Input, LoginTicket, OsRandom, Outcome, Refusal,
-    TokenStatus, decide,
-};
-use lockstep_password::{PasswordHasher, PasswordPolicy};
+use lockstep_account::machine::Input;
+use lockstep_account::{Config, EventKind, LoginTicket, Outcome, Refusal};
 
 use crate::common::{Fx, refusal, ticket};
 
@@ -69,31 +64,18 @@ async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
     binding.failures.locked = true;
     binding.failures.count = 10;
     let seed = fx.seed(binding.credential_id).await;
-    let config = Config::default();
-    let policy = PasswordPolicy::bank_default();
-    let dummy = fx.hasher.hash(&"dummy-pass1".into()).unwrap();
-    let env = Env {
-        config: &config,
-        policy: &policy,
-        hasher: &*fx.hasher,
-        dummy: &dummy,
-        now: fx.now(),
-        ticket_random: [5; 16],
-        salt: [6; 16],
-        token: Some(&seed),
-        token_status: TokenStatus::BoundTo,
-    };
     let (a, b) = (fx.code(&totp, 0), fx.code(&totp, 1));
-    let d = decide(
-        &record,
-        &Input::Resync {
-            ticket: &t,
-            otp1: &a,
-            otp2: &b,
-        },
-        &env,
-    )
-    .unwrap();
+    let d = fx
+        .decide(
+            &record,
+            &Input::Resync {
+                ticket: &t,
+                otp1: &a,
+                otp2: &b,
+                token: Some(&seed),
+            },
+        )
+        .unwrap();
     assert_eq!(d.outcome.refusal(), Some(&Refusal::TokenLocked));
     assert!(d.account.is_none(), "nothing counted, nothing changed");
 }
@@ -170,16 +152,7 @@ async fn a_drift_beyond_a_lowered_bound_asks_for_a_resync_uncounted() {
     fx.resync("u1", &t, &totp, 14, 15).await;
     fx.clock.advance(30);
     // The service restarts with a tighter bound.
-    let tight = Authenticator::new(
-        Arc::clone(&fx.store),
-        Arc::clone(&fx.directory),
-        Arc::clone(&fx.hasher),
-        fx.clock.clone(),
-        OsRandom,
-        Config::builder().resync(10, 10).build().unwrap(),
-        PasswordPolicy::bank_default(),
-    )
-    .unwrap();
+    let tight = fx.sibling(Config::builder().resync(10, 10).build().unwrap());
     let t = ticket(
         tight
             .login_password("u1", &"First111".into(), lockstep_account::Entry::Login)

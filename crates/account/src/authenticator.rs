@@ -1,0 +1,569 @@
+//! The async driver: load → decide → compare-and-swap, with a clock and an RNG.
+
+use core::fmt;
+use std::sync::Arc;
+
+use lockstep_otp::Code;
+use lockstep_password::{Argon2idHasher, Password, PasswordHash, PasswordHasher, PasswordPolicy};
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
+use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
+use crate::random::{OsRandom, Random};
+use crate::record::{Account, LoginTicket, SessionToken};
+use crate::store::{AccountStore, StoreError, TokenDirectory};
+use crate::token::TokenStatus;
+
+/// A one-time password as the driver takes it: the text as typed, or a
+/// code already parsed by the OTP engine. `Debug` shows neither.
+#[derive(Clone, Copy)]
+pub enum CodeInput<'a> {
+    /// As typed (checked against the token's length and digits).
+    Text(&'a str),
+    /// Parsed already.
+    Code(&'a Code),
+}
+
+impl CodeInput<'_> {
+    fn text(self) -> Zeroizing<String> {
+        Zeroizing::new(match self {
+            Self::Text(t) => t.to_owned(),
+            Self::Code(c) => c.expose().to_string(),
+        })
+    }
+}
+
+impl fmt::Debug for CodeInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeInput(..)")
+    }
+}
+
+impl<'a> From<&'a str> for CodeInput<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a String> for CodeInput<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a Code> for CodeInput<'a> {
+    fn from(code: &'a Code) -> Self {
+        Self::Code(code)
+    }
+}
+
+/// The answer to one request: the outcome and its audit events.
+#[derive(Debug)]
+pub struct Response {
+    /// For the caller.
+    pub outcome: Outcome,
+    /// For the audit log.
+    pub events: Vec<AuditEvent>,
+}
+
+impl Response {
+    /// The refusal, if the outcome is one.
+    #[must_use]
+    pub const fn refusal(&self) -> Option<&Refusal> {
+        self.outcome.refusal()
+    }
+}
+
+impl From<Decision> for Response {
+    fn from(d: Decision) -> Self {
+        Self {
+            outcome: d.outcome,
+            events: d.events,
+        }
+    }
+}
+
+/// Drives the machine against a store: load, decide, compare-and-swap, and
+/// on conflict load and decide again, up to the configured attempts.
+///
+/// Built in one line for the common case — Argon2id at OWASP's cost, the
+/// system clock, the OS's randomness, the manual's settings and password
+/// rules — and configured with [`Authenticator::builder`] for the rest:
+///
+/// ```
+/// # use lockstep_account::{Authenticator, MemoryDirectory, MemoryStore};
+/// let auth = Authenticator::new(MemoryStore::new(), MemoryDirectory::new())?;
+/// # Ok::<(), lockstep_account::Error>(())
+/// ```
+pub struct Authenticator<S, D> {
+    store: S,
+    directory: D,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    config: Config,
+    policy: PasswordPolicy,
+    dummy: PasswordHash,
+}
+
+/// Configures an [`Authenticator`]; every setting has the default named on
+/// its method.
+pub struct AuthenticatorBuilder<S, D> {
+    store: S,
+    directory: D,
+    hasher: Option<Arc<dyn PasswordHasher>>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    config: Config,
+    policy: PasswordPolicy,
+}
+
+impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
+    /// The password hasher. Default: [`Argon2idHasher`] at OWASP's cost.
+    #[must_use]
+    pub fn hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// The clock. Default: [`SystemClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The randomness. Default: [`OsRandom`].
+    #[must_use]
+    pub fn random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// The settings. Default: [`Config::default`], the manual's.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The password rules. Default: [`PasswordPolicy::bank_default`].
+    #[must_use]
+    pub fn policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Builds the driver. Hashes a random dummy password once, so that an
+    /// unknown or locked user ID costs one verification like a wrong password.
+    ///
+    /// # Errors
+    /// [`Error::Random`] or [`Error::Hash`] if the dummy hash cannot be made.
+    pub fn build(self) -> Result<Authenticator<S, D>, Error> {
+        let hasher = self
+            .hasher
+            .unwrap_or_else(|| Arc::new(Argon2idHasher::default()));
+        let mut bytes = [0_u8; 32];
+        self.random.fill(&mut bytes)?;
+        let (password, salt) = bytes.split_at(16);
+        let dummy = hasher.hash_with_salt(
+            &Password::new(data_encoding::HEXLOWER.encode(password)),
+            salt,
+        )?;
+        Ok(Authenticator {
+            store: self.store,
+            directory: self.directory,
+            hasher,
+            clock: self.clock,
+            random: self.random,
+            config: self.config,
+            policy: self.policy,
+            dummy,
+        })
+    }
+}
+
+impl<S, D> fmt::Debug for Authenticator<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.config)
+            .field("dummy", &self.dummy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
+    /// A driver with every default (see [`AuthenticatorBuilder`]).
+    ///
+    /// # Errors
+    /// As [`AuthenticatorBuilder::build`].
+    pub fn new(store: S, directory: D) -> Result<Self, Error> {
+        Self::builder(store, directory).build()
+    }
+
+    /// A builder over a store and a token directory.
+    #[must_use]
+    pub fn builder(store: S, directory: D) -> AuthenticatorBuilder<S, D> {
+        AuthenticatorBuilder {
+            store,
+            directory,
+            hasher: None,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            config: Config::default(),
+            policy: PasswordPolicy::bank_default(),
+        }
+    }
+
+    /// The store.
+    pub const fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The token directory.
+    pub const fn directory(&self) -> &D {
+        &self.directory
+    }
+
+    /// The settings.
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates an account with a temporary password (R-ACC-2, support desk),
+    /// which must satisfy the password rules (R-OPS-2).
+    ///
+    /// # Errors
+    /// [`Error::Store`] ([`StoreError::AlreadyExists`] for a taken user ID),
+    /// [`Error::Hash`], [`Error::Random`].
+    pub async fn create_account(
+        &self,
+        operator_id: &str,
+        user_id: &str,
+        user_name: &str,
+        customer_name: &str,
+        temporary: &Password,
+    ) -> Result<Response, Error> {
+        let facts = self.facts()?;
+        let context = lockstep_password::Context {
+            user_name: Some(user_name),
+            user_id: Some(user_id),
+            ..lockstep_password::Context::default()
+        };
+        if let Err(violations) = self.policy.validate(temporary, &context) {
+            let event = AuditEvent {
+                at: facts.now,
+                user_id: user_id.to_owned(),
+                operator_id: Some(operator_id.to_owned()),
+                kind: EventKind::PasswordChangeRejected {
+                    codes: violations.codes().map(str::to_owned).collect(),
+                },
+            };
+            return Ok(Response {
+                outcome: Outcome::Refused(Refusal::PasswordRejected(violations)),
+                events: vec![event],
+            });
+        }
+        let (account, event) = machine::create_account(
+            user_id,
+            user_name,
+            customer_name,
+            temporary,
+            operator_id,
+            &self.deps(),
+            &facts,
+        )?;
+        self.store.create(&account).await?;
+        Ok(Response {
+            outcome: Outcome::Done,
+            events: vec![event],
+        })
+    }
+
+    /// Login step 1: user ID, password and the entry button pressed
+    /// (R-LOG-1, R-ENR-1, R-LOG-6).
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn login_password(
+        &self,
+        user_id: &str,
+        password: &Password,
+        entry: Entry,
+    ) -> Result<Response, Error> {
+        self.run(user_id, Input::Password { password, entry }).await
+    }
+
+    /// Login step 2: one OTP (R-LOG-3), as text or a parsed code.
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn submit_otp<'c>(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        code: impl Into<CodeInput<'c>>,
+    ) -> Result<Response, Error> {
+        let code = code.into().text();
+        let input = Input::Otp {
+            ticket,
+            code: &code,
+            token: None,
+        };
+        self.run(user_id, input).await
+    }
+
+    /// Enrollment: token ID and two consecutive codes (R-ENR-2, R-ENR-3).
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn enroll<'c>(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        credential_id: &str,
+        otp1: impl Into<CodeInput<'c>>,
+        otp2: impl Into<CodeInput<'c>>,
+    ) -> Result<Response, Error> {
+        let (otp1, otp2) = (otp1.into().text(), otp2.into().text());
+        let input = Input::Enroll {
+            ticket,
+            credential_id,
+            otp1: &otp1,
+            otp2: &otp2,
+            token: None,
+        };
+        self.run(user_id, input).await
+    }
+
+    /// Resync from the OTP stage (R-SYN-2).
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn resync<'c>(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        otp1: impl Into<CodeInput<'c>>,
+        otp2: impl Into<CodeInput<'c>>,
+    ) -> Result<Response, Error> {
+        let (otp1, otp2) = (otp1.into().text(), otp2.into().text());
+        let input = Input::Resync {
+            ticket,
+            otp1: &otp1,
+            otp2: &otp2,
+            token: None,
+        };
+        self.run(user_id, input).await
+    }
+
+    /// The forced password change (R-LOG-4).
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        ticket: &LoginTicket,
+        new: &Password,
+        confirmation: &Password,
+    ) -> Result<Response, Error> {
+        let input = Input::ChangePassword {
+            ticket,
+            new,
+            confirmation,
+        };
+        self.run(user_id, input).await
+    }
+
+    /// A logged-in user's voluntary password change: the session of a
+    /// completed login, the current password, and the new one twice.
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn change_password_logged_in(
+        &self,
+        user_id: &str,
+        session: &SessionToken,
+        current: &Password,
+        new: &Password,
+        confirmation: &Password,
+    ) -> Result<Response, Error> {
+        let input = Input::ChangePasswordLoggedIn {
+            session,
+            current,
+            new,
+            confirmation,
+        };
+        self.run(user_id, input).await
+    }
+
+    /// A support-desk action (R-OPS-1, R-OPS-2, R-OPS-3).
+    ///
+    /// # Errors
+    /// See [`Error`].
+    pub async fn operator(
+        &self,
+        operator_id: &str,
+        user_id: &str,
+        action: OperatorAction<'_>,
+    ) -> Result<Response, Error> {
+        let input = Input::Operator {
+            operator_id,
+            action,
+        };
+        self.run(user_id, input).await
+    }
+
+    fn deps(&self) -> Deps<'_> {
+        Deps {
+            config: &self.config,
+            policy: &self.policy,
+            hasher: &*self.hasher,
+            dummy: &self.dummy,
+        }
+    }
+
+    fn facts(&self) -> Result<Facts, Error> {
+        let mut ticket_random = [0_u8; 16];
+        let mut salt = [0_u8; 16];
+        self.random.fill(&mut ticket_random)?;
+        self.random.fill(&mut salt)?;
+        Ok(Facts {
+            now: self.clock.now(),
+            ticket_random,
+            salt,
+        })
+    }
+
+    /// Load → decide → compare-and-swap, deciding again on a conflict. The
+    /// token an input needs is looked up only once its ticket has passed. An
+    /// input with a password runs the count-first protocol: the reserved
+    /// failure is written before the password is verified, the answer after;
+    /// a conflict on the answer decides again on the new record without
+    /// hashing again while the stored hash is the one verified; a rehash is
+    /// its own write after that.
+    async fn run(&self, user_id: &str, request: Input<'_>) -> Result<Response, Error> {
+        let deps = self.deps();
+        let mut attempts = 0_u32;
+        let mut attempt = || {
+            attempts = attempts.saturating_add(1);
+            if attempts > self.config.max_retries {
+                Err(Error::Contention)
+            } else {
+                Ok(())
+            }
+        };
+        'load: loop {
+            attempt()?;
+            let facts = self.facts()?;
+            let Some(account) = self.store.load(user_id).await? else {
+                let d = machine::decide_unknown(user_id, &request, &deps, &facts);
+                return Ok(Response::from(d));
+            };
+            let (seed, status) = match request.token_to_look_up(&account, facts.now) {
+                Some(id) => (
+                    self.directory.seed(&id).await?,
+                    self.store.token_status(&id, &account.user_id).await?,
+                ),
+                None => (None, TokenStatus::Free),
+            };
+            let input = request.with_token(seed.as_ref(), status);
+            let pending = match machine::begin(&account, &input, &deps, &facts)? {
+                Step::Done(decision) => {
+                    if let Some(new) = &decision.account
+                        && !self.write(new, account.version).await?
+                    {
+                        continue 'load;
+                    }
+                    return Ok(Response::from(decision));
+                }
+                Step::Verify(pending) => pending,
+            };
+            if !self.write(&pending.reserved, account.version).await? {
+                continue 'load;
+            }
+            let matched = machine::check(&pending, &input, &deps)?;
+            let mut current = pending.reserved.clone();
+            current.version = account.version.saturating_add(1);
+            loop {
+                let decision = machine::finish(&current, &input, &pending, matched, &deps, &facts)?;
+                if let Some(new) = &decision.account
+                    && !self.write(new, current.version).await?
+                {
+                    attempt()?;
+                    match self.store.load(user_id).await? {
+                        Some(now) if now.password.hash == pending.hash => {
+                            current = now;
+                            continue;
+                        }
+                        // Changed or gone: a new attempt from the start.
+                        _ => continue 'load,
+                    }
+                }
+                let mut response = Response::from(decision);
+                if machine::password_passed(matched, &response.outcome) {
+                    self.rehash_after(user_id, &input, &pending, &facts, &mut response)
+                        .await?;
+                }
+                return Ok(response);
+            }
+        }
+    }
+
+    /// The rehash after a successful password check: its own
+    /// compare-and-swap, retried while the stored hash is still the old one.
+    async fn rehash_after(
+        &self,
+        user_id: &str,
+        input: &Input<'_>,
+        pending: &PasswordCheck,
+        facts: &Facts,
+        response: &mut Response,
+    ) -> Result<(), Error> {
+        let (Input::Password { password, .. }
+        | Input::ChangePasswordLoggedIn {
+            current: password, ..
+        }) = *input
+        else {
+            return Ok(());
+        };
+        let deps = self.deps();
+        for _ in 0..self.config.max_retries {
+            let Some(account) = self.store.load(user_id).await? else {
+                return Ok(());
+            };
+            let Some((after, event)) = machine::rehash(&account, pending, password, &deps, facts)?
+            else {
+                return Ok(());
+            };
+            if self.write(&after, account.version).await? {
+                response.events.push(event);
+                return Ok(());
+            }
+        }
+        // Not worth an error: the next login rehashes.
+        Ok(())
+    }
+
+    /// Compare-and-swap; `false` when someone wrote first (or bound the
+    /// token first): decide again on what is stored now.
+    async fn write(&self, account: &Account, expected: u64) -> Result<bool, Error> {
+        match self.store.replace(account, expected).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict | StoreError::TokenTaken) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

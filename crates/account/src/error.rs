@@ -1,0 +1,26 @@
+//! The one error of the driver.
+
+use lockstep_password::HashError;
+
+use crate::random::RandomError;
+use crate::store::StoreError;
+
+/// Why the [`crate::Authenticator`] could not decide. Each cause is kept as
+/// the error's `source()`. Refusals of a user's input are not errors: they
+/// are [`crate::Outcome::Refused`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store kept changing: compare-and-swap failed every attempt.
+    #[error("too much contention on the account; try again")]
+    Contention,
+    /// The store failed.
+    #[error("the account store failed")]
+    Store(#[from] StoreError),
+    /// Hashing failed (a malformed stored hash, one with costs out of range, …).
+    #[error("password hashing failed")]
+    Hash(#[from] HashError),
+    /// No randomness.
+    #[error("the random number generator failed")]
+    Random(#[from] RandomError),
+}

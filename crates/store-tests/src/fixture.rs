@@ -1,0 +1,301 @@
+//! The shared fixture of the account tests and the conformance suite: an
+//! authenticator over a store with helpers for each step of the manual.
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+
+use lockstep_account::machine::{self, Decision, Deps, Facts, Input};
+use lockstep_account::testing::FakeClock;
+use lockstep_account::{
+    Account, AccountStore, Authenticator, Clock, Config, Entry, LoginTicket, MemoryDirectory,
+    MemoryStore, Outcome, Response, Session, TokenDirectory, provision,
+};
+use lockstep_otp::{CredentialId, Totp, TotpParams};
+use lockstep_password::{HashError, Password, PasswordHasher, PasswordPolicy};
+
+use crate::CountingHasher;
+use crate::expect_ticket as ticket;
+
+/// 2025-06-15 12:00:00 UTC (21:00 JST).
+pub const T: u64 = 1_749_988_800;
+pub const TEMP: &str = "tempPass1";
+
+/// A store, a directory, a counting test hasher and a fake clock at [`T`],
+/// driven by an [`Authenticator`], with the steps of the manual as methods.
+pub struct Fx<S = MemoryStore> {
+    /// The driver.
+    pub auth: Authenticator<Arc<S>, Arc<MemoryDirectory>>,
+    /// The store under test.
+    pub store: Arc<S>,
+    /// The token directory.
+    pub directory: Arc<MemoryDirectory>,
+    /// The hasher, counting its work.
+    pub hasher: Arc<CountingHasher>,
+    /// The clock.
+    pub clock: FakeClock,
+}
+
+impl Fx<MemoryStore> {
+    /// Over a fresh in-memory store, with the manual's settings.
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// Over a fresh in-memory store, with `config`.
+    pub fn with_config(config: Config) -> Self {
+        Self::over(Arc::new(MemoryStore::new()), config)
+    }
+}
+
+impl<S> std::fmt::Debug for Fx<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fx")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Fx<MemoryStore> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: AccountStore + 'static> Fx<S> {
+    /// Over `store`, with `config`.
+    pub fn over(store: Arc<S>, config: Config) -> Self {
+        let directory = Arc::new(MemoryDirectory::new());
+        let hasher = Arc::new(CountingHasher::default());
+        let clock = FakeClock::at(T);
+        let auth = Authenticator::builder(Arc::clone(&store), Arc::clone(&directory))
+            .hasher(Arc::clone(&hasher) as Arc<dyn PasswordHasher>)
+            .clock(Arc::new(clock.clone()))
+            .config(config)
+            .build()
+            .unwrap();
+        Self {
+            auth,
+            store,
+            directory,
+            hasher,
+            clock,
+        }
+    }
+
+    /// Another driver over the same store, directory, hasher and clock,
+    /// with other settings (a service restarted with a new configuration).
+    pub fn sibling(&self, config: Config) -> Authenticator<Arc<S>, Arc<MemoryDirectory>> {
+        Authenticator::builder(Arc::clone(&self.store), Arc::clone(&self.directory))
+            .hasher(Arc::clone(&self.hasher) as Arc<dyn PasswordHasher>)
+            .clock(Arc::new(self.clock.clone()))
+            .config(config)
+            .build()
+            .unwrap()
+    }
+
+    /// The pure machine on `record` at the fixture's time and settings,
+    /// for what the driver never lets through (a locked record with a live
+    /// ticket, say).
+    ///
+    /// # Errors
+    /// As [`machine::decide`].
+    pub fn decide(&self, record: &Account, input: &Input<'_>) -> Result<Decision, HashError> {
+        let dummy = self
+            .hasher
+            .hash_with_salt(&Password::from("dummy-pass1"), b"dummysalt")?;
+        let policy = PasswordPolicy::bank_default();
+        let deps = Deps {
+            config: self.auth.config(),
+            policy: &policy,
+            hasher: &*self.hasher,
+            dummy: &dummy,
+        };
+        let facts = Facts {
+            now: self.now(),
+            ticket_random: [5; 16],
+            salt: [6; 16],
+        };
+        machine::decide(record, input, &deps, &facts)
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// A token in the directory; `n` makes it distinct.
+    pub fn token(&self, n: u8) -> (CredentialId, Totp) {
+        let p = provision(&[n; 36], "Bank", TotpParams::DEFAULT).unwrap();
+        self.directory
+            .insert(p.credential_id, p.seed.clone())
+            .unwrap();
+        (
+            p.credential_id,
+            Totp::new(&p.seed.secret, TotpParams::DEFAULT),
+        )
+    }
+
+    /// The seed the directory holds for `id`.
+    pub async fn seed(&self, id: CredentialId) -> lockstep_account::TokenSeed {
+        self.directory.seed(&id).await.unwrap().unwrap()
+    }
+
+    /// The stored record.
+    pub async fn load(&self, user: &str) -> lockstep_account::Account {
+        self.store.load(user).await.unwrap().unwrap()
+    }
+
+    pub async fn create(&self, user: &str) {
+        self.auth
+            .create_account(
+                "op-1",
+                user,
+                &format!("{user}-name"),
+                "Yamada Trading",
+                &Password::from(TEMP),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The password step with the entry button a user who knows their
+    /// state would press: first use while no token is bound, else login.
+    pub async fn password(&self, user: &str, pw: &str) -> Response {
+        let entry = match self.store.load(user).await.unwrap() {
+            Some(a) if a.token.is_none() => Entry::Enroll,
+            _ => Entry::Login,
+        };
+        self.password_with(user, pw, entry).await
+    }
+
+    /// The password step with a given entry button.
+    pub async fn password_with(&self, user: &str, pw: &str, entry: Entry) -> Response {
+        self.auth
+            .login_password(user, &Password::from(pw), entry)
+            .await
+            .unwrap()
+    }
+
+    /// Code of the token at the step `offset` steps from now.
+    pub fn code(&self, totp: &Totp, offset: i64) -> String {
+        let step = totp.step_at(self.now()).unwrap();
+        totp.generate_at_step(step.checked_add_signed(offset).unwrap())
+            .expose()
+            .to_string()
+    }
+
+    /// Step 1 of a login that is expected to succeed: its ticket.
+    pub async fn login(&self, user: &str, pw: &str) -> LoginTicket {
+        ticket(self.password(user, pw).await.outcome)
+    }
+
+    /// Step 2 with the token's code `offset` steps from now.
+    pub async fn otp(&self, user: &str, t: &LoginTicket, totp: &Totp, offset: i64) -> Response {
+        self.auth
+            .submit_otp(user, t, &self.code(totp, offset))
+            .await
+            .unwrap()
+    }
+
+    /// Enrollment with the token's codes `a` and `b` steps from now.
+    pub async fn enroll(
+        &self,
+        user: &str,
+        t: &LoginTicket,
+        id: CredentialId,
+        totp: &Totp,
+        a: i64,
+        b: i64,
+    ) -> Response {
+        self.auth
+            .enroll(
+                user,
+                t,
+                id.as_str(),
+                &self.code(totp, a),
+                &self.code(totp, b),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Resync with the token's codes `a` and `b` steps from now.
+    pub async fn resync(
+        &self,
+        user: &str,
+        t: &LoginTicket,
+        totp: &Totp,
+        a: i64,
+        b: i64,
+    ) -> Response {
+        self.auth
+            .resync(user, t, &self.code(totp, a), &self.code(totp, b))
+            .await
+            .unwrap()
+    }
+
+    /// Moves the clock to `seconds` into the current 30-second step.
+    pub fn seconds_into_step(&self, seconds: u64) {
+        let now = self.now();
+        self.clock.set(now - now % 30 + seconds);
+    }
+
+    /// Six digits that are the token's code at no step near now.
+    pub fn wrong_code(&self, totp: &Totp) -> &'static str {
+        let near: Vec<String> = (-3..=3).map(|o| self.code(totp, o)).collect();
+        ["000000", "111111", "222222"]
+            .into_iter()
+            .find(|c| !near.iter().any(|n| n == c))
+            .unwrap()
+    }
+
+    /// Creates `user`, logs in with the temporary password, enrolls token
+    /// `n` with the codes of the previous and current steps, and moves the
+    /// clock one step on. Returns the token.
+    pub async fn enrolled(&self, user: &str, n: u8) -> (CredentialId, Totp) {
+        self.create(user).await;
+        let ticket = self.login(user, TEMP).await;
+        let (id, totp) = self.token(n);
+        let r = self
+            .auth
+            .enroll(
+                user,
+                &ticket,
+                id.as_str(),
+                &self.code(&totp, -1),
+                &self.code(&totp, 0),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.outcome, Outcome::Enrolled { .. }),
+            "{:?}",
+            r.outcome
+        );
+        self.clock.advance(30);
+        (id, totp)
+    }
+
+    /// `enrolled`, then the first login with its forced change to `new`.
+    pub async fn ready(&self, user: &str, n: u8, new: &str) -> (CredentialId, Totp) {
+        let (id, totp) = self.enrolled(user, n).await;
+        let t = self.login(user, TEMP).await;
+        let t = ticket(self.otp(user, &t, &totp, 0).await.outcome);
+        let r = self
+            .auth
+            .change_password(user, &t, &Password::from(new), &Password::from(new))
+            .await
+            .unwrap();
+        assert!(matches!(r.outcome, Outcome::LoggedIn(_)), "{:?}", r.outcome);
+        self.clock.advance(30);
+        (id, totp)
+    }
+
+    /// A whole daily login (password, then the current code): its session.
+    pub async fn session(&self, user: &str, pw: &str, totp: &Totp) -> Session {
+        let t = self.login(user, pw).await;
+        match self.otp(user, &t, totp, 0).await.outcome {
+            Outcome::LoggedIn(session) => session,
+            other => panic!("expected a login, got {other:?}"),
+        }
+    }
+}
