@@ -3,88 +3,19 @@
 use core::fmt;
 use std::sync::Arc;
 
-use lockstep_otp::Code;
-use lockstep_password::{Argon2idHasher, Password, PasswordHash, PasswordHasher, PasswordPolicy};
-use zeroize::Zeroizing;
+use lockstep_password::{Password, PasswordHash, PasswordHasher, PasswordPolicy};
 
+use crate::builder::AuthenticatorBuilder;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
-use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
+use crate::machine::{self, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
 use crate::random::{OsRandom, Random};
 use crate::record::{Account, LoginTicket, SessionToken};
+use crate::request::{CodeInput, Response};
 use crate::store::{AccountStore, StoreError, TokenDirectory};
 use crate::token::TokenStatus;
-
-/// A one-time password as the driver takes it: the text as typed, or a
-/// code already parsed by the OTP engine. `Debug` shows neither.
-#[derive(Clone, Copy)]
-pub enum CodeInput<'a> {
-    /// As typed (checked against the token's length and digits).
-    Text(&'a str),
-    /// Parsed already.
-    Code(&'a Code),
-}
-
-impl CodeInput<'_> {
-    fn text(self) -> Zeroizing<String> {
-        Zeroizing::new(match self {
-            Self::Text(t) => t.to_owned(),
-            Self::Code(c) => c.expose().to_string(),
-        })
-    }
-}
-
-impl fmt::Debug for CodeInput<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CodeInput(..)")
-    }
-}
-
-impl<'a> From<&'a str> for CodeInput<'a> {
-    fn from(text: &'a str) -> Self {
-        Self::Text(text)
-    }
-}
-
-impl<'a> From<&'a String> for CodeInput<'a> {
-    fn from(text: &'a String) -> Self {
-        Self::Text(text)
-    }
-}
-
-impl<'a> From<&'a Code> for CodeInput<'a> {
-    fn from(code: &'a Code) -> Self {
-        Self::Code(code)
-    }
-}
-
-/// The answer to one request: the outcome and its audit events.
-#[derive(Debug)]
-pub struct Response {
-    /// For the caller.
-    pub outcome: Outcome,
-    /// For the audit log.
-    pub events: Vec<AuditEvent>,
-}
-
-impl Response {
-    /// The refusal, if the outcome is one.
-    #[must_use]
-    pub const fn refusal(&self) -> Option<&Refusal> {
-        self.outcome.refusal()
-    }
-}
-
-impl From<Decision> for Response {
-    fn from(d: Decision) -> Self {
-        Self {
-            outcome: d.outcome,
-            events: d.events,
-        }
-    }
-}
 
 /// Drives the machine against a store: load, decide, compare-and-swap, and
 /// on conflict load and decide again, up to the configured attempts.
@@ -99,99 +30,14 @@ impl From<Decision> for Response {
 /// # Ok::<(), lockstep_account::Error>(())
 /// ```
 pub struct Authenticator<S, D> {
-    store: S,
-    directory: D,
-    hasher: Arc<dyn PasswordHasher>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn Random>,
-    config: Config,
-    policy: PasswordPolicy,
-    dummy: PasswordHash,
-}
-
-/// Configures an [`Authenticator`]; every setting has the default named on
-/// its method.
-pub struct AuthenticatorBuilder<S, D> {
-    store: S,
-    directory: D,
-    hasher: Option<Arc<dyn PasswordHasher>>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn Random>,
-    config: Config,
-    policy: PasswordPolicy,
-}
-
-impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthenticatorBuilder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
-    /// The password hasher. Default: [`Argon2idHasher`] at OWASP's cost.
-    #[must_use]
-    pub fn hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
-        self.hasher = Some(hasher);
-        self
-    }
-
-    /// The clock. Default: [`SystemClock`].
-    #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The randomness. Default: [`OsRandom`].
-    #[must_use]
-    pub fn random(mut self, random: Arc<dyn Random>) -> Self {
-        self.random = random;
-        self
-    }
-
-    /// The settings. Default: [`Config::default`], the manual's.
-    #[must_use]
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The password rules. Default: [`PasswordPolicy::bank_default`].
-    #[must_use]
-    pub fn policy(mut self, policy: PasswordPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Builds the driver. Hashes a random dummy password once, so that an
-    /// unknown or locked user ID costs one verification like a wrong password.
-    ///
-    /// # Errors
-    /// [`Error::Random`] or [`Error::Hash`] if the dummy hash cannot be made.
-    pub fn build(self) -> Result<Authenticator<S, D>, Error> {
-        let hasher = self
-            .hasher
-            .unwrap_or_else(|| Arc::new(Argon2idHasher::default()));
-        let mut bytes = [0_u8; 32];
-        self.random.fill(&mut bytes)?;
-        let (password, salt) = bytes.split_at(16);
-        let dummy = hasher.hash_with_salt(
-            &Password::new(data_encoding::HEXLOWER.encode(password)),
-            salt,
-        )?;
-        Ok(Authenticator {
-            store: self.store,
-            directory: self.directory,
-            hasher,
-            clock: self.clock,
-            random: self.random,
-            config: self.config,
-            policy: self.policy,
-            dummy,
-        })
-    }
+    pub(crate) store: S,
+    pub(crate) directory: D,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    pub(crate) config: Config,
+    pub(crate) policy: PasswordPolicy,
+    pub(crate) dummy: PasswordHash,
 }
 
 impl<S, D> fmt::Debug for Authenticator<S, D> {

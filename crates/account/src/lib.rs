@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod authenticator;
+mod builder;
 mod clock;
 mod config;
 mod error;
@@ -9,20 +10,25 @@ mod event;
 pub mod machine;
 mod random;
 mod record;
+mod refusal;
+mod request;
 mod store;
 mod token;
 
-pub use authenticator::{Authenticator, AuthenticatorBuilder, CodeInput, Response};
+pub use authenticator::Authenticator;
+pub use builder::AuthenticatorBuilder;
 pub use clock::{Clock, SystemClock};
 pub use config::{CodeAcceptance, Config, ConfigBuilder, ConfigError};
 pub use error::Error;
-pub use event::{AuditEvent, Entry, EventKind, Factor, Outcome, Refusal, Session};
+pub use event::{AuditEvent, Entry, EventKind, Factor, Outcome, Session};
 pub use machine::OperatorAction;
 pub use random::{OsRandom, Random, RandomError};
 pub use record::{
     Account, Failures, LoginTicket, MustChange, PasswordState, PendingTicket, SessionRecord,
     SessionToken, Stage, TokenBinding,
 };
+pub use refusal::Refusal;
+pub use request::{CodeInput, Response};
 pub use store::{AccountStore, MemoryDirectory, MemoryStore, StoreError, TokenDirectory};
 pub use token::{Provisioned, TokenKind, TokenSeed, TokenStatus, provision};
 

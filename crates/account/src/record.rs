@@ -250,6 +250,16 @@ macro_rules! bearer_type {
             }
         }
 
+        /// Compares the digests in constant time: equal tickets are equal
+        /// values, and the comparison reveals nothing of where they differ.
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.matches(&other.digest())
+            }
+        }
+
+        impl Eq for $name {}
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name)).finish_non_exhaustive()

@@ -1,0 +1,99 @@
+//! Building an [`Authenticator`] with defaults for everything but the store
+//! and the directory.
+
+use core::fmt;
+use std::sync::Arc;
+
+use lockstep_password::{Argon2idHasher, Password, PasswordHasher, PasswordPolicy};
+
+use crate::authenticator::Authenticator;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::random::Random;
+use crate::store::{AccountStore, TokenDirectory};
+
+/// Configures an [`Authenticator`]; every setting has the default named on
+/// its method.
+pub struct AuthenticatorBuilder<S, D> {
+    pub(crate) store: S,
+    pub(crate) directory: D,
+    pub(crate) hasher: Option<Arc<dyn PasswordHasher>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    pub(crate) config: Config,
+    pub(crate) policy: PasswordPolicy,
+}
+
+impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
+    /// The password hasher. Default: [`Argon2idHasher`] at OWASP's cost.
+    #[must_use]
+    pub fn hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// The clock. Default: [`crate::SystemClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The randomness. Default: [`crate::OsRandom`].
+    #[must_use]
+    pub fn random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// The settings. Default: [`Config::default`], the manual's.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The password rules. Default: [`PasswordPolicy::bank_default`].
+    #[must_use]
+    pub fn policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Builds the driver. Hashes a random dummy password once, so that an
+    /// unknown or locked user ID costs one verification like a wrong password.
+    ///
+    /// # Errors
+    /// [`Error::Random`] or [`Error::Hash`] if the dummy hash cannot be made.
+    pub fn build(self) -> Result<Authenticator<S, D>, Error> {
+        let hasher = self
+            .hasher
+            .unwrap_or_else(|| Arc::new(Argon2idHasher::default()));
+        let mut bytes = [0_u8; 32];
+        self.random.fill(&mut bytes)?;
+        let (password, salt) = bytes.split_at(16);
+        let dummy = hasher.hash_with_salt(
+            &Password::new(data_encoding::HEXLOWER.encode(password)),
+            salt,
+        )?;
+        Ok(Authenticator {
+            store: self.store,
+            directory: self.directory,
+            hasher,
+            clock: self.clock,
+            random: self.random,
+            config: self.config,
+            policy: self.policy,
+            dummy,
+        })
+    }
+}

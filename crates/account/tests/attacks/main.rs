@@ -1,0 +1,11 @@
+//! Attacker-style regression tests, one per finding of the review in issue
+//! #5 (security items 1–8). Each one failed before the fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod count_first;
+mod enumeration;
+mod limits;
+mod takeover;
