@@ -8,10 +8,12 @@ use lockstep_account::machine::{self, Decision, Deps, Facts, Input};
 use lockstep_account::testing::FakeClock;
 use lockstep_account::{
     Account, AccountStore, Authenticator, Clock, Config, Entry, LoginTicket, MemoryDirectory,
-    MemoryStore, Outcome, Response, Session, TokenDirectory, provision,
+    MemoryStore, OperatorAction, Outcome, Response, Session, TokenDirectory, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
-use lockstep_password::{HashError, Password, PasswordHasher, PasswordPolicy};
+use lockstep_password::{
+    Argon2Params, HashError, InsecureTestHasher, Password, PasswordHasher, PasswordPolicy,
+};
 
 use crate::CountingHasher;
 use crate::expect_ticket as ticket;
@@ -237,6 +239,62 @@ impl<S: AccountStore + 'static> Fx<S> {
     pub fn seconds_into_step(&self, seconds: u64) {
         let now = self.now();
         self.clock.set(now - now % 30 + seconds);
+    }
+
+    /// Stores, as `user`'s password hash, one of `password` made by an
+    /// older deployment of the test hasher's kind (m = 16 KiB: another cost
+    /// within the range it accepts), as a store might still hold it. Returns
+    /// the planted PHC string.
+    pub async fn plant_older_hash(&self, user: &str, password: &str) -> String {
+        let older = InsecureTestHasher::with_params(Argon2Params {
+            memory_kib: 16,
+            iterations: 1,
+            parallelism: 1,
+        });
+        let hash = older
+            .hash(&Password::from(password))
+            .unwrap()
+            .as_str()
+            .to_owned();
+        let mut a = self.load(user).await;
+        a.password.hash.clone_from(&hash);
+        self.store.replace(&a, a.version).await.unwrap();
+        hash
+    }
+
+    /// A support-desk action by `op`.
+    pub async fn desk(&self, user: &str, action: OperatorAction<'_>) -> Response {
+        self.auth.operator("op", user, action).await.unwrap()
+    }
+
+    /// The desk resets `user`'s password to `temporary`.
+    pub async fn reset(&self, user: &str, temporary: &str) -> Response {
+        let temporary = Password::from(temporary);
+        self.desk(
+            user,
+            OperatorAction::ResetPassword {
+                temporary: &temporary,
+            },
+        )
+        .await
+    }
+
+    /// `n` wrong codes with ticket `t` (ten lock the token).
+    pub async fn wrong_codes(&self, user: &str, t: &LoginTicket, totp: &Totp, n: usize) {
+        let bad = self.wrong_code(totp);
+        for _ in 0..n {
+            self.auth.submit_otp(user, t, bad).await.unwrap();
+        }
+    }
+
+    /// Whether submitting `code` with ticket `t` logs `user` in.
+    pub async fn logs_in(&self, user: &str, t: &LoginTicket, code: &str) -> bool {
+        self.auth
+            .submit_otp(user, t, code)
+            .await
+            .unwrap()
+            .outcome
+            .is_logged_in()
     }
 
     /// Six digits that are the token's code at no step near now.

@@ -97,19 +97,8 @@ async fn a_retry_after_a_conflict_does_not_hash_again() {
 #[tokio::test]
 async fn a_rehash_is_its_own_write_after_the_answer() {
     let (fx, store) = racing_fixture(None).await;
-    let older =
-        lockstep_password::InsecureTestHasher::with_params(lockstep_password::Argon2Params {
-            memory_kib: 16,
-            iterations: 1,
-            parallelism: 1,
-        });
-    let mut a = store.load("u1").await.unwrap().unwrap();
-    let old_hash = lockstep_password::PasswordHasher::hash(&older, &TEMP.into())
-        .unwrap()
-        .as_str()
-        .to_owned();
-    a.password.hash.clone_from(&old_hash);
-    store.inner.replace(&a, a.version).await.unwrap();
+    let old_hash = fx.plant_older_hash("u1", TEMP).await;
+    store.written.lock().unwrap().clear();
     let r = fx
         .auth
         .login_password("u1", &TEMP.into(), Entry::Enroll)

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::{Fx, refusal};
 use lockstep_account::{
-    AccountStore, Authenticator, EventKind, LoginTicket, MemoryDirectory, Outcome, Refusal,
-    SessionToken, StoreError, TokenDirectory, TokenSeed,
+    Authenticator, EventKind, LoginTicket, MemoryDirectory, Outcome, Refusal, SessionToken,
+    StoreError, TokenDirectory, TokenSeed,
 };
 use lockstep_otp::CredentialId;
 use lockstep_password::{Password, PasswordHasher};
@@ -89,18 +89,7 @@ async fn the_audited_unknown_id_is_bounded() {
 async fn an_older_cheaper_hash_is_padded_to_the_configured_cost() {
     let fx = Fx::new();
     fx.ready("u1", 1, "Owner123").await;
-    let older =
-        lockstep_password::InsecureTestHasher::with_params(lockstep_password::Argon2Params {
-            memory_kib: 16,
-            iterations: 1,
-            parallelism: 1,
-        });
-    let mut a = fx.load("u1").await;
-    a.password.hash = lockstep_password::PasswordHasher::hash(&older, &"Owner123".into())
-        .unwrap()
-        .as_str()
-        .to_owned();
-    fx.store.replace(&a, a.version).await.unwrap();
+    fx.plant_older_hash("u1", "Owner123").await;
     let before = fx.hasher.verifies.load(Ordering::SeqCst);
     let r = fx.password("u1", "Wrong999").await;
     assert_eq!(refusal(&r), Some(&Refusal::InvalidCredentials));

@@ -40,16 +40,7 @@ async fn a_voluntary_change_needs_a_completed_login() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("victim", 1, "Owner123").await;
     let session = fx.session("victim", "Owner123", &totp).await;
-    fx.auth
-        .operator(
-            "desk",
-            "victim",
-            OperatorAction::ResetPassword {
-                temporary: &Password::from("Reset123"),
-            },
-        )
-        .await
-        .unwrap();
+    fx.reset("victim", "Reset123").await;
     let r = fx
         .auth
         .change_password_logged_in("victim", &session.token, &"Reset123".into(), &mine, &mine)
@@ -115,20 +106,14 @@ async fn sessions_work_on_two_devices_and_every_void_ends_them() {
 
     // The phone's new session ends with a token lock…
     let t = fx.login("u1", "Owner456").await;
-    let wrong = fx.wrong_code(&totp);
-    for _ in 0..10 {
-        fx.auth.submit_otp("u1", &t, wrong).await.unwrap();
-    }
+    fx.wrong_codes("u1", &t, &totp, 10).await;
     let r = fx
         .auth
         .change_password_logged_in("u1", &phone.token, &new, &bad, &bad)
         .await
         .unwrap();
     assert_eq!(refusal(&r), Some(&Refusal::InvalidTicket));
-    fx.auth
-        .operator("desk", "u1", OperatorAction::UnlockToken)
-        .await
-        .unwrap();
+    fx.desk("u1", OperatorAction::UnlockToken).await;
     // …and every session expires.
     fx.clock.advance(30);
     let s = fx.session("u1", "Owner456", &totp).await;

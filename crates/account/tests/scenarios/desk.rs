@@ -10,10 +10,7 @@ async fn r_ops_1_unlocks_clear_only_their_own_factor() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
     let t = fx.login("u1", "First111").await;
-    let bad = fx.wrong_code(&totp);
-    for _ in 0..10 {
-        fx.auth.submit_otp("u1", &t, bad).await.unwrap();
-    }
+    fx.wrong_codes("u1", &t, &totp, 10).await;
     for _ in 0..5 {
         fx.password("u1", "Wrong999").await;
     }
@@ -33,10 +30,7 @@ async fn r_ops_1_unlocks_clear_only_their_own_factor() {
     let token = a.token.unwrap().failures;
     assert!(!token.locked && token.count == 0);
     assert!(a.password.failures.locked && a.password.failures.count == 5);
-    fx.auth
-        .operator("op-7", "u1", OperatorAction::UnlockPassword)
-        .await
-        .unwrap();
+    fx.desk("u1", OperatorAction::UnlockPassword).await;
     let a = fx.load("u1").await;
     assert!(!a.password.failures.locked && a.password.failures.count == 0);
     let r = fx
@@ -54,16 +48,7 @@ async fn r_ops_2_reset_sets_a_temporary_password_and_clears_the_password_lock() 
     for _ in 0..5 {
         fx.password("u1", "Wrong999").await;
     }
-    fx.auth
-        .operator(
-            "op",
-            "u1",
-            OperatorAction::ResetPassword {
-                temporary: &Password::from("Reset123"),
-            },
-        )
-        .await
-        .unwrap();
+    fx.reset("u1", "Reset123").await;
     let a = fx.load("u1").await;
     assert!(!a.password.failures.locked && a.password.failures.count == 0);
     assert_eq!(a.password.must_change, Some(MustChange::Reset));

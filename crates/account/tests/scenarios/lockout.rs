@@ -42,10 +42,7 @@ async fn r_lck_1_fifth_password_failure_locks_and_locked_is_not_evaluated() {
         5,
         "not counted, capped"
     );
-    fx.auth
-        .operator("op", "u1", OperatorAction::UnlockPassword)
-        .await
-        .unwrap();
+    fx.desk("u1", OperatorAction::UnlockPassword).await;
     assert!(matches!(
         fx.password("u1", "First111").await.outcome,
         Outcome::OtpRequired { .. }
@@ -89,14 +86,8 @@ async fn r_lck_2_the_lock_belongs_to_the_token_and_goes_with_its_revoke() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "First111").await;
     let t = fx.login("u1", "First111").await;
-    let bad = fx.wrong_code(&totp);
-    for _ in 0..10 {
-        fx.auth.submit_otp("u1", &t, bad).await.unwrap();
-    }
-    fx.auth
-        .operator("op", "u1", OperatorAction::RevokeToken)
-        .await
-        .unwrap();
+    fx.wrong_codes("u1", &t, &totp, 10).await;
+    fx.desk("u1", OperatorAction::RevokeToken).await;
     let t = fx.login("u1", "First111").await;
     let (id2, totp2) = fx.token(2);
     let r = fx.enroll("u1", &t, id2, &totp2, -1, 0).await;
@@ -119,10 +110,7 @@ async fn r_lck_3_a_success_resets_only_its_own_counter() {
     }
     let t = fx.login("u1", "First111").await;
     assert_eq!(fx.load("u1").await.password.failures.count, 0);
-    let bad = fx.wrong_code(&totp);
-    for _ in 0..9 {
-        fx.auth.submit_otp("u1", &t, bad).await.unwrap();
-    }
+    fx.wrong_codes("u1", &t, &totp, 9).await;
     fx.password("u1", "Wrong999").await; // a password failure does not touch the OTP counter
     assert_eq!(fx.load("u1").await.token.unwrap().failures.count, 9);
     let t = fx.login("u1", "First111").await;

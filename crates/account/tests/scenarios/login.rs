@@ -68,16 +68,7 @@ async fn an_opted_in_temporary_password_expiry_ends_the_login_at_the_password_st
     fx.clock.advance(31 * 86_400);
     let r = fx.password("u1", TEMP).await;
     assert_eq!(refusal(&r), Some(&Refusal::TemporaryPasswordExpired));
-    fx.auth
-        .operator(
-            "op",
-            "u1",
-            OperatorAction::ResetPassword {
-                temporary: &Password::from("Again123"),
-            },
-        )
-        .await
-        .unwrap();
+    fx.reset("u1", "Again123").await;
     assert!(matches!(
         fx.password("u1", "Again123").await.outcome,
         Outcome::EnrollmentRequired { .. }
@@ -135,16 +126,7 @@ async fn r_log_3_a_correct_unused_current_code_logs_in_and_stages_cannot_be_skip
 async fn r_log_4_password_change_comes_first_after_reset_and_cannot_be_skipped() {
     let fx = Fx::new();
     let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
-    fx.auth
-        .operator(
-            "op",
-            "u1",
-            OperatorAction::ResetPassword {
-                temporary: &Password::from("Reset123"),
-            },
-        )
-        .await
-        .unwrap();
+    fx.reset("u1", "Reset123").await;
     let t = fx.login("u1", "Reset123").await;
     let r = fx.otp("u1", &t, &totp, 0).await;
     let Outcome::PasswordChangeRequired {
@@ -223,14 +205,7 @@ async fn r_tok_3_a_code_is_valid_once_and_only_for_a_limited_time() {
     let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
     let code = fx.code(&totp, 0);
     let t = fx.login("u1", "Newpass1").await;
-    assert!(
-        fx.auth
-            .submit_otp("u1", &t, &code)
-            .await
-            .unwrap()
-            .outcome
-            .is_logged_in()
-    );
+    assert!(fx.logs_in("u1", &t, &code).await);
     // Once: the same code in a new login is refused.
     let t = fx.login("u1", "Newpass1").await;
     let r = fx.auth.submit_otp("u1", &t, &code).await.unwrap();
@@ -326,10 +301,7 @@ async fn r_tok_4_revoked_token_stops_at_once_and_a_new_one_starts_afresh() {
     let t = fx.login("u1", "Newpass1").await;
     assert!(fx.otp("u1", &t, &old_totp, 1).await.outcome.is_logged_in());
     let pending = fx.login("u1", "Newpass1").await;
-    fx.auth
-        .operator("op-9", "u1", OperatorAction::RevokeToken)
-        .await
-        .unwrap();
+    fx.desk("u1", OperatorAction::RevokeToken).await;
     // The pending login dies with it.
     let r = fx.otp("u1", &pending, &old_totp, 0).await;
     assert_eq!(refusal(&r), Some(&Refusal::InvalidTicket));

@@ -79,10 +79,7 @@ async fn the_manual_end_to_end() {
             .is_logged_in()
     );
     // A new phone: the support desk revokes the old token; the user enrolls the new one.
-    fx.auth
-        .operator("desk-3", "fx-0001", OperatorAction::RevokeToken)
-        .await
-        .unwrap();
+    fx.desk("fx-0001", OperatorAction::RevokeToken).await;
     let t = ticket(
         fx.password_with("fx-0001", "Sakura2025", Entry::Enroll)
             .await
@@ -159,14 +156,7 @@ async fn r_syn_1_event_tokens_enroll_log_in_and_resync_by_counter() {
     counter += 5;
     let t = fx.login("u1", "Event123").await;
     let code = press(&hotp, &mut counter);
-    assert!(
-        fx.auth
-            .submit_otp("u1", &t, &code)
-            .await
-            .unwrap()
-            .outcome
-            .is_logged_in()
-    );
+    assert!(fx.logs_in("u1", &t, &code).await);
     // Fifty presses lost: login fails (R-SYN-1), resync finds the counter.
     counter += 50;
     let t = fx.login("u1", "Event123").await;
@@ -185,14 +175,7 @@ async fn r_syn_1_event_tokens_enroll_log_in_and_resync_by_counter() {
     assert_eq!(token_id, id);
     assert_eq!(fx.load("u1").await.token.unwrap().last_used, counter - 1);
     let code = press(&hotp, &mut counter);
-    assert!(
-        fx.auth
-            .submit_otp("u1", &t, &code)
-            .await
-            .unwrap()
-            .outcome
-            .is_logged_in()
-    );
+    assert!(fx.logs_in("u1", &t, &code).await);
     // Beyond the resync look-ahead (100) nothing is found.
     counter += 500;
     let t = fx.login("u1", "Event123").await;

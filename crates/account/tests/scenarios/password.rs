@@ -2,8 +2,8 @@
 //! R-PWD-2, R-PWD-3 are the password crate's, `crates/password/tests/rules.rs`),
 //! and the voluntary change behind a completed login.
 
-use lockstep_account::{AccountStore, Config, EventKind, MustChange, Outcome, Refusal, Session};
-use lockstep_password::{Argon2Params, InsecureTestHasher, Password, PasswordHasher, Violation};
+use lockstep_account::{Config, EventKind, MustChange, Outcome, Refusal, Session};
+use lockstep_password::{Password, Violation};
 
 use crate::common::{Fx, T, ticket};
 
@@ -126,20 +126,9 @@ async fn r_pwd_6_expiry_counts_calendar_days_in_jst_not_counting_the_first() {
 async fn a_hash_with_other_parameters_is_replaced_at_the_next_login() {
     let fx = Fx::new();
     fx.ready("u1", 1, "First111").await;
-    // An older deployment of the test hasher's kind, at twice its memory.
-    let older = InsecureTestHasher::with_params(Argon2Params {
-        memory_kib: 16,
-        iterations: 1,
-        parallelism: 1,
-    });
-    let mut a = fx.load("u1").await;
-    a.password.hash = older
-        .hash(&Password::from("First111"))
-        .unwrap()
-        .as_str()
-        .to_owned();
+    let a = fx.load("u1").await;
     let (set_at, previous) = (a.password.set_at, a.password.previous.clone());
-    fx.store.replace(&a, a.version).await.unwrap();
+    fx.plant_older_hash("u1", "First111").await;
 
     let r = fx.password("u1", "First111").await;
     assert!(matches!(r.outcome, Outcome::OtpRequired { .. }));

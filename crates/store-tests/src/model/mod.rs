@@ -24,19 +24,28 @@
 //! Used by the model-based property test of `lockstep-account` and by the
 //! `account_model` fuzz target, with the free [`StubHasher`] so that a run
 //! costs microseconds.
+//!
+//! This file is long on purpose: one `World` method per public input, each
+//! holding the machine call and the model's expectation side by side, so
+//! that a reader checks them against each other in one place. The model
+//! itself is in `reference.rs`.
 
 use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
 use lockstep_account::machine::{self, Candidate, Decision, Deps, Facts, Input};
 use lockstep_account::{
-    Account, Config, Entry, EventKind, LoginTicket, MustChange, OperatorAction, Outcome,
-    SessionToken, Stage, TokenSeed, TokenStatus,
+    Account, Config, Entry, EventKind, LoginTicket, MustChange, OperatorAction, SessionToken,
+    Stage, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{CredentialId, Secret, Totp, TotpParams};
 use lockstep_password::{HashError, Password, PasswordHash, PasswordHasher, PasswordPolicy};
 
 use crate::hashers::{CountingHasher, StubHasher};
+
+mod reference;
+
+use reference::{Caps, Expect, Model, ModelToken};
 
 /// One thing a user, the clock or the support desk does.
 #[derive(Clone, Copy, Debug, Arbitrary)]
@@ -92,158 +101,6 @@ pub enum CodeKind {
     Wrong,
     /// Not six ASCII digits.
     Malformed,
-}
-
-/// The model's token: what belongs to the token, not the account.
-#[derive(Debug, Clone, Copy)]
-struct ModelToken {
-    failures: u32,
-    locked: bool,
-    last_used: u64,
-    drift: i64,
-}
-
-/// The caps and windows of the configuration in use.
-#[derive(Debug, Clone, Copy)]
-struct Caps {
-    password: u32,
-    otp: u32,
-    ticket_ttl: u64,
-    session_ttl: u64,
-    grace: u64,
-    resync_window: i64,
-    max_drift: i64,
-}
-
-impl Caps {
-    fn of(config: &Config) -> Self {
-        Self {
-            password: config.password_lock_after(),
-            otp: config.otp_lock_after(),
-            ticket_ttl: u64::from(config.ticket_ttl_seconds()),
-            session_ttl: u64::from(config.session_ttl_seconds()),
-            grace: u64::from(config.acceptance().grace_seconds),
-            resync_window: i64::from(config.resync_window()),
-            max_drift: i64::from(config.max_drift()),
-        }
-    }
-}
-
-/// The reference model: what the rules say the state should be.
-#[derive(Debug, Clone, Default)]
-struct Model {
-    pw_failures: u32,
-    pw_locked: bool,
-    enroll_failures: u32,
-    enroll_locked: bool,
-    token: Option<ModelToken>,
-    /// The open stage and when its ticket expires.
-    stage: Option<(Stage, u64)>,
-    must_change: Option<MustChange>,
-    /// Open sessions: the index of the held token, and its expiry.
-    sessions: Vec<(usize, u64)>,
-}
-
-impl Model {
-    /// A password attempt, counted first; a right one resets the counter.
-    fn password_attempt(&mut self, caps: Caps, right: bool) -> bool {
-        self.pw_failures = (self.pw_failures + 1).min(caps.password);
-        if self.pw_failures == caps.password {
-            self.pw_locked = true;
-            self.void();
-        }
-        if right {
-            self.pw_failures = 0;
-            self.pw_locked = false;
-        }
-        right
-    }
-
-    /// An OTP failure against the token, or the enrollment counter.
-    fn otp_fail(&mut self, caps: Caps) -> Expect {
-        let (failures, locked) = match self.token.as_mut() {
-            Some(tok) => (&mut tok.failures, &mut tok.locked),
-            None => (&mut self.enroll_failures, &mut self.enroll_locked),
-        };
-        *failures = (*failures + 1).min(caps.otp);
-        if *failures == caps.otp {
-            *locked = true;
-            self.void();
-            Expect::Refused("token_locked")
-        } else {
-            Expect::Refused("invalid_code")
-        }
-    }
-
-    fn otp_locked(&self) -> bool {
-        self.token.map_or(self.enroll_locked, |tok| tok.locked)
-    }
-
-    fn open(&mut self, stage: Stage, now: u64, caps: Caps) -> Expect {
-        self.stage = Some((stage, now + caps.ticket_ttl));
-        Expect::Ticket(stage)
-    }
-
-    fn stage_open(&self, stage: Stage, now: u64) -> bool {
-        self.stage.is_some_and(|(s, exp)| s == stage && now <= exp)
-    }
-
-    /// A completed login: the stage ends, a session opens.
-    fn open_session(&mut self, index: usize, now: u64, caps: Caps) {
-        self.stage = None;
-        self.sessions.retain(|&(_, exp)| now <= exp);
-        if self.sessions.len() >= Config::MAX_SESSIONS {
-            self.sessions.remove(0);
-        }
-        self.sessions.push((index, now + caps.session_ttl));
-    }
-
-    fn session_live(&self, index: Option<usize>, now: u64) -> bool {
-        index.is_some_and(|i| self.sessions.iter().any(|&(s, exp)| s == i && now <= exp))
-    }
-
-    /// A lock, reset, revoke or password change.
-    fn void(&mut self) {
-        self.stage = None;
-        self.sessions.clear();
-    }
-}
-
-/// What the model expects an operation to produce.
-#[derive(Debug, PartialEq, Eq)]
-enum Expect {
-    Ticket(Stage),
-    LoggedIn,
-    Changed,
-    Done,
-    Refused(&'static str),
-}
-
-impl Expect {
-    fn of(outcome: &Outcome) -> Self {
-        match outcome {
-            Outcome::OtpRequired { .. } | Outcome::Enrolled { .. } | Outcome::Resynced { .. } => {
-                Self::Ticket(Stage::Otp)
-            }
-            Outcome::EnrollmentRequired { .. } => Self::Ticket(Stage::Enroll),
-            Outcome::PasswordChangeRequired { .. } => Self::Ticket(Stage::ChangePassword),
-            Outcome::LoggedIn(_) => Self::LoggedIn,
-            Outcome::PasswordChanged(_) => Self::Changed,
-            other => other
-                .refusal()
-                .map_or(Self::Done, |r| Self::Refused(r.code())),
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Self::Ticket(stage) => format!("ticket:{stage:?}"),
-            Self::LoggedIn => "logged_in".to_owned(),
-            Self::Changed => "changed".to_owned(),
-            Self::Done => "done".to_owned(),
-            Self::Refused(code) => format!("refused:{code}"),
-        }
-    }
 }
 
 const START: u64 = 1_750_000_000;
