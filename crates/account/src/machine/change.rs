@@ -11,8 +11,8 @@ use crate::event::{EventKind, Factor, Outcome, Refusal};
 use crate::record::{LoginTicket, MustChange, SessionToken, Stage};
 
 impl Run<'_, '_> {
-    /// The forced change (R-LOG-4), with the ticket of the OTP step: a
-    /// valid new password completes the login.
+    /// The forced change (R-LOG-4, R-ACC-2, R-OPS-2), with the ticket of the
+    /// OTP step: a valid new password completes the login (R-ACC-1).
     pub(super) fn forced_change(
         &mut self,
         ticket: &LoginTicket,
@@ -29,9 +29,9 @@ impl Run<'_, '_> {
         Ok(Outcome::LoggedIn(self.open_session()))
     }
 
-    /// The voluntary change's gate: the session of a completed login, no
-    /// required change pending, no expired temporary password, neither
-    /// factor locked. `None`: go on to reserve the current password's check.
+    /// The voluntary change's gate (R-LOG-4, R-LCK-1, R-LCK-2): the session
+    /// of a completed login, no required change pending, no expired
+    /// temporary password, neither factor locked. `None`: go on to reserve the current password's check.
     pub(super) fn voluntary_gate(&mut self, session: &SessionToken) -> Option<Outcome> {
         if !self.session_ok(session) {
             return Some(self.ticket_rejected());
@@ -58,7 +58,8 @@ impl Run<'_, '_> {
 
     /// The voluntary change's answer once the current password is verified:
     /// a wrong one counts as a password failure (R-LCK-1); a right one
-    /// resets the counter and the new password is checked and set. The
+    /// resets the counter (R-LCK-3) and the new password is checked and set
+    /// (R-PWD-4, R-PWD-5, R-PWD-7). The
     /// device that changed it gets a new session; every other one ends.
     pub(super) fn voluntary_result(
         &mut self,

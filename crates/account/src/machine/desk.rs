@@ -8,6 +8,8 @@ use crate::event::{EventKind, Factor, Outcome, Refusal};
 use crate::record::{Failures, MustChange};
 
 impl Run<'_, '_> {
+    /// A support-desk action (R-OPS-1, R-OPS-2, R-OPS-3, R-TOK-4), audited
+    /// with the operator's ID.
     pub(super) fn operator(&mut self, action: OperatorAction<'_>) -> Result<Outcome, HashError> {
         match action {
             // R-OPS-1: only that factor's lock and counter.

@@ -43,7 +43,8 @@ impl Run<'_, '_> {
 
     /// Counts an OTP failure against the bound token, or the enrollment
     /// counter when none is bound (R-ENR-5, R-LCK-2); the Nth locks and ends
-    /// the pending login and every session.
+    /// the pending login and every session. The refusal names the token
+    /// (R-LOG-2).
     fn otp_failure(&mut self, kind: fn(u32) -> EventKind, refusal: Refusal) -> Outcome {
         let cap = self.config().otp_lock_after;
         let token_id = self.acc.token.as_ref().map(|t| t.credential_id);
@@ -177,7 +178,8 @@ impl Run<'_, '_> {
         }
     }
 
-    /// After a valid OTP: a required password change (R-LOG-4), or logged in.
+    /// After a valid OTP: a required password change (R-LOG-4, R-PWD-6), or
+    /// logged in with a session (R-ACC-1).
     fn after_both_factors(&mut self) -> Outcome {
         let p = &self.acc.password;
         let c = self.config();
@@ -200,8 +202,8 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Two consecutive codes of `seed`: the second one's step (or counter)
-    /// and the drift it implies, or why not.
+    /// Two consecutive codes of `seed` (R-ENR-3, R-SYN-2): the second one's
+    /// step (or counter) and the drift it implies, or why not.
     fn verify_pair(
         &self,
         seed: &TokenSeed,

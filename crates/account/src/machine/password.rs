@@ -141,9 +141,9 @@ impl Run<'_, '_> {
         }
     }
 
-    /// A verified attempt: a failure stays counted; a success resets the
-    /// counter (R-LCK-3) unless another attempt's failure has locked the
-    /// password meanwhile. `true`: the password factor passed.
+    /// A verified attempt (R-LCK-1, R-LCK-3): a failure stays counted; a
+    /// success resets the counter unless another attempt's failure has
+    /// locked the password meanwhile. `true`: the password factor passed.
     pub(super) fn conclude_password(&mut self, pending: &PasswordCheck, matched: bool) -> bool {
         if !matched {
             self.event(EventKind::PasswordFailed {

@@ -121,6 +121,12 @@ async fn a_planted_hash_cannot_choose_its_cost() {
 #[test]
 fn tickets_parse_only_in_their_canonical_spelling() {
     let t = LoginTicket::from_bytes([0xab; 16]);
+    assert_eq!(
+        t,
+        LoginTicket::from_bytes([0xab; 16]),
+        "equal values compare equal"
+    );
+    assert_ne!(t, LoginTicket::from_bytes([0xac; 16]));
     let hex = t.expose_hex();
     assert_eq!(hex, "ab".repeat(16));
     assert!(LoginTicket::parse_hex(&hex).is_some());

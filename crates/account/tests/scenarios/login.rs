@@ -191,6 +191,9 @@ async fn r_log_5_unknown_wrong_and_locked_look_the_same_and_cost_the_same() {
         }
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let wrong = fx.password("u1", "Wrong999").await;
+    let unknown = fx.password("nobody", "Wrong999").await;
+    assert_eq!(wrong.outcome, unknown.outcome, "outcomes compare equal");
     let (_, en, ja, _) = &answers[0];
     assert!(en.contains("five") && en.contains("support desk"), "{en}");
     assert!(
