@@ -326,7 +326,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Compare-and-swap attempts before [`crate::AuthError::Contention`].
+    /// Compare-and-swap attempts before [`crate::Error::Contention`].
     #[must_use]
     pub fn max_retries(mut self, attempts: u32) -> Self {
         self.0.max_retries = attempts;

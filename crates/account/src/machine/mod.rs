@@ -6,7 +6,7 @@
 //! rules, hasher) arrive in [`Deps`], the facts of one call (time, fresh
 //! randomness) in [`Facts`], and what a directory and a store know of a
 //! token travels in the [`Input`] that needs it. Hashing is done through
-//! the [`PasswordHasher`] passed in, which is CPU work only.
+//! the [`PasswordHasher`](lockstep_password::PasswordHasher) passed in, which is CPU work only.
 //!
 //! This module holds the vocabulary and the dispatcher; each stage has its
 //! own file:
@@ -297,7 +297,7 @@ pub fn begin(
 /// Phase two: verifies the password of `input` for a reservation made by
 /// [`begin`]. Oversized input is not hashed (the dummy is verified instead,
 /// for the same work); a stored hash made at a cheaper cost is followed by
-/// [`PasswordHasher::pad_to_cost`], so that it never answers faster.
+/// [`PasswordHasher::pad_to_cost`](lockstep_password::PasswordHasher::pad_to_cost), so that it never answers faster.
 ///
 /// # Errors
 /// [`HashError`] when the stored hash is malformed or out of range.
