@@ -12,6 +12,7 @@ mod random;
 mod record;
 mod refusal;
 mod request;
+pub mod seal;
 mod store;
 mod token;
 
