@@ -224,7 +224,7 @@ impl Enumeration {
                 .unwrap()
                 .as_str()
                 .to_owned();
-            store.replace(&a, a.version).await.unwrap();
+            store.replace(&a, a.version, &[]).await.unwrap();
         });
         Self { rt, auth, wrong }
     }

@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
-use crate::machine::{self, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
+use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
 use crate::random::{OsRandom, Random};
 use crate::record::{Account, LoginTicket, SessionToken};
 use crate::request::{CodeInput, Response};
@@ -116,9 +116,11 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                     codes: violations.codes().map(str::to_owned).collect(),
                 },
             };
+            let events = vec![event];
+            self.store.append(&events).await?;
             return Ok(Response {
                 outcome: Outcome::Refused(Refusal::PasswordRejected(violations)),
-                events: vec![event],
+                events,
             });
         }
         let (account, event) = machine::create_account(
@@ -130,10 +132,11 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             &self.deps(),
             &facts,
         )?;
-        self.store.create(&account).await?;
+        let events = vec![event];
+        self.store.create(&account, &events).await?;
         Ok(Response {
             outcome: Outcome::Done,
-            events: vec![event],
+            events,
         })
     }
 
@@ -314,8 +317,9 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         'load: loop {
             attempt()?;
             let facts = self.facts()?;
-            let Some(account) = self.store.load(user_id).await? else {
+            let Some(account) = self.load(user_id).await? else {
                 let d = machine::decide_unknown(user_id, &request, &deps, &facts);
+                self.store.append(&d.events).await?;
                 return Ok(Response::from(d));
             };
             let (seed, status) = match request.token_to_look_up(&account, facts.now) {
@@ -328,16 +332,15 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             let input = request.with_token(seed.as_ref(), status);
             let pending = match machine::begin(&account, &input, &deps, &facts)? {
                 Step::Done(decision) => {
-                    if let Some(new) = &decision.account
-                        && !self.write(new, account.version).await?
-                    {
+                    if !self.commit(&decision, account.version).await? {
                         continue 'load;
                     }
                     return Ok(Response::from(decision));
                 }
                 Step::Verify(pending) => pending,
             };
-            if !self.write(&pending.reserved, account.version).await? {
+            // The reservation is no decision yet: its events come with the answer.
+            if !self.write(&pending.reserved, account.version, &[]).await? {
                 continue 'load;
             }
             let matched = machine::check(&pending, &input, &deps)?;
@@ -345,11 +348,9 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             current.version = account.version.saturating_add(1);
             loop {
                 let decision = machine::finish(&current, &input, &pending, matched, &deps, &facts)?;
-                if let Some(new) = &decision.account
-                    && !self.write(new, current.version).await?
-                {
+                if !self.commit(&decision, current.version).await? {
                     attempt()?;
-                    match self.store.load(user_id).await? {
+                    match self.load(user_id).await? {
                         Some(now) if now.password.hash == pending.hash => {
                             current = now;
                             continue;
@@ -387,14 +388,17 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         };
         let deps = self.deps();
         for _ in 0..self.config.max_retries {
-            let Some(account) = self.store.load(user_id).await? else {
+            let Some(account) = self.load(user_id).await? else {
                 return Ok(());
             };
             let Some((after, event)) = machine::rehash(&account, pending, password, &deps, facts)?
             else {
                 return Ok(());
             };
-            if self.write(&after, account.version).await? {
+            if self
+                .write(&after, account.version, core::slice::from_ref(&event))
+                .await?
+            {
                 response.events.push(event);
                 return Ok(());
             }
@@ -403,13 +407,45 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         Ok(())
     }
 
-    /// Compare-and-swap; `false` when someone wrote first (or bound the
-    /// token first): decide again on what is stored now.
-    async fn write(&self, account: &Account, expected: u64) -> Result<bool, Error> {
-        match self.store.replace(account, expected).await {
+    /// Stores a decision: its record and events in one compare-and-swap,
+    /// or, when no record changed, its events alone. `false`: decide again.
+    async fn commit(&self, decision: &Decision, expected: u64) -> Result<bool, Error> {
+        match &decision.account {
+            Some(new) => self.write(new, expected, &decision.events).await,
+            None => {
+                self.store.append(&decision.events).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Compare-and-swap; `false` when someone wrote first, bound the token
+    /// first, or the backend failed transiently: decide again on what is
+    /// stored now.
+    async fn write(
+        &self,
+        account: &Account,
+        expected: u64,
+        events: &[AuditEvent],
+    ) -> Result<bool, Error> {
+        match self.store.replace(account, expected, events).await {
             Ok(()) => Ok(true),
-            Err(StoreError::Conflict | StoreError::TokenTaken) => Ok(false),
+            Err(StoreError::TokenTaken) => Ok(false),
+            Err(e) if e.is_transient() => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads a record, trying again after a transient backend failure.
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, Error> {
+        let mut tries = 0_u32;
+        loop {
+            match self.store.load(user_id).await {
+                Err(e) if e.is_transient() && tries < self.config.max_retries => {
+                    tries = tries.saturating_add(1);
+                }
+                other => return Ok(other?),
+            }
         }
     }
 }

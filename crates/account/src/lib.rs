@@ -30,7 +30,9 @@ pub use record::{
 };
 pub use refusal::Refusal;
 pub use request::{CodeInput, Response};
-pub use store::{AccountStore, MemoryDirectory, MemoryStore, StoreError, TokenDirectory};
+pub use store::{
+    AccountStore, BackendError, MemoryDirectory, MemoryStore, StoreError, TokenDirectory,
+};
 pub use token::{Provisioned, TokenKind, TokenSeed, TokenStatus, provision};
 
 /// What a login needs from the OTP and password crates, so that a service

@@ -6,8 +6,58 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lockstep_otp::CredentialId;
 
+use crate::event::AuditEvent;
 use crate::record::Account;
 use crate::token::{TokenSeed, TokenStatus};
+
+/// A backend's own failure, kept as the `source()`, and whether trying
+/// again may succeed (busy, serialization failure, connection lost): the
+/// driver retries only those.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{}", if self.transient { "a transient storage failure" } else { "a storage failure" })]
+pub struct BackendError {
+    transient: bool,
+    #[source]
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl BackendError {
+    /// A failure that trying again will not mend.
+    pub fn permanent(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            transient: false,
+            source: Arc::new(source),
+        }
+    }
+
+    /// A failure that trying again may mend.
+    pub fn transient(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            transient: true,
+            source: Arc::new(source),
+        }
+    }
+
+    /// Whether trying again may succeed.
+    #[must_use]
+    pub const fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// Two backend errors are equal only when they are the same failure.
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.transient == other.transient && Arc::ptr_eq(&self.source, &other.source)
+    }
+}
+
+impl Eq for BackendError {}
+
+/// A poisoned lock of an in-memory store or directory.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0}'s lock was poisoned")]
+struct Poisoned(&'static str);
 
 /// Why a store operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,9 +77,22 @@ pub enum StoreError {
     /// ever revoked.
     #[error("the token ID is bound to another account or was revoked")]
     TokenTaken,
-    /// The backend failed.
-    #[error("storage backend error: {0}")]
-    Backend(String),
+    /// The backend failed; its error is the `source()`.
+    #[error("storage backend error")]
+    Backend(#[source] BackendError),
+}
+
+impl StoreError {
+    /// Whether trying again may succeed: a conflict or a transient backend
+    /// failure.
+    #[must_use]
+    pub const fn is_transient(&self) -> bool {
+        match self {
+            Self::Conflict => true,
+            Self::Backend(e) => e.is_transient(),
+            _ => false,
+        }
+    }
 }
 
 /// Where accounts live. The contract every implementation must keep (and
@@ -38,28 +101,47 @@ pub enum StoreError {
 /// 1. `load` returns the last record written, with its version.
 /// 2. `create` stores a new record at version 0; an existing user ID is
 ///    [`StoreError::AlreadyExists`].
-/// 3. `replace(record, expected)` writes `record` with version `expected + 1`
-///    **only if** the stored version is still `expected`, atomically;
-///    otherwise [`StoreError::Conflict`] and nothing is written.
+/// 3. `replace(record, expected, events)` writes `record` with version
+///    `expected + 1` **only if** the stored version is still `expected`,
+///    atomically; otherwise [`StoreError::Conflict`] and nothing is written.
 /// 4. A token ID is bound to at most one account, and a token ID listed in
 ///    any record's `revoked_tokens` can never be bound again: a write that
 ///    would break either is [`StoreError::TokenTaken`] and writes nothing.
-/// 5. Futures are `Send`; no particular async runtime is assumed.
+/// 5. The audit log is append-only; the events given to `create` and
+///    `replace` are written in the same transaction as the record (no
+///    record change without its events, no events without the change), and
+///    `append` stores the events of a decision that changed no record.
+/// 6. Futures are `Send`; no particular async runtime is assumed.
 pub trait AccountStore: Send + Sync {
     /// Loads a record.
     fn load(
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    /// Stores a new record (its version is set to 0).
-    fn create(&self, account: &Account) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a new record (its version is set to 0) and its events.
+    fn create(
+        &self,
+        account: &Account,
+        events: &[AuditEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Compare-and-swap: writes `account` with version `expected + 1` if the
-    /// stored version is `expected`.
+    /// stored version is `expected`, with `events`, in one transaction.
     fn replace(
         &self,
         account: &Account,
         expected: u64,
+        events: &[AuditEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Appends the events of a decision that changed no record.
+    fn append(&self, events: &[AuditEvent]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The audit events of `user_id` with `from <= at <= to`, in the order
+    /// they were written.
+    fn events(
+        &self,
+        user_id: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
     /// What the store knows of a token ID, as seen from `user_id`.
     fn token_status(
         &self,
@@ -85,15 +167,31 @@ impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
         (**self).load(user_id)
     }
-    fn create(&self, account: &Account) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).create(account)
+    fn create(
+        &self,
+        account: &Account,
+        events: &[AuditEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create(account, events)
     }
     fn replace(
         &self,
         account: &Account,
         expected: u64,
+        events: &[AuditEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).replace(account, expected)
+        (**self).replace(account, expected, events)
+    }
+    fn append(&self, events: &[AuditEvent]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).append(events)
+    }
+    fn events(
+        &self,
+        user_id: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send {
+        (**self).events(user_id, from, to)
     }
     fn token_status(
         &self,
@@ -118,6 +216,7 @@ struct Inner {
     accounts: HashMap<String, Account>,
     owners: HashMap<CredentialId, String>,
     revoked: HashSet<CredentialId>,
+    events: Vec<AuditEvent>,
 }
 
 impl Inner {
@@ -159,7 +258,7 @@ impl MemoryStore {
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
-            .map_err(|_| StoreError::Backend("the store's lock was poisoned".into()))
+            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("store"))))
     }
 }
 
@@ -168,7 +267,7 @@ impl AccountStore for MemoryStore {
         Ok(self.lock()?.accounts.get(user_id).cloned())
     }
 
-    async fn create(&self, account: &Account) -> Result<(), StoreError> {
+    async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         if inner.accounts.contains_key(&account.user_id) {
             return Err(StoreError::AlreadyExists);
@@ -177,10 +276,16 @@ impl AccountStore for MemoryStore {
         let mut stored = account.clone();
         stored.version = 0;
         inner.accounts.insert(stored.user_id.clone(), stored);
+        inner.events.extend_from_slice(events);
         Ok(())
     }
 
-    async fn replace(&self, account: &Account, expected: u64) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        account: &Account,
+        expected: u64,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let old = match inner.accounts.get(&account.user_id) {
             None => return Err(StoreError::NotFound),
@@ -191,7 +296,28 @@ impl AccountStore for MemoryStore {
         let mut stored = account.clone();
         stored.version = expected.saturating_add(1);
         inner.accounts.insert(stored.user_id.clone(), stored);
+        inner.events.extend_from_slice(events);
         Ok(())
+    }
+
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.lock()?.events.extend_from_slice(events);
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        user_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .lock()?
+            .events
+            .iter()
+            .filter(|e| e.user_id == user_id && (from..=to).contains(&e.at))
+            .cloned()
+            .collect())
     }
 
     async fn token_status(
@@ -232,7 +358,7 @@ impl MemoryDirectory {
     pub fn insert(&self, id: CredentialId, seed: TokenSeed) -> Result<(), StoreError> {
         self.seeds
             .lock()
-            .map_err(|_| StoreError::Backend("the directory's lock was poisoned".into()))?
+            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("directory"))))?
             .insert(id, seed);
         Ok(())
     }
@@ -243,7 +369,7 @@ impl TokenDirectory for MemoryDirectory {
         Ok(self
             .seeds
             .lock()
-            .map_err(|_| StoreError::Backend("the directory's lock was poisoned".into()))?
+            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("directory"))))?
             .get(id)
             .cloned())
     }

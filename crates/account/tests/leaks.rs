@@ -97,6 +97,11 @@ async fn nothing_secret_is_ever_printed() {
     printed.push(format!("{:?}", account.sessions));
     printed.push(format!("{:?}", account.ticket));
     printed.push(format!("{:?}", fx.auth));
+    // The audit log as the store keeps it.
+    for e in fx.store.events("u1", 0, u64::MAX).await.unwrap() {
+        printed.push(format!("{e:?}"));
+        printed.push(serde_json::to_string(&e).unwrap());
+    }
     printed.push(format!("{:?}", fx.store));
 
     // The sans-IO layer: inputs with codes and passwords, the environment,

@@ -258,7 +258,7 @@ impl<S: AccountStore + 'static> Fx<S> {
             .to_owned();
         let mut a = self.load(user).await;
         a.password.hash.clone_from(&hash);
-        self.store.replace(&a, a.version).await.unwrap();
+        self.store.replace(&a, a.version, &[]).await.unwrap();
         hash
     }
 

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::{Fx, TEMP};
 use lockstep_account::{
-    Account, AccountStore, Config, Entry, EventKind, MemoryStore, Outcome, StoreError, TokenStatus,
+    Account, AccountStore, AuditEvent, Config, Entry, EventKind, MemoryStore, Outcome, StoreError,
+    TokenStatus,
 };
 use lockstep_otp::CredentialId;
 
@@ -24,21 +25,32 @@ impl AccountStore for RacingStore {
     async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
         self.inner.load(user_id).await
     }
-    async fn create(&self, account: &Account) -> Result<(), StoreError> {
-        self.inner.create(account).await
+    async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.inner.create(account, events).await
     }
-    async fn replace(&self, account: &Account, expected: u64) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        account: &Account,
+        expected: u64,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
         let n = self.replaces.fetch_add(1, Ordering::SeqCst) + 1;
         if Some(n) == self.interfere_at {
             let mut other = self.inner.load(&account.user_id).await?.unwrap();
             other.customer_name.push('*');
-            self.inner.replace(&other, other.version).await?;
+            self.inner.replace(&other, other.version, &[]).await?;
         }
-        let result = self.inner.replace(account, expected).await;
+        let result = self.inner.replace(account, expected, events).await;
         if result.is_ok() {
             self.written.lock().unwrap().push(account.clone());
         }
         result
+    }
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.inner.append(events).await
+    }
+    async fn events(&self, user: &str, from: u64, to: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.events(user, from, to).await
     }
     async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
         self.inner.token_status(id, user).await

@@ -105,7 +105,7 @@ async fn a_planted_hash_cannot_choose_its_cost() {
     a.password.hash =
         "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
             .into();
-    fx.store.replace(&a, a.version).await.unwrap();
+    fx.store.replace(&a, a.version, &[]).await.unwrap();
     let r = fx
         .auth
         .login_password("u1", &TEMP.into(), Entry::Enroll)
