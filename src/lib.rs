@@ -13,3 +13,7 @@ pub use lockstep_password as password;
 /// The login life cycle and its driver (feature `account`).
 #[cfg(feature = "account")]
 pub use lockstep_account as account;
+
+/// The embedded SQLite store (feature `sqlite`, on by default).
+#[cfg(feature = "sqlite")]
+pub use lockstep_store_sqlite as sqlite;

@@ -13,12 +13,27 @@ use crate::token::{TokenSeed, TokenStatus};
 /// A backend's own failure, kept as the `source()`, and whether trying
 /// again may succeed (busy, serialization failure, connection lost): the
 /// driver retries only those.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{}", if self.transient { "a transient storage failure" } else { "a storage failure" })]
+#[derive(Clone, Debug)]
 pub struct BackendError {
     transient: bool,
-    #[source]
     source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl core::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.transient {
+            "a transient storage failure"
+        } else {
+            "a storage failure"
+        })
+    }
+}
+
+/// The backend's own error is the source, as its own type (downcastable).
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
 }
 
 impl BackendError {
