@@ -17,3 +17,7 @@ pub use lockstep_account as account;
 /// The embedded SQLite store (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use lockstep_store_sqlite as sqlite;
+
+/// The PostgreSQL store (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use lockstep_store_postgres as postgres;

@@ -280,6 +280,75 @@ async fn insert_events(
     Ok(())
 }
 
+/// Commits on success; on failure rolls back at once, releasing the locks
+/// (a dropped transaction would roll back only when its connection is
+/// next used).
+async fn finish(
+    tx: Transaction<'static, Sqlite>,
+    result: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => tx.commit().await.map_err(backend),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn create_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    stored: &Account,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(&stored.user_id)
+    .bind(record(stored)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    index_tokens(tx, stored).await?;
+    insert_events(tx, events).await
+}
+
+async fn replace_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    stored: &Account,
+    expected: u64,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
+    )
+    .bind(signed(stored.version))
+    .bind(record(stored)?)
+    .bind(&stored.user_id)
+    .bind(signed(expected))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
+            .bind(&stored.user_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
+        return Err(if exists.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        });
+    }
+    index_tokens(tx, stored).await?;
+    insert_events(tx, events).await
+}
+
 fn record(account: &Account) -> Result<String, StoreError> {
     serde_json::to_string(account).map_err(encoding)
 }
@@ -305,21 +374,8 @@ impl AccountStore for SqliteStore {
         let mut stored = account.clone();
         stored.version = 0;
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
-             ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(&account.user_id)
-        .bind(record(&stored)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists);
-        }
-        index_tokens(&mut tx, &stored).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await.map_err(backend)
+        let result = create_in(&mut tx, &stored, events).await;
+        finish(tx, result).await
     }
 
     async fn replace(
@@ -331,31 +387,8 @@ impl AccountStore for SqliteStore {
         let mut stored = account.clone();
         stored.version = expected.saturating_add(1);
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
-        )
-        .bind(signed(stored.version))
-        .bind(record(&stored)?)
-        .bind(&account.user_id)
-        .bind(signed(expected))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
-                .bind(&account.user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-            return Err(if exists.is_some() {
-                StoreError::Conflict
-            } else {
-                StoreError::NotFound
-            });
-        }
-        index_tokens(&mut tx, &stored).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await.map_err(backend)
+        let result = replace_in(&mut tx, &stored, expected, events).await;
+        finish(tx, result).await
     }
 
     async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
@@ -363,8 +396,8 @@ impl AccountStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.write().await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await.map_err(backend)
+        let result = insert_events(&mut tx, events).await;
+        finish(tx, result).await
     }
 
     async fn events(

@@ -408,7 +408,10 @@ pub async fn audit_log_is_written_with_the_record<S: AccountStore>(store: Arc<S>
 /// The audit log holds exactly the events of the decisions the driver
 /// returned, one for one, under concurrency too.
 pub async fn audit_rows_match_the_decisions<S: AccountStore + 'static>(store: Arc<S>) {
-    let fx = Arc::new(Fx::over(store, Config::default()));
+    // Many logins of one account at once contend for its record: give the
+    // driver room to retry rather than answer "contention".
+    let config = Config::builder().max_retries(64).build().unwrap();
+    let fx = Arc::new(Fx::over(store, config));
     let mut returned = Vec::new();
     returned.extend(
         fx.auth

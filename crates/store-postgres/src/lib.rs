@@ -1,0 +1,488 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use lockstep_account::seal::{KeyId, Keyring, SealedSecret};
+use lockstep_account::{
+    Account, AccountStore, AuditEvent, BackendError, CredentialId, EventKind, Random, StoreError,
+    TokenDirectory, TokenKind, TokenSeed, TokenStatus,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+/// How long a request waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A value that could not be stored or read back as it was written.
+#[derive(Debug, thiserror::Error)]
+#[error("a stored value could not be encoded or decoded: {0}")]
+struct Encoding(String);
+
+/// The store for several replicas: accounts, token ownership, the token
+/// directory (seeds sealed with a [`Keyring`]) and the audit log, in one
+/// PostgreSQL database that every replica's pool shares.
+pub struct PostgresStore {
+    pool: PgPool,
+    keyring: Keyring,
+}
+
+impl core::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("keyring", &self.keyring)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A backend failure: a serialization failure, a deadlock, a lost or
+/// refused connection, a pool time-out or I/O are transient (the driver
+/// decides again); anything else is permanent.
+fn backend(e: sqlx::Error) -> StoreError {
+    let transient = match &e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 40001 serialization_failure, 40P01 deadlock_detected, class 08
+            // connection exceptions, 57P01 admin shutdown.
+            code == "40001" || code == "40P01" || code.starts_with("08") || code == "57P01"
+        }),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    };
+    StoreError::Backend(if transient {
+        BackendError::transient(e)
+    } else {
+        BackendError::permanent(e)
+    })
+}
+
+fn encoding(what: impl core::fmt::Display) -> StoreError {
+    StoreError::Backend(BackendError::permanent(Encoding(what.to_string())))
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/database`). Call
+    /// [`PostgresStore::migrate`] before first use, and after every upgrade
+    /// of this crate.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is invalid or no server answers.
+    pub async fn connect(url: &str, keyring: Keyring) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(backend)?;
+        Self::connect_with(options, keyring).await
+    }
+
+    /// Connects with explicit options (a schema through `search_path`, TLS
+    /// settings, …).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when no server answers.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        keyring: Keyring,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool, keyring })
+    }
+
+    /// Applies the embedded, versioned migrations that are not applied yet
+    /// (in the connection's schema); running it again does nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction at read committed: the compare-and-swap is one
+    /// `UPDATE … WHERE version = $n`, and the token rule one upsert on the
+    /// tokens table's primary key, both atomic at that level.
+    async fn write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    /// Adds a token to the directory, its seed sealed with the active key.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] for a known credential ID;
+    /// [`StoreError::Backend`] otherwise.
+    pub async fn insert_token(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> Result<(), StoreError> {
+        let sealed = self
+            .keyring
+            .seal(id, seed, random)
+            .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+        let kind = serde_json::to_string(&seed.kind).map_err(encoding)?;
+        let done = sqlx::query(
+            "INSERT INTO token_seeds (credential_id, kind, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (credential_id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(kind)
+        .bind(sealed.as_bytes())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        Ok(())
+    }
+
+    /// Re-seals every token seed not sealed with the active key, each by a
+    /// compare-and-swap on its old bytes: idempotent, safe beside logins,
+    /// and resumable after an interruption. Returns how many rows it moved.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with a [`lockstep_account::seal::SealError`]
+    /// as source for a row that does not open, or a backend failure.
+    pub async fn rotate(&self, random: &dyn Random) -> Result<usize, StoreError> {
+        let rows = sqlx::query("SELECT credential_id, kind, sealed FROM token_seeds")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut moved = 0_usize;
+        for row in rows {
+            let (id, kind, sealed) = decode_seed_row(&row)?;
+            let fresh = self
+                .keyring
+                .reseal(&id, kind, &sealed, random)
+                .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+            let Some(fresh) = fresh else {
+                continue;
+            };
+            let done = sqlx::query(
+                "UPDATE token_seeds SET sealed = $1 WHERE credential_id = $2 AND sealed = $3",
+            )
+            .bind(fresh.as_bytes())
+            .bind(id.as_str())
+            .bind(sealed.as_bytes())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            moved = moved.saturating_add(usize::try_from(done.rows_affected()).unwrap_or(0));
+        }
+        Ok(moved)
+    }
+
+    /// The key IDs that seal at least one stored seed: a key not listed can
+    /// be retired.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub async fn keys_in_use(&self) -> Result<Vec<KeyId>, StoreError> {
+        let rows = sqlx::query("SELECT sealed FROM token_seeds")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let bytes: Vec<u8> = row.try_get("sealed").map_err(backend)?;
+            let sealed = SealedSecret::parse(&bytes)
+                .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+            if !ids.contains(&sealed.key_id()) {
+                ids.push(sealed.key_id());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn decode_seed_row(
+    row: &sqlx::postgres::PgRow,
+) -> Result<(CredentialId, TokenKind, SealedSecret), StoreError> {
+    let id: String = row.try_get("credential_id").map_err(backend)?;
+    let kind: String = row.try_get("kind").map_err(backend)?;
+    let sealed: Vec<u8> = row.try_get("sealed").map_err(backend)?;
+    let id = CredentialId::parse(&id).map_err(encoding)?;
+    let kind: TokenKind = serde_json::from_str(&kind).map_err(encoding)?;
+    let sealed = SealedSecret::parse(&sealed)
+        .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+    Ok((id, kind, sealed))
+}
+
+/// Rule 4 of the store contract inside the record's transaction: the bound
+/// token is inserted or kept for this owner only while never revoked;
+/// revoked tokens are marked for good; a token no longer bound is released.
+async fn index_tokens(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &Account,
+) -> Result<(), StoreError> {
+    let bound = account.token.as_ref().map(|t| t.credential_id);
+    if let Some(id) = bound {
+        if account.revoked_tokens.contains(&id) {
+            return Err(StoreError::TokenTaken);
+        }
+        let done = sqlx::query(
+            "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, FALSE) \
+             ON CONFLICT (credential_id) DO UPDATE SET owner = excluded.owner \
+             WHERE tokens.owner = excluded.owner AND NOT tokens.revoked",
+        )
+        .bind(id.as_str())
+        .bind(&account.user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::TokenTaken);
+        }
+    }
+    for id in &account.revoked_tokens {
+        sqlx::query(
+            "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, TRUE) \
+             ON CONFLICT (credential_id) DO UPDATE SET revoked = TRUE \
+             WHERE tokens.owner = excluded.owner",
+        )
+        .bind(id.as_str())
+        .bind(&account.user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    sqlx::query("DELETE FROM tokens WHERE owner = $1 AND NOT revoked AND credential_id <> $2")
+        .bind(&account.user_id)
+        .bind(bound.as_ref().map_or("", CredentialId::as_str))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    for e in events {
+        let kind = serde_json::to_string(&e.kind).map_err(encoding)?;
+        sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ($1, $2, $3, $4)")
+            .bind(&e.user_id)
+            .bind(signed(e.at))
+            .bind(e.operator_id.as_deref())
+            .bind(kind)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Commits on success; on failure rolls back at once, releasing the locks
+/// (a dropped transaction would roll back only when its connection is
+/// next used).
+async fn finish(
+    tx: Transaction<'static, Postgres>,
+    result: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => tx.commit().await.map_err(backend),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn create_in(
+    tx: &mut Transaction<'_, Postgres>,
+    stored: &Account,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(&stored.user_id)
+    .bind(record(stored)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    index_tokens(tx, stored).await?;
+    insert_events(tx, events).await
+}
+
+async fn replace_in(
+    tx: &mut Transaction<'_, Postgres>,
+    stored: &Account,
+    expected: u64,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
+    )
+    .bind(signed(stored.version))
+    .bind(record(stored)?)
+    .bind(&stored.user_id)
+    .bind(signed(expected))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
+            .bind(&stored.user_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
+        return Err(if exists.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        });
+    }
+    index_tokens(tx, stored).await?;
+    insert_events(tx, events).await
+}
+
+fn record(account: &Account) -> Result<String, StoreError> {
+    serde_json::to_string(account).map_err(encoding)
+}
+
+impl AccountStore for PostgresStore {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT version, record FROM accounts WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get("version").map_err(backend)?;
+        let text: String = row.try_get("record").map_err(backend)?;
+        let mut account: Account = serde_json::from_str(&text).map_err(encoding)?;
+        account.version = u64::try_from(version).map_err(encoding)?;
+        Ok(Some(account))
+    }
+
+    async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut stored = account.clone();
+        stored.version = 0;
+        let mut tx = self.write().await?;
+        let result = create_in(&mut tx, &stored, events).await;
+        finish(tx, result).await
+    }
+
+    async fn replace(
+        &self,
+        account: &Account,
+        expected: u64,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        let mut stored = account.clone();
+        stored.version = expected.saturating_add(1);
+        let mut tx = self.write().await?;
+        let result = replace_in(&mut tx, &stored, expected, events).await;
+        finish(tx, result).await
+    }
+
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        let result = insert_events(&mut tx, events).await;
+        finish(tx, result).await
+    }
+
+    async fn events(
+        &self,
+        user_id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, operator_id, kind FROM events \
+             WHERE user_id = $1 AND at >= $2 AND at <= $3 ORDER BY id",
+        )
+        .bind(user_id)
+        .bind(signed(from))
+        .bind(signed(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let at: i64 = row.try_get("at").map_err(backend)?;
+                let operator_id: Option<String> = row.try_get("operator_id").map_err(backend)?;
+                let kind: String = row.try_get("kind").map_err(backend)?;
+                let kind: EventKind = serde_json::from_str(&kind).map_err(encoding)?;
+                Ok(AuditEvent {
+                    at: u64::try_from(at).map_err(encoding)?,
+                    user_id: user_id.to_owned(),
+                    operator_id,
+                    kind,
+                })
+            })
+            .collect()
+    }
+
+    async fn token_status(
+        &self,
+        id: &CredentialId,
+        user_id: &str,
+    ) -> Result<TokenStatus, StoreError> {
+        let row = sqlx::query("SELECT owner, revoked FROM tokens WHERE credential_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(TokenStatus::Free);
+        };
+        let owner: String = row.try_get("owner").map_err(backend)?;
+        let revoked: bool = row.try_get("revoked").map_err(backend)?;
+        Ok(if revoked {
+            TokenStatus::Revoked
+        } else if owner == user_id {
+            TokenStatus::BoundTo
+        } else {
+            TokenStatus::BoundToOther
+        })
+    }
+}
+
+impl TokenDirectory for PostgresStore {
+    /// The seed of a known token, opened with the keyring. A row that does
+    /// not open (wrong key, tampered, moved) is an error with the
+    /// [`lockstep_account::seal::SealError`] as its source, never "unknown".
+    async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
+        let row = sqlx::query(
+            "SELECT credential_id, kind, sealed FROM token_seeds WHERE credential_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (stored_id, kind, sealed) = decode_seed_row(&row)?;
+        self.keyring
+            .open(&stored_id, kind, &sealed)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
+    }
+}
