@@ -302,5 +302,91 @@ fn enumeration(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, login, enumeration);
+/// Latency of a request that needs no hashing (an OTP-stage input with a
+/// stale ticket: load, compare, audit) while password steps hash on the same
+/// two-worker runtime, with hashing inline and through tokio's
+/// `block_in_place`; medians, as ratios to the same request with no
+/// password step in flight.
+fn offload(_: &mut Criterion) {
+    use lockstep_account::offload::{Inline, Offload, TokioBlockInPlace};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let hasher = Arc::new(
+        Argon2idHasher::new(Argon2Params {
+            memory_kib: 16 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+    );
+    let mut medians = Vec::new();
+    for (name, offload, load) in [
+        ("idle", Arc::new(Inline) as Arc<dyn Offload>, false),
+        ("inline", Arc::new(Inline) as Arc<dyn Offload>, true),
+        (
+            "block_in_place",
+            Arc::new(TokioBlockInPlace) as Arc<dyn Offload>,
+            true,
+        ),
+    ] {
+        let auth = Arc::new(
+            Authenticator::builder(MemoryStore::new(), MemoryDirectory::new())
+                .hasher(Arc::clone(&hasher) as Arc<dyn PasswordHasher>)
+                .offload(offload)
+                .build()
+                .unwrap(),
+        );
+        let median = rt.block_on(async {
+            let pw = Password::from("Right123");
+            auth.create_account("op", "u1", "N", "C", &pw)
+                .await
+                .unwrap();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let background: Vec<_> = (0..if load { 2 } else { 0 })
+                .map(|_| {
+                    let (auth, stop) = (Arc::clone(&auth), Arc::clone(&stop));
+                    tokio::spawn(async move {
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let _ = auth
+                                .login_password("nobody", &Password::from("x1y2z3"), Entry::Login)
+                                .await;
+                        }
+                    })
+                })
+                .collect();
+            let stale = lockstep_account::LoginTicket::from_bytes([1; 16]);
+            let mut samples = Vec::new();
+            for _ in 0..200 {
+                let auth = Arc::clone(&auth);
+                let t = stale.clone();
+                let start = Instant::now();
+                tokio::spawn(async move { auth.submit_otp("u1", &t, "123456").await.unwrap() })
+                    .await
+                    .unwrap();
+                samples.push(start.elapsed());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for b in background {
+                b.await.unwrap();
+            }
+            samples.sort();
+            samples.get(samples.len() / 2).copied().unwrap_or_default()
+        });
+        medians.push((name, median));
+    }
+    let base = medians.first().map_or(1.0, |(_, m)| m.as_secs_f64());
+    println!("\noffload: median latency of a request without hashing, 2 password steps in flight");
+    for (name, m) in &medians {
+        println!(
+            "  {name:<16} {:>9.1} µs  {:.2}×",
+            m.as_secs_f64() * 1e6,
+            m.as_secs_f64() / base
+        );
+    }
+}
+
+criterion_group!(benches, login, enumeration, offload);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
 use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
+use crate::offload::{Inline, Offload, offloaded};
 use crate::random::{OsRandom, Random};
 use crate::record::{Account, LoginTicket, SessionToken};
 use crate::request::{CodeInput, Response};
@@ -37,6 +38,7 @@ pub struct Authenticator<S, D> {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) config: Config,
     pub(crate) policy: PasswordPolicy,
+    pub(crate) offload: Arc<dyn Offload>,
     pub(crate) dummy: PasswordHash,
 }
 
@@ -69,6 +71,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             random: Arc::new(OsRandom),
             config: Config::default(),
             policy: PasswordPolicy::bank_default(),
+            offload: Arc::new(Inline),
         }
     }
 
@@ -123,15 +126,18 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 events,
             });
         }
-        let (account, event) = machine::create_account(
-            user_id,
-            user_name,
-            customer_name,
-            temporary,
-            operator_id,
-            &self.deps(),
-            &facts,
-        )?;
+        let deps = self.deps();
+        let (account, event) = offloaded(&*self.offload, || {
+            machine::create_account(
+                user_id,
+                user_name,
+                customer_name,
+                temporary,
+                operator_id,
+                &deps,
+                &facts,
+            )
+        })?;
         let events = vec![event];
         self.store.create(&account, &events).await?;
         Ok(Response {
@@ -318,7 +324,9 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             attempt()?;
             let facts = self.facts()?;
             let Some(account) = self.load(user_id).await? else {
-                let d = machine::decide_unknown(user_id, &request, &deps, &facts);
+                let d = offloaded(&*self.offload, || {
+                    machine::decide_unknown(user_id, &request, &deps, &facts)
+                });
                 self.store.append(&d.events).await?;
                 return Ok(Response::from(d));
             };
@@ -330,7 +338,10 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 None => (None, TokenStatus::Free),
             };
             let input = request.with_token(seed.as_ref(), status);
-            let pending = match machine::begin(&account, &input, &deps, &facts)? {
+            let begun = offloaded(&*self.offload, || {
+                machine::begin(&account, &input, &deps, &facts)
+            });
+            let pending = match begun? {
                 Step::Done(decision) => {
                     if !self.commit(&decision, account.version).await? {
                         continue 'load;
@@ -343,11 +354,13 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             if !self.write(&pending.reserved, account.version, &[]).await? {
                 continue 'load;
             }
-            let matched = machine::check(&pending, &input, &deps)?;
+            let matched = offloaded(&*self.offload, || machine::check(&pending, &input, &deps))?;
             let mut current = pending.reserved.clone();
             current.version = account.version.saturating_add(1);
             loop {
-                let decision = machine::finish(&current, &input, &pending, matched, &deps, &facts)?;
+                let decision = offloaded(&*self.offload, || {
+                    machine::finish(&current, &input, &pending, matched, &deps, &facts)
+                })?;
                 if !self.commit(&decision, current.version).await? {
                     attempt()?;
                     match self.load(user_id).await? {
@@ -391,8 +404,10 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             let Some(account) = self.load(user_id).await? else {
                 return Ok(());
             };
-            let Some((after, event)) = machine::rehash(&account, pending, password, &deps, facts)?
-            else {
+            let rehashed = offloaded(&*self.offload, || {
+                machine::rehash(&account, pending, password, &deps, facts)
+            });
+            let Some((after, event)) = rehashed? else {
                 return Ok(());
             };
             if self

@@ -10,6 +10,7 @@ use crate::authenticator::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::offload::Offload;
 use crate::random::Random;
 use crate::store::{AccountStore, TokenDirectory};
 
@@ -23,6 +24,7 @@ pub struct AuthenticatorBuilder<S, D> {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) config: Config,
     pub(crate) policy: PasswordPolicy,
+    pub(crate) offload: Arc<dyn Offload>,
 }
 
 impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
@@ -52,6 +54,15 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
     #[must_use]
     pub fn random(mut self, random: Arc<dyn Random>) -> Self {
         self.random = random;
+        self
+    }
+
+    /// Where password hashing runs. Default: [`crate::offload::Inline`];
+    /// with tokio, [`crate::offload::TokioBlockInPlace`] (feature `tokio`)
+    /// keeps a worker's other requests moving while it hashes.
+    #[must_use]
+    pub fn offload(mut self, offload: Arc<dyn Offload>) -> Self {
+        self.offload = offload;
         self
     }
 
@@ -93,6 +104,7 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
             random: self.random,
             config: self.config,
             policy: self.policy,
+            offload: self.offload,
             dummy,
         })
     }

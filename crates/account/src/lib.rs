@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod event;
 pub mod machine;
+pub mod offload;
 mod random;
 mod record;
 mod refusal;
