@@ -195,3 +195,43 @@ async fn rotation_under_concurrent_logins_loses_no_token() {
     retired.close().await;
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A write that dies half-way (its connection closed after the record's
+/// update, before the commit) leaves the old record, its tokens and its
+/// events as they were.
+#[tokio::test]
+async fn a_write_cut_off_half_way_leaves_the_old_record() {
+    use sqlx::Connection;
+    let path = temp_path();
+    let store = Arc::new(open(&path, keys(1, 7)).await);
+    let fx = Fx::over(Arc::clone(&store), Config::default());
+    fx.create("u1").await;
+    let before = fx.load("u1").await;
+    let events = store.events("u1", 0, u64::MAX).await.unwrap();
+    let mut cut = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mut tx = cut.begin().await.unwrap();
+    sqlx::query("UPDATE accounts SET version = version + 1, record = 'torn' WHERE user_id = 'u1'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ('u1', 1, NULL, 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // The connection goes away mid-transaction: no commit, no rollback sent.
+    drop(tx);
+    cut.close_hard().await.unwrap();
+    assert_eq!(fx.load("u1").await, before);
+    assert_eq!(store.events("u1", 0, u64::MAX).await.unwrap(), events);
+    // And the store writes on as before.
+    let r = fx.reset("u1", "Reset123").await;
+    assert!(
+        matches!(r.outcome, lockstep_account::Outcome::Done),
+        "{r:?}"
+    );
+    assert_eq!(fx.load("u1").await.version, before.version + 1);
+    store.close().await;
+    std::fs::remove_file(&path).unwrap();
+}
