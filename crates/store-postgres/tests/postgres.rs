@@ -292,3 +292,41 @@ async fn rotation_under_concurrent_logins_loses_no_token() {
         assert_eq!(opened.secret.expose_bytes(), seed.secret.expose_bytes());
     }
 }
+
+/// A write that dies half-way (its connection closed after the record's
+/// update, before the commit) leaves the old record and events as they were.
+#[tokio::test]
+async fn a_write_cut_off_half_way_leaves_the_old_record() {
+    use sqlx::Connection;
+    let Some(schema) = new_schema().await else {
+        return;
+    };
+    let store = Arc::new(store_in(&schema, keys(1, 7)).await);
+    let fx = Fx::over(Arc::clone(&store), Config::default());
+    fx.create("u1").await;
+    let before = fx.load("u1").await;
+    let events = store.events("u1", 0, u64::MAX).await.unwrap();
+    let options: PgConnectOptions = url().parse().unwrap();
+    let options = options.options([("search_path", schema.0.as_str())]);
+    let mut cut = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let mut tx = cut.begin().await.unwrap();
+    sqlx::query("UPDATE accounts SET version = version + 1, record = 'torn' WHERE user_id = 'u1'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ('u1', 1, NULL, 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // The connection goes away mid-transaction: no commit, no rollback sent.
+    drop(tx);
+    cut.close_hard().await.unwrap();
+    assert_eq!(fx.load("u1").await, before);
+    assert_eq!(store.events("u1", 0, u64::MAX).await.unwrap(), events);
+    let r = fx.reset("u1", "Reset123").await;
+    assert!(
+        matches!(r.outcome, lockstep_account::Outcome::Done),
+        "{r:?}"
+    );
+    assert_eq!(fx.load("u1").await.version, before.version + 1);
+}
