@@ -10,10 +10,12 @@ CREATE TABLE IF NOT EXISTS accounts (
 -- Every token ID ever bound, in one table: the primary key makes a token
 -- bound to at most one account, and a revoked row is never bound again.
 -- (Two tables checked one after the other would race at read committed.)
+-- `revoked` is an integer, as in the SQLite schema, so both stores run
+-- the same queries.
 CREATE TABLE IF NOT EXISTS tokens (
     credential_id TEXT PRIMARY KEY,
     owner         TEXT NOT NULL REFERENCES accounts (user_id),
-    revoked       BOOLEAN NOT NULL DEFAULT FALSE
+    revoked       BIGINT NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
 );
 
 -- The token directory: seeds sealed with the embedder's keyring.

@@ -1,0 +1,411 @@
+//! The code both SQL stores share, as one macro: the queries are the same
+//! text on SQLite and PostgreSQL (`$n` placeholders, an integer `revoked`
+//! flag), and only the driver's types differ. Each store crate defines its
+//! struct (with `pool` and `keyring` fields), `backend(sqlx::Error) ->
+//! StoreError` (its transient codes), and a `write()` method that opens a
+//! write transaction, then invokes [`sql_store!`].
+#![forbid(unsafe_code)]
+
+/// Generates, in a module `sql` of the calling crate, the store's
+/// `AccountStore` and `TokenDirectory` implementations and its
+/// `insert_token`, `rotate` and `keys_in_use` methods.
+#[macro_export]
+macro_rules! sql_store {
+    ($Store:ident, $Db:ident, $Row:ty) => {
+        mod sql {
+        use ::lockstep_account::seal::{KeyId, SealedSecret};
+        use ::lockstep_account::{
+            Account, AccountStore, AuditEvent, BackendError, CredentialId, EventKind, Random,
+            StoreError, TokenDirectory, TokenKind, TokenSeed, TokenStatus,
+        };
+        use ::sqlx::{$Db, Row, Transaction};
+
+        use super::{$Store, backend};
+
+        /// A value that could not be stored or read back as it was written.
+        #[derive(Debug, thiserror::Error)]
+        #[error("a stored value could not be encoded or decoded: {0}")]
+        struct Encoding(String);
+
+        fn encoding(what: impl core::fmt::Display) -> StoreError {
+            StoreError::Backend(BackendError::permanent(Encoding(what.to_string())))
+        }
+
+        fn signed(n: u64) -> i64 {
+            i64::try_from(n).unwrap_or(i64::MAX)
+        }
+
+        impl $Store {
+            /// Adds a token to the directory, its seed sealed with the active key.
+            ///
+            /// # Errors
+            /// [`StoreError::AlreadyExists`] for a known credential ID;
+            /// [`StoreError::Backend`] otherwise.
+            pub async fn insert_token(
+                &self,
+                id: &CredentialId,
+                seed: &TokenSeed,
+                random: &dyn Random,
+            ) -> Result<(), StoreError> {
+                let sealed = self
+                    .keyring
+                    .seal(id, seed, random)
+                    .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+                let kind = serde_json::to_string(&seed.kind).map_err(encoding)?;
+                let done = sqlx::query(
+                    "INSERT INTO token_seeds (credential_id, kind, sealed) VALUES ($1, $2, $3) \
+                     ON CONFLICT (credential_id) DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(kind)
+                .bind(sealed.as_bytes())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::AlreadyExists);
+                }
+                Ok(())
+            }
+
+            /// Re-seals every token seed not sealed with the active key, each by a
+            /// compare-and-swap on its old bytes: idempotent, safe beside logins,
+            /// and resumable after an interruption. Returns how many rows it moved.
+            ///
+            /// # Errors
+            /// [`StoreError::Backend`] with a [`lockstep_account::seal::SealError`]
+            /// as source for a row that does not open, or a backend failure.
+            pub async fn rotate(&self, random: &dyn Random) -> Result<usize, StoreError> {
+                let rows = sqlx::query("SELECT credential_id, kind, sealed FROM token_seeds")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let mut moved = 0_usize;
+                for row in rows {
+                    let (id, kind, sealed) = decode_seed_row(&row)?;
+                    let fresh = self
+                        .keyring
+                        .reseal(&id, kind, &sealed, random)
+                        .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+                    let Some(fresh) = fresh else {
+                        continue;
+                    };
+                    let done = sqlx::query(
+                        "UPDATE token_seeds SET sealed = $1 WHERE credential_id = $2 AND sealed = $3",
+                    )
+                    .bind(fresh.as_bytes())
+                    .bind(id.as_str())
+                    .bind(sealed.as_bytes())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                    moved = moved.saturating_add(usize::try_from(done.rows_affected()).unwrap_or(0));
+                }
+                Ok(moved)
+            }
+
+            /// The key IDs that seal at least one stored seed: a key not listed can
+            /// be retired.
+            ///
+            /// # Errors
+            /// [`StoreError::Backend`].
+            pub async fn keys_in_use(&self) -> Result<Vec<KeyId>, StoreError> {
+                let rows = sqlx::query("SELECT sealed FROM token_seeds")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let mut ids = Vec::new();
+                for row in rows {
+                    let bytes: Vec<u8> = row.try_get("sealed").map_err(backend)?;
+                    let sealed = SealedSecret::parse(&bytes)
+                        .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+                    if !ids.contains(&sealed.key_id()) {
+                        ids.push(sealed.key_id());
+                    }
+                }
+                ids.sort();
+                Ok(ids)
+            }
+        }
+
+        fn decode_seed_row(
+            row: &$Row,
+        ) -> Result<(CredentialId, TokenKind, SealedSecret), StoreError> {
+            let id: String = row.try_get("credential_id").map_err(backend)?;
+            let kind: String = row.try_get("kind").map_err(backend)?;
+            let sealed: Vec<u8> = row.try_get("sealed").map_err(backend)?;
+            let id = CredentialId::parse(&id).map_err(encoding)?;
+            let kind: TokenKind = serde_json::from_str(&kind).map_err(encoding)?;
+            let sealed = SealedSecret::parse(&sealed)
+                .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+            Ok((id, kind, sealed))
+        }
+
+        /// Rule 4 of the store contract inside the record's transaction: the bound
+        /// token is inserted or kept for this owner only while never revoked;
+        /// revoked tokens are marked for good; a token no longer bound is released.
+        async fn index_tokens(
+            tx: &mut Transaction<'_, $Db>,
+            account: &Account,
+        ) -> Result<(), StoreError> {
+            let bound = account.token.as_ref().map(|t| t.credential_id);
+            if let Some(id) = bound {
+                if account.revoked_tokens.contains(&id) {
+                    return Err(StoreError::TokenTaken);
+                }
+                let done = sqlx::query(
+                    "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 0) \
+                     ON CONFLICT (credential_id) DO UPDATE SET owner = excluded.owner \
+                     WHERE tokens.owner = excluded.owner AND tokens.revoked = 0",
+                )
+                .bind(id.as_str())
+                .bind(&account.user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::TokenTaken);
+                }
+            }
+            for id in &account.revoked_tokens {
+                sqlx::query(
+                    "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 1) \
+                     ON CONFLICT (credential_id) DO UPDATE SET revoked = 1 \
+                     WHERE tokens.owner = excluded.owner",
+                )
+                .bind(id.as_str())
+                .bind(&account.user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            }
+            sqlx::query("DELETE FROM tokens WHERE owner = $1 AND revoked = 0 AND credential_id <> $2")
+                .bind(&account.user_id)
+                .bind(bound.as_ref().map_or("", CredentialId::as_str))
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        }
+
+        async fn insert_events(
+            tx: &mut Transaction<'_, $Db>,
+            events: &[AuditEvent],
+        ) -> Result<(), StoreError> {
+            for e in events {
+                let kind = serde_json::to_string(&e.kind).map_err(encoding)?;
+                sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ($1, $2, $3, $4)")
+                    .bind(&e.user_id)
+                    .bind(signed(e.at))
+                    .bind(e.operator_id.as_deref())
+                    .bind(kind)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(())
+        }
+
+        /// Commits on success; on failure rolls back at once, releasing the locks
+        /// (a dropped transaction would roll back only when its connection is
+        /// next used).
+        async fn finish(
+            tx: Transaction<'static, $Db>,
+            result: Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            match result {
+                Ok(()) => tx.commit().await.map_err(backend),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            }
+        }
+
+        async fn create_in(
+            tx: &mut Transaction<'_, $Db>,
+            stored: &Account,
+            events: &[AuditEvent],
+        ) -> Result<(), StoreError> {
+            let done = sqlx::query(
+                "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(&stored.user_id)
+            .bind(record(stored)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::AlreadyExists);
+            }
+            index_tokens(tx, stored).await?;
+            insert_events(tx, events).await
+        }
+
+        async fn replace_in(
+            tx: &mut Transaction<'_, $Db>,
+            stored: &Account,
+            expected: u64,
+            events: &[AuditEvent],
+        ) -> Result<(), StoreError> {
+            let done = sqlx::query(
+                "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
+            )
+            .bind(signed(stored.version))
+            .bind(record(stored)?)
+            .bind(&stored.user_id)
+            .bind(signed(expected))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
+                    .bind(&stored.user_id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+                return Err(if exists.is_some() {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                });
+            }
+            index_tokens(tx, stored).await?;
+            insert_events(tx, events).await
+        }
+
+        fn record(account: &Account) -> Result<String, StoreError> {
+            serde_json::to_string(account).map_err(encoding)
+        }
+
+        impl AccountStore for $Store {
+            async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+                let row = sqlx::query("SELECT version, record FROM accounts WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let version: i64 = row.try_get("version").map_err(backend)?;
+                let text: String = row.try_get("record").map_err(backend)?;
+                let mut account: Account = serde_json::from_str(&text).map_err(encoding)?;
+                account.version = u64::try_from(version).map_err(encoding)?;
+                Ok(Some(account))
+            }
+
+            async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
+                let mut stored = account.clone();
+                stored.version = 0;
+                let mut tx = self.write().await?;
+                let result = create_in(&mut tx, &stored, events).await;
+                finish(tx, result).await
+            }
+
+            async fn replace(
+                &self,
+                account: &Account,
+                expected: u64,
+                events: &[AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut stored = account.clone();
+                stored.version = expected.saturating_add(1);
+                let mut tx = self.write().await?;
+                let result = replace_in(&mut tx, &stored, expected, events).await;
+                finish(tx, result).await
+            }
+
+            async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write().await?;
+                let result = insert_events(&mut tx, events).await;
+                finish(tx, result).await
+            }
+
+            async fn events(
+                &self,
+                user_id: &str,
+                from: u64,
+                to: u64,
+            ) -> Result<Vec<AuditEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT at, operator_id, kind FROM events \
+                     WHERE user_id = $1 AND at >= $2 AND at <= $3 ORDER BY id",
+                )
+                .bind(user_id)
+                .bind(signed(from))
+                .bind(signed(to))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.iter()
+                    .map(|row| {
+                        let at: i64 = row.try_get("at").map_err(backend)?;
+                        let operator_id: Option<String> = row.try_get("operator_id").map_err(backend)?;
+                        let kind: String = row.try_get("kind").map_err(backend)?;
+                        let kind: EventKind = serde_json::from_str(&kind).map_err(encoding)?;
+                        Ok(AuditEvent {
+                            at: u64::try_from(at).map_err(encoding)?,
+                            user_id: user_id.to_owned(),
+                            operator_id,
+                            kind,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn token_status(
+                &self,
+                id: &CredentialId,
+                user_id: &str,
+            ) -> Result<TokenStatus, StoreError> {
+                let row = sqlx::query("SELECT owner, revoked FROM tokens WHERE credential_id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let Some(row) = row else {
+                    return Ok(TokenStatus::Free);
+                };
+                let owner: String = row.try_get("owner").map_err(backend)?;
+                let revoked: i64 = row.try_get("revoked").map_err(backend)?;
+                Ok(if revoked != 0 {
+                    TokenStatus::Revoked
+                } else if owner == user_id {
+                    TokenStatus::BoundTo
+                } else {
+                    TokenStatus::BoundToOther
+                })
+            }
+        }
+
+        impl TokenDirectory for $Store {
+            /// The seed of a known token, opened with the keyring. A row that does
+            /// not open (wrong key, tampered, moved) is an error with the
+            /// [`lockstep_account::seal::SealError`] as its source, never "unknown".
+            async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT credential_id, kind, sealed FROM token_seeds WHERE credential_id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let (stored_id, kind, sealed) = decode_seed_row(&row)?;
+                self.keyring
+                    .open(&stored_id, kind, &sealed)
+                    .map(Some)
+                    .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
+            }
+        }
+
+        }
+    };
+}
