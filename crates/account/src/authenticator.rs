@@ -9,7 +9,7 @@ use crate::builder::AuthenticatorBuilder;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal};
+use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal, Session};
 use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
 use crate::offload::{Inline, Offload, offloaded};
 use crate::random::{OsRandom, Random};
@@ -279,6 +279,70 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             action,
         };
         self.run(user_id, input).await
+    }
+
+    /// The open session `token` of `user_id`, with what the initial screen
+    /// shows (R-ACC-1): `None` when the token is not an open session of the
+    /// account (never was, expired, logged out, or ended by a lock, a reset,
+    /// a revoke or a password change). A web service calls it on every
+    /// authenticated page, so that what ends sessions ends them at once.
+    /// Reads only; the comparison is in constant time.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn session(
+        &self,
+        user_id: &str,
+        token: &SessionToken,
+    ) -> Result<Option<Session>, Error> {
+        let now = self.clock.now();
+        let Some(account) = self.load(user_id).await? else {
+            return Ok(None);
+        };
+        let open = account.sessions.iter().find(|s| {
+            let live = now <= s.expires_at;
+            live & token.matches(&s.digest)
+        });
+        Ok(open.map(|s| Session {
+            customer_name: account.customer_name.clone(),
+            user_id: account.user_id.clone(),
+            user_name: account.user_name.clone(),
+            token: token.clone(),
+            expires_at: s.expires_at,
+        }))
+    }
+
+    /// Ends one session (logout), recorded as [`EventKind::LoggedOut`] in the
+    /// same write. `false` when `token` was no open session (nothing is
+    /// written then).
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Contention`] after too many conflicts.
+    pub async fn logout(&self, user_id: &str, token: &SessionToken) -> Result<bool, Error> {
+        for _ in 0..self.config.max_retries {
+            let Some(mut account) = self.load(user_id).await? else {
+                return Ok(false);
+            };
+            let before = account.sessions.len();
+            account.sessions.retain(|s| !token.matches(&s.digest));
+            if account.sessions.len() == before {
+                return Ok(false);
+            }
+            let event = AuditEvent {
+                at: self.clock.now(),
+                user_id: account.user_id.clone(),
+                operator_id: None,
+                kind: EventKind::LoggedOut,
+            };
+            let expected = account.version;
+            if self
+                .write(&account, expected, core::slice::from_ref(&event))
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+        Err(Error::Contention)
     }
 
     fn deps(&self) -> Deps<'_> {

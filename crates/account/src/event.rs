@@ -243,6 +243,8 @@ pub enum EventKind {
     },
     /// Both factors (and any required change) done.
     LoggedIn,
+    /// The user ended a session (logout).
+    LoggedOut,
     /// The support desk created the account with a temporary password.
     AccountCreated,
     /// The support desk unlocked a factor.

@@ -77,6 +77,44 @@ impl PostgresStore {
         Ok(Self { pool, keyring })
     }
 
+    /// Connects to `url` with every table in `schema`, which is created if
+    /// missing: several stores (a service's customers and its operators,
+    /// say) can then share one database without sharing a row. The name is
+    /// 1 to 63 of `a-z`, `0-9` and `_`, not starting with a digit.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for an invalid URL or schema name, or when no
+    /// server answers.
+    pub async fn connect_schema(
+        url: &str,
+        schema: &str,
+        keyring: Keyring,
+    ) -> Result<Self, StoreError> {
+        let valid = (1..=63).contains(&schema.len())
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !schema.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(StoreError::Backend(BackendError::permanent(
+                sqlx::Error::Configuration(format!("invalid schema name {schema:?}").into()),
+            )));
+        }
+        let options: PgConnectOptions = url.parse().map_err(backend)?;
+        // The name is checked above, so quoting it is enough.
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        let created = sqlx::query(&create).execute(&admin).await.map_err(backend);
+        admin.close().await;
+        created?;
+        Self::connect_with(options.options([("search_path", schema)]), keyring).await
+    }
+
     /// Applies the embedded, versioned migrations that are not applied yet
     /// (in the connection's schema); running it again does nothing.
     ///

@@ -1,0 +1,87 @@
+//! The two stores the service runs on, behind one trait, and how each is
+//! opened: an SQLite file in the data directory (the default) or a
+//! PostgreSQL URL. Customers and desk operators live in two stores of the
+//! same kind — two files, or two schemas — so that no customer credential
+//! ever opens the desk and no operator is a customer.
+
+use std::future::Future;
+use std::path::Path;
+
+use lockstep::account::seal::Keyring;
+use lockstep::account::{AccountStore, CredentialId, Random, StoreError, TokenDirectory, TokenSeed};
+use lockstep::postgres::PostgresStore;
+use lockstep::sqlite::SqliteStore;
+
+/// A store the service can run on: accounts, the token directory, and
+/// adding a token to the directory (what VIP's provisioning does for the
+/// bank).
+pub trait Backend: AccountStore + TokenDirectory + Send + Sync + 'static {
+    /// Adds a token to the directory, its seed sealed.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] for a known credential ID, or a backend
+    /// failure.
+    fn insert_token(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Backend for SqliteStore {
+    fn insert_token(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        SqliteStore::insert_token(self, id, seed, random)
+    }
+}
+
+impl Backend for PostgresStore {
+    fn insert_token(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        PostgresStore::insert_token(self, id, seed, random)
+    }
+}
+
+/// Opens and migrates the customers' and the desk's SQLite files in `dir`
+/// (created if missing).
+///
+/// # Errors
+/// [`StoreError::Backend`] when a file cannot be opened or migrated.
+pub async fn open_sqlite(
+    dir: &Path,
+    keyring: &Keyring,
+) -> Result<(SqliteStore, SqliteStore), StoreError> {
+    let customers = SqliteStore::connect(dir.join("customers.sqlite"), keyring.clone()).await?;
+    customers.migrate().await?;
+    let desk = SqliteStore::connect(dir.join("desk.sqlite"), keyring.clone()).await?;
+    desk.migrate().await?;
+    Ok((customers, desk))
+}
+
+/// Opens and migrates the customers' and the desk's schemas (`{prefix}` and
+/// `{prefix}_desk`, created if missing) in the PostgreSQL database at `url`.
+///
+/// # Errors
+/// [`StoreError::Backend`] when no server answers, the URL is invalid, or a
+/// migration fails.
+pub async fn open_postgres(
+    url: &str,
+    prefix: &str,
+    keyring: &Keyring,
+) -> Result<(PostgresStore, PostgresStore), StoreError> {
+    let customers = PostgresStore::connect_schema(url, prefix, keyring.clone()).await?;
+    customers.migrate().await?;
+    let desk_schema = format!("{prefix}_desk");
+    let desk = PostgresStore::connect_schema(url, &desk_schema, keyring.clone()).await?;
+    desk.migrate().await?;
+    Ok((customers, desk))
+}
