@@ -8,7 +8,9 @@ use std::future::Future;
 use std::path::Path;
 
 use lockstep::account::seal::Keyring;
-use lockstep::account::{AccountStore, CredentialId, Random, StoreError, TokenDirectory, TokenSeed};
+use lockstep::account::{
+    AccountStore, CredentialId, Random, StoreError, TokenDirectory, TokenSeed,
+};
 use lockstep::postgres::PostgresStore;
 use lockstep::sqlite::SqliteStore;
 

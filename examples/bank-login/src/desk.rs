@@ -75,10 +75,12 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
         .find(|e| matches!(e.kind, EventKind::LoggedIn))
         .map_or_else(|| "なし".to_owned(), |e| jst(e.at));
     let rows = events.iter().rev().take(EVENTS_SHOWN).map(row).collect();
-    let (otp_locked, otp_failures) = account.token.as_ref().map_or(
-        (account.enrollment.locked, account.enrollment.count),
-        |t| (t.failures.locked, t.failures.count),
-    );
+    let (otp_locked, otp_failures) = account
+        .token
+        .as_ref()
+        .map_or((account.enrollment.locked, account.enrollment.count), |t| {
+            (t.failures.locked, t.failures.count)
+        });
     let must_change = match account.password.must_change {
         Some(MustChange::FirstLogin) => "・初回ログイン時に変更が必要",
         Some(MustChange::Reset) => "・初期化済み（次回ログイン時に変更が必要）",
@@ -193,8 +195,7 @@ pub(crate) async fn action<S: Backend>(
                 flash_error(&session, format!("ユーザ ID {user_id} は見つかりません。")).await?;
                 return Ok(to::<Desk>(&back));
             };
-            let temporary =
-                secret::temporary_password(&bank.policy, user_id, &account.user_name)?;
+            let temporary = secret::temporary_password(&bank.policy, user_id, &account.user_name)?;
             let outcome = auth
                 .operator(
                     operator,
@@ -268,9 +269,9 @@ pub(crate) async fn create<S: Backend>(
         && user_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let valid_names = [user_name, customer_name]
-        .iter()
-        .all(|n| !n.is_empty() && n.chars().count() <= MAX_NAME && !n.chars().any(char::is_control));
+    let valid_names = [user_name, customer_name].iter().all(|n| {
+        !n.is_empty() && n.chars().count() <= MAX_NAME && !n.chars().any(char::is_control)
+    });
     if !valid_id || !valid_names {
         flash_error(
             &session,
@@ -296,7 +297,10 @@ pub(crate) async fn create<S: Backend>(
             ..Flash::default()
         },
         Ok(r) => Flash {
-            error: r.outcome.refusal().map(lockstep::account::Refusal::message_ja),
+            error: r
+                .outcome
+                .refusal()
+                .map(lockstep::account::Refusal::message_ja),
             ..Flash::default()
         },
         Err(Error::Store(StoreError::AlreadyExists)) => Flash {

@@ -158,7 +158,9 @@ pub(crate) struct LoginForm {
 }
 
 /// GET `/`: the login screen, or the page the flow is at.
-pub(crate) async fn login_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn login_page<S: Backend, P: Side>(
+    session: Session,
+) -> Result<Response, AppError> {
     if let Some(flow) = flow(&session).await? {
         return Ok(resume::<P>(&flow));
     }
@@ -239,13 +241,13 @@ pub(crate) async fn refused_here<P: Side>(
     } else {
         matches!(
             refusal,
-        Refusal::InvalidCredentials
-            | Refusal::InvalidTicket
-            | Refusal::TokenLocked
-            | Refusal::TemporaryPasswordExpired
-            | Refusal::ChangeRequired
-            | Refusal::AlreadyEnrolled
-            | Refusal::NotEnrolled
+            Refusal::InvalidCredentials
+                | Refusal::InvalidTicket
+                | Refusal::TokenLocked
+                | Refusal::TemporaryPasswordExpired
+                | Refusal::ChangeRequired
+                | Refusal::AlreadyEnrolled
+                | Refusal::NotEnrolled
         )
     };
     if ends || stage == "/" {
@@ -365,7 +367,9 @@ async fn open<P: Side>(session: &Session, want: &str) -> Result<Open, AppError> 
 }
 
 /// GET `/enroll`: 利用開始登録.
-pub(crate) async fn enroll_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn enroll_page<S: Backend, P: Side>(
+    session: Session,
+) -> Result<Response, AppError> {
     if let Open::Elsewhere(r) = open::<P>(&session, "enroll").await? {
         return Ok(r);
     }
@@ -454,7 +458,9 @@ pub(crate) async fn otp_post<S: Backend, P: Side>(
 }
 
 /// GET `/resync`: 同期ズレ補正.
-pub(crate) async fn resync_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn resync_page<S: Backend, P: Side>(
+    session: Session,
+) -> Result<Response, AppError> {
     let token_id = match open::<P>(&session, "otp").await? {
         Open::Ticket { token_id, .. } => token_id,
         Open::Elsewhere(r) => return Ok(r),
@@ -496,7 +502,9 @@ pub(crate) async fn resync_post<S: Backend, P: Side>(
 }
 
 /// GET `/resync/done`: the completion message and [OTP 認証画面へ] (2.6 (4)).
-pub(crate) async fn resynced_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn resynced_page<S: Backend, P: Side>(
+    session: Session,
+) -> Result<Response, AppError> {
     let token_id = match open::<P>(&session, "otp").await? {
         Open::Ticket { token_id, .. } => token_id,
         Open::Elsewhere(r) => return Ok(r),
@@ -509,7 +517,9 @@ pub(crate) async fn resynced_page<S: Backend, P: Side>(session: Session) -> Resu
 }
 
 /// GET `/change`: the required password change (R-LOG-4).
-pub(crate) async fn change_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn change_page<S: Backend, P: Side>(
+    session: Session,
+) -> Result<Response, AppError> {
     if let Open::Elsewhere(r) = open::<P>(&session, "change").await? {
         return Ok(r);
     }

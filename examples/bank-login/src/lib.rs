@@ -183,7 +183,11 @@ impl<S: Backend> Bank<S> {
         Self::with(customers, desk, clock)
     }
 
-    fn with(customers: S, desk: S, clock: Arc<dyn Clock>) -> Result<Self, lockstep::account::Error> {
+    fn with(
+        customers: S,
+        desk: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, lockstep::account::Error> {
         let portal = |store: S| -> Result<Portal<S>, lockstep::account::Error> {
             let store = Arc::new(store);
             let auth = Authenticator::builder(Arc::clone(&store), Arc::clone(&store))
@@ -272,7 +276,11 @@ impl<S: Backend> Bank<S> {
 /// The session layer of one side: an in-memory store, `HttpOnly`,
 /// `SameSite=Strict`, `Secure` unless serving local HTTP, ten minutes of
 /// inactivity.
-fn sessions(name: &'static str, path: &'static str, secure: bool) -> SessionManagerLayer<MemoryStore> {
+fn sessions(
+    name: &'static str,
+    path: &'static str,
+    secure: bool,
+) -> SessionManagerLayer<MemoryStore> {
     SessionManagerLayer::new(MemoryStore::default())
         .with_name(name)
         .with_path(path)

@@ -20,7 +20,10 @@ use zeroize::Zeroizing;
 const KEYS_VAR: &str = "LOCKSTEP_KEYS";
 
 #[derive(Debug, Parser)]
-#[command(version, about = "The bank's foreign-exchange login service, on lockstep")]
+#[command(
+    version,
+    about = "The bank's foreign-exchange login service, on lockstep"
+)]
 struct Args {
     /// Where to listen.
     #[arg(long, env = "BANK_LISTEN", default_value = "127.0.0.1:8080")]
@@ -64,12 +67,14 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -144,7 +149,10 @@ where
         Some(Command::IssueToken { desk }) => {
             let token = bank.issue_token(desk).await?;
             println!("token ID: {}", token.credential_id);
-            println!("soft token: cargo run --example soft_token -- show --uri '{}'", token.uri.as_str());
+            println!(
+                "soft token: cargo run --example soft_token -- show --uri '{}'",
+                token.uri.as_str()
+            );
             return Ok(());
         }
         Some(Command::RotateKeys) => {
@@ -215,8 +223,15 @@ async fn demo<S: Backend>(bank: &Bank<S>) -> Result<(), Failure> {
             .create_account("setup", user_id, user_name, customer_name, &temporary)
             .await?;
         let token = bank.issue_token(desk).await?;
-        let who = if desk { "desk operator" } else { "demo customer" };
-        println!("\n{who}: user ID {user_id}, temporary password {}", temporary.expose());
+        let who = if desk {
+            "desk operator"
+        } else {
+            "demo customer"
+        };
+        println!(
+            "\n{who}: user ID {user_id}, temporary password {}",
+            temporary.expose()
+        );
         println!("  token ID to register: {}", token.credential_id);
         println!(
             "  its soft token:       cargo run --example soft_token -- show --uri '{}'",

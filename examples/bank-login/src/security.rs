@@ -31,10 +31,19 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// The headers every response carries.
 pub fn headers() -> [(header::HeaderName, HeaderValue); 7] {
     [
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (
             header::HeaderName::from_static("cross-origin-opener-policy"),
@@ -97,14 +106,13 @@ pub async fn csrf(request: Request, next: Next) -> Response {
         tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong: refused");
         return refuse(StatusCode::FORBIDDEN);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Whether the browser says the request comes from another site.
 fn cross_site(headers: &HeaderMap) -> bool {
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if matches!(fetch_site, Some(site) if site != "same-origin" && site != "none") {
         return true;
     }

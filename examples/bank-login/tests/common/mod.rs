@@ -1,0 +1,132 @@
+//! What the HTTP and browser tests share: the service on a fresh SQLite
+//! directory with a clock the test moves, a customer and a desk operator
+//! with known temporary passwords, and their soft tokens.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+pub mod client;
+
+use std::sync::Arc;
+
+use bank_login::{Bank, IssuedToken, WebOptions, open_sqlite};
+use lockstep::account::seal::Keyring;
+use lockstep::account::testing::FakeClock;
+use lockstep::account::{CredentialId, Password};
+use lockstep::otp::{KeyUri, Totp};
+use lockstep::sqlite::SqliteStore;
+
+/// The start of every test's clock: a step boundary (30 s).
+pub const T0: u64 = 1_790_000_010;
+
+pub const USER: &str = "taro01";
+pub const USER_NAME: &str = "山田太郎";
+pub const CUSTOMER: &str = "山田商事株式会社";
+pub const TEMPORARY: &str = "Start2026";
+pub const OPERATOR: &str = "desk01";
+pub const OPERATOR_TEMPORARY: &str = "Desk2026a";
+
+/// A soft token: the credential ID and its code generator.
+pub struct SoftToken {
+    pub id: CredentialId,
+    totp: Totp,
+}
+
+impl SoftToken {
+    pub fn from_issued(issued: &IssuedToken) -> Self {
+        let uri = KeyUri::parse(issued.uri.as_str()).expect("otpauth URI");
+        let totp = uri.to_totp().expect("a time token");
+        Self {
+            id: issued.credential_id,
+            totp,
+        }
+    }
+
+    /// The code the token shows at Unix time `t`.
+    pub fn code_at(&self, t: u64) -> String {
+        self.totp.generate(t).expect("code").expose().to_string()
+    }
+}
+
+/// The service over a temporary directory.
+pub struct Harness {
+    pub bank: Arc<Bank<SqliteStore>>,
+    pub clock: Arc<FakeClock>,
+    pub token: SoftToken,
+    pub operator_token: SoftToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keyring = Keyring::parse(&format!("1:{}", "7f".repeat(32))).expect("key");
+        let (customers, desk) = open_sqlite(dir.path(), &keyring).await.expect("stores");
+        let clock = Arc::new(FakeClock::at(T0));
+        let bank = Bank::with_clock(customers, desk, clock.clone()).expect("bank");
+        bank.customers()
+            .auth
+            .create_account(
+                "setup",
+                USER,
+                USER_NAME,
+                CUSTOMER,
+                &Password::from(TEMPORARY),
+            )
+            .await
+            .expect("customer");
+        bank.desk()
+            .auth
+            .create_account(
+                "setup",
+                OPERATOR,
+                "佐藤花子",
+                "サポートデスク",
+                &Password::from(OPERATOR_TEMPORARY),
+            )
+            .await
+            .expect("operator");
+        let token = SoftToken::from_issued(&bank.issue_token(false).await.expect("token"));
+        let operator_token =
+            SoftToken::from_issued(&bank.issue_token(true).await.expect("operator token"));
+        Self {
+            bank: Arc::new(bank),
+            clock,
+            token,
+            operator_token,
+            _dir: dir,
+        }
+    }
+
+    pub fn router(&self, secure_cookies: bool) -> axum::Router {
+        Arc::clone(&self.bank).router(&WebOptions {
+            secure_cookies,
+            ..WebOptions::default()
+        })
+    }
+
+    pub fn now(&self) -> u64 {
+        use lockstep::account::Clock as _;
+        self.clock.now()
+    }
+
+    /// Moves the clock `steps` TOTP steps on.
+    pub fn tick(&self, steps: u64) {
+        self.clock.advance(30 * steps);
+    }
+
+    /// The customer's code now, `offset` steps away.
+    pub fn code(&self, offset: i64) -> String {
+        self.token
+            .code_at(self.now().saturating_add_signed(30 * offset))
+    }
+
+    pub fn operator_code(&self, offset: i64) -> String {
+        self.operator_token
+            .code_at(self.now().saturating_add_signed(30 * offset))
+    }
+}
