@@ -119,7 +119,10 @@ fn cross_site(headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {
-        (Some("null"), _) => true,
+        // Under `Referrer-Policy: no-referrer` browsers send `Origin: null`
+        // with their own forms: it tells nothing, and `Sec-Fetch-Site` and
+        // the token decide.
+        (Some("null"), _) => false,
         (Some(origin), Some(host)) => {
             let authority = origin
                 .strip_prefix("http://")
