@@ -30,7 +30,10 @@ fn files(under: &[&str]) -> Vec<PathBuf> {
                 if !matches!(name.as_ref(), "target" | "corpus" | "artifacts" | ".git") {
                     walk(&path, out);
                 }
-            } else if name.ends_with(".rs") || name.ends_with(".md") {
+            } else if [".rs", ".md", ".js", ".html"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
                 out.push(path);
             }
         }
@@ -218,8 +221,12 @@ fn every_listed_rule_is_enforced_and_tested() {
         "crates/otp/src",
         "crates/password/src",
         "crates/account/src",
+        "examples/bank-login/src",
+        "examples/bank-login/static",
+        "examples/bank-login/templates",
     ]);
     let tests = files(&[
+        "examples/bank-login/tests",
         "crates/otp/tests",
         "crates/password/tests",
         "crates/account/tests",

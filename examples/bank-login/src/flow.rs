@@ -158,9 +158,7 @@ pub(crate) struct LoginForm {
 }
 
 /// GET `/`: the login screen, or the page the flow is at.
-pub(crate) async fn login_page<S: Backend, P: Side>(
-    session: Session,
-) -> Result<Response, AppError> {
+pub(crate) async fn login_page<P: Side>(session: Session) -> Result<Response, AppError> {
     if let Some(flow) = flow(&session).await? {
         return Ok(resume::<P>(&flow));
     }
@@ -268,7 +266,7 @@ pub(crate) async fn refused_here<P: Side>(
 }
 
 /// A stage's outcome: the next stage, logged in, or a refusal.
-async fn advance<S: Backend, P: Side>(
+async fn advance<P: Side>(
     session: &Session,
     user_id: String,
     outcome: Outcome,
@@ -367,9 +365,7 @@ async fn open<P: Side>(session: &Session, want: &str) -> Result<Open, AppError> 
 }
 
 /// GET `/enroll`: 利用開始登録.
-pub(crate) async fn enroll_page<S: Backend, P: Side>(
-    session: Session,
-) -> Result<Response, AppError> {
+pub(crate) async fn enroll_page<P: Side>(session: Session) -> Result<Response, AppError> {
     if let Open::Elsewhere(r) = open::<P>(&session, "enroll").await? {
         return Ok(r);
     }
@@ -413,11 +409,11 @@ pub(crate) async fn enroll_post<S: Backend, P: Side>(
             form.otp2.expose(),
         )
         .await?;
-    advance::<S, P>(&session, user_id, response.outcome, "/enroll").await
+    advance::<P>(&session, user_id, response.outcome, "/enroll").await
 }
 
 /// GET `/otp`: OTP 認証, with the registered token ID.
-pub(crate) async fn otp_page<S: Backend, P: Side>(session: Session) -> Result<Response, AppError> {
+pub(crate) async fn otp_page<P: Side>(session: Session) -> Result<Response, AppError> {
     let token_id = match open::<P>(&session, "otp").await? {
         Open::Ticket { token_id, .. } => token_id,
         Open::Elsewhere(r) => return Ok(r),
@@ -454,13 +450,11 @@ pub(crate) async fn otp_post<S: Backend, P: Side>(
         .auth
         .submit_otp(&user_id, &ticket, form.otp.expose())
         .await?;
-    advance::<S, P>(&session, user_id, response.outcome, "/otp").await
+    advance::<P>(&session, user_id, response.outcome, "/otp").await
 }
 
 /// GET `/resync`: 同期ズレ補正.
-pub(crate) async fn resync_page<S: Backend, P: Side>(
-    session: Session,
-) -> Result<Response, AppError> {
+pub(crate) async fn resync_page<P: Side>(session: Session) -> Result<Response, AppError> {
     let token_id = match open::<P>(&session, "otp").await? {
         Open::Ticket { token_id, .. } => token_id,
         Open::Elsewhere(r) => return Ok(r),
@@ -498,13 +492,11 @@ pub(crate) async fn resync_post<S: Backend, P: Side>(
         .auth
         .resync(&user_id, &ticket, form.otp1.expose(), form.otp2.expose())
         .await?;
-    advance::<S, P>(&session, user_id, response.outcome, "/resync").await
+    advance::<P>(&session, user_id, response.outcome, "/resync").await
 }
 
 /// GET `/resync/done`: the completion message and [OTP 認証画面へ] (2.6 (4)).
-pub(crate) async fn resynced_page<S: Backend, P: Side>(
-    session: Session,
-) -> Result<Response, AppError> {
+pub(crate) async fn resynced_page<P: Side>(session: Session) -> Result<Response, AppError> {
     let token_id = match open::<P>(&session, "otp").await? {
         Open::Ticket { token_id, .. } => token_id,
         Open::Elsewhere(r) => return Ok(r),
@@ -517,9 +509,7 @@ pub(crate) async fn resynced_page<S: Backend, P: Side>(
 }
 
 /// GET `/change`: the required password change (R-LOG-4).
-pub(crate) async fn change_page<S: Backend, P: Side>(
-    session: Session,
-) -> Result<Response, AppError> {
+pub(crate) async fn change_page<P: Side>(session: Session) -> Result<Response, AppError> {
     if let Open::Elsewhere(r) = open::<P>(&session, "change").await? {
         return Ok(r);
     }
@@ -558,7 +548,7 @@ pub(crate) async fn change_post<S: Backend, P: Side>(
         .auth
         .change_password(&user_id, &ticket, &new, &confirmation)
         .await?;
-    advance::<S, P>(&session, user_id, response.outcome, "/change").await
+    advance::<P>(&session, user_id, response.outcome, "/change").await
 }
 
 /// The logged-in user and the session, checked against the store on every
@@ -598,10 +588,9 @@ pub(crate) async fn logout<S: Backend, P: Side>(
         user_id,
         session: token,
     }) = flow(&session).await?
+        && let Some(token) = SessionToken::parse_hex(&token)
     {
-        if let Some(token) = SessionToken::parse_hex(&token) {
-            P::portal(&bank).auth.logout(&user_id, &token).await?;
-        }
+        P::portal(&bank).auth.logout(&user_id, &token).await?;
     }
     session.flush().await?;
     Ok(to::<P>("/"))

@@ -302,24 +302,24 @@ fn side_routes<S: Backend, P: Side>() -> Router<Arc<Bank<S>>> {
         }
     };
     Router::new()
-        .route(&at("/"), get(flow::login_page::<S, P>))
+        .route(&at("/"), get(flow::login_page::<P>))
         .route(&at("/login"), post(flow::login_post::<S, P>))
         .route(
             &at("/enroll"),
-            get(flow::enroll_page::<S, P>).post(flow::enroll_post::<S, P>),
+            get(flow::enroll_page::<P>).post(flow::enroll_post::<S, P>),
         )
         .route(
             &at("/otp"),
-            get(flow::otp_page::<S, P>).post(flow::otp_post::<S, P>),
+            get(flow::otp_page::<P>).post(flow::otp_post::<S, P>),
         )
         .route(
             &at("/resync"),
-            get(flow::resync_page::<S, P>).post(flow::resync_post::<S, P>),
+            get(flow::resync_page::<P>).post(flow::resync_post::<S, P>),
         )
-        .route(&at("/resync/done"), get(flow::resynced_page::<S, P>))
+        .route(&at("/resync/done"), get(flow::resynced_page::<P>))
         .route(
             &at("/change"),
-            get(flow::change_page::<S, P>).post(flow::change_post::<S, P>),
+            get(flow::change_page::<P>).post(flow::change_post::<S, P>),
         )
         .route(&at("/logout"), post(flow::logout::<S, P>))
 }

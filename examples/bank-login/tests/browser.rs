@@ -571,7 +571,7 @@ async fn type_by_clicks(w: &Walk, text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_software_keyboard_types_the_password_with_clicks_only() {
+async fn r_kbd_1_the_software_keyboard_types_the_password_with_clicks_only() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(w) = Walk::start("software_keyboard").await else {
         return;

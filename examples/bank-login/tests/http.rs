@@ -183,7 +183,7 @@ async fn a_form_without_the_sessions_csrf_token_or_from_another_site_is_refused(
         ("entry", "enroll"),
     ]);
     let wrong = "0".repeat(good.len());
-    let attempts: [(&str, String, Vec<(&str, &str)>); 5] = [
+    let attempts = [
         ("no token", no_token, vec![]),
         ("a wrong token", form(&wrong), vec![]),
         (
@@ -556,4 +556,118 @@ async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk
             .is_none()
     );
     assert_eq!(events(&h, USER).await.len(), before);
+}
+
+/// A log sink the test reads back.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Whether `secret` occurs in `log` as a whole token (a code as a run of
+/// exactly its digits; anything else anywhere).
+fn leaks(log: &str, secret: &str) -> bool {
+    if !secret.bytes().all(|b| b.is_ascii_digit()) {
+        return log.contains(secret);
+    }
+    log.match_indices(secret).any(|(at, _)| {
+        let before = log[..at].chars().next_back();
+        let after = log[at + secret.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn no_password_code_session_or_seed_reaches_a_log_line() {
+    let sink = Sink::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(sink.clone())
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sqlx=warn"))
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let mut secrets: Vec<String> = vec![TEMPORARY.into(), NEW_PASSWORD.into(), "Wrong1234".into()];
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let h = Harness::new().await;
+            let mut c = Client::new(h.router(true));
+            c.get("/").await;
+            let a = c
+                .post(
+                    "/login",
+                    &[
+                        ("user_id", USER),
+                        ("password", "Wrong1234"),
+                        ("entry", "login"),
+                    ],
+                )
+                .await;
+            c.follow(a).await;
+            secrets.push(h.code(0));
+            secrets.push(h.code(1));
+            for cookie in first_login(&h, &mut c).await {
+                secrets.push(cookie);
+            }
+            secrets.push(h.code(0));
+            secrets.extend(c.csrf.clone());
+            // A wrong code, a refused change, a logout.
+            c.post("/logout", &[]).await;
+            h.tick(2);
+            c.get("/").await;
+            c.post(
+                "/login",
+                &[
+                    ("user_id", USER),
+                    ("password", NEW_PASSWORD),
+                    ("entry", "login"),
+                ],
+            )
+            .await;
+            c.get("/otp").await;
+            let wrong = if h.code(0) == "123456" {
+                "654321"
+            } else {
+                "123456"
+            };
+            secrets.push(wrong.to_owned());
+            c.post("/otp", &[("otp", wrong)]).await;
+            secrets.extend(c.cookies.values().cloned());
+            // The token's secret, as its URI carries it.
+            let issued = h.bank.issue_token(false).await.unwrap();
+            let uri = issued.uri.as_str();
+            let secret = uri
+                .split("secret=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap();
+            secrets.push(secret.to_owned());
+        });
+    });
+    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("refused"), "the log was captured: {log}");
+    for secret in &secrets {
+        assert!(!secret.is_empty());
+        assert!(!leaks(&log, secret), "{secret:?} is in the log:\n{log}");
+    }
 }
