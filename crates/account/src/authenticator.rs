@@ -384,11 +384,14 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 Ok(())
             }
         };
+        // Only inputs that hash a password go through the offload hook: an
+        // OTP step never queues behind Argon2 work.
+        let heavy = request.hashes();
         'load: loop {
             attempt()?;
             let facts = self.facts()?;
             let Some(account) = self.load(user_id).await? else {
-                let d = offloaded(&*self.offload, || {
+                let d = self.work(heavy, || {
                     machine::decide_unknown(user_id, &request, &deps, &facts)
                 });
                 self.store.append(&d.events).await?;
@@ -402,9 +405,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 None => (None, TokenStatus::Free),
             };
             let input = request.with_token(seed.as_ref(), status);
-            let begun = offloaded(&*self.offload, || {
-                machine::begin(&account, &input, &deps, &facts)
-            });
+            let begun = self.work(heavy, || machine::begin(&account, &input, &deps, &facts));
             let pending = match begun? {
                 Step::Done(decision) => {
                     if !self.commit(&decision, account.version).await? {
@@ -418,11 +419,11 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             if !self.write(&pending.reserved, account.version, &[]).await? {
                 continue 'load;
             }
-            let matched = offloaded(&*self.offload, || machine::check(&pending, &input, &deps))?;
+            let matched = self.work(heavy, || machine::check(&pending, &input, &deps))?;
             let mut current = pending.reserved.clone();
             current.version = account.version.saturating_add(1);
             loop {
-                let decision = offloaded(&*self.offload, || {
+                let decision = self.work(heavy, || {
                     machine::finish(&current, &input, &pending, matched, &deps, &facts)
                 })?;
                 if !self.commit(&decision, current.version).await? {
@@ -443,6 +444,16 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 }
                 return Ok(response);
             }
+        }
+    }
+
+    /// Runs a step of the machine through the offload hook when it hashes
+    /// (`heavy`), here otherwise.
+    fn work<T>(&self, heavy: bool, f: impl FnOnce() -> T) -> T {
+        if heavy {
+            offloaded(&*self.offload, f)
+        } else {
+            f()
         }
     }
 

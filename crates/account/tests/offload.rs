@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lockstep_account::offload::{Offload, TokioBlockInPlace};
+use lockstep_account::offload::{Offload, TokioBlockInPlace, TokioHashPool};
 use lockstep_account::{Authenticator, Entry, MemoryDirectory, MemoryStore, Outcome, Password};
 use lockstep_password::InsecureTestHasher;
 
@@ -68,4 +68,118 @@ async fn tokio_block_in_place_serves_a_multi_threaded_runtime() {
 async fn tokio_block_in_place_runs_inline_on_a_current_thread_runtime() {
     let outcome = login_with(Arc::new(TokioBlockInPlace)).await;
     assert!(matches!(outcome, Outcome::EnrollmentRequired { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hash_pool_serves_a_login() {
+    let outcome = login_with(Arc::new(TokioHashPool::new(1))).await;
+    assert!(matches!(outcome, Outcome::EnrollmentRequired { .. }));
+}
+
+/// The pool's bound: eight hashes handed over at once, at most two run at a
+/// time, and all eight run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hash_pool_runs_at_most_its_bound_at_a_time() {
+    let pool = Arc::new(TokioHashPool::new(2));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (pool, running, most, done) = (
+            Arc::clone(&pool),
+            Arc::clone(&running),
+            Arc::clone(&most),
+            Arc::clone(&done),
+        );
+        tasks.push(tokio::spawn(async move {
+            pool.run(&mut || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 8);
+    assert!(
+        most.load(Ordering::SeqCst) <= 2,
+        "{}",
+        most.load(Ordering::SeqCst)
+    );
+}
+
+/// A hash that panics gives its turn back: the next one still runs.
+#[test]
+fn a_panicking_hash_gives_its_turn_back() {
+    let pool = Arc::new(TokioHashPool::new(1));
+    let p = Arc::clone(&pool);
+    let crashed = std::thread::spawn(move || p.run(&mut || panic!("hash failed"))).join();
+    assert!(crashed.is_err());
+    let mut ran = false;
+    pool.run(&mut || ran = true);
+    assert!(ran);
+}
+
+/// An OTP step never waits for the hook (nor, so, behind Argon2 work):
+/// registration and the OTP login hand it nothing.
+#[tokio::test]
+async fn otp_steps_never_go_through_the_hook() {
+    use lockstep_account::testing::FakeClock;
+    use lockstep_account::{TotpParams, provision};
+
+    let clock = FakeClock::at(1_790_000_010);
+    let directory = Arc::new(MemoryDirectory::new());
+    let hook = Arc::new(Counting::default());
+    let auth = Authenticator::builder(MemoryStore::new(), Arc::clone(&directory))
+        .hasher(Arc::new(InsecureTestHasher::new()))
+        .clock(Arc::new(clock.clone()))
+        .offload(Arc::clone(&hook) as Arc<dyn Offload>)
+        .build()
+        .unwrap();
+    let token = provision(&[3; 36], "Bank", TotpParams::DEFAULT).unwrap();
+    directory
+        .insert(token.credential_id, token.seed.clone())
+        .unwrap();
+    let totp = lockstep_otp::Totp::new(&token.seed.secret, TotpParams::DEFAULT);
+    let code = |back: u64| {
+        totp.generate(lockstep_account::Clock::now(&clock) - 30 * back)
+            .unwrap()
+            .expose()
+            .to_string()
+    };
+    let pw = Password::from("tempPass1");
+    auth.create_account("op", "u1", "Name", "C", &pw)
+        .await
+        .unwrap();
+    let r = auth.login_password("u1", &pw, Entry::Enroll).await.unwrap();
+    let before = hook.calls.load(Ordering::SeqCst);
+    assert!(before > 0, "the password step hashes through the hook");
+    let t = r.outcome.ticket().unwrap().clone();
+    let r = auth
+        .enroll("u1", &t, token.credential_id.as_str(), &code(1), &code(0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::Enrolled { .. }),
+        "{:?}",
+        r.outcome
+    );
+    clock.advance(30);
+    let t = r.outcome.ticket().unwrap().clone();
+    let r = auth.submit_otp("u1", &t, &code(0)).await.unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::PasswordChangeRequired { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(
+        hook.calls.load(Ordering::SeqCst),
+        before,
+        "no OTP step used the hook"
+    );
 }

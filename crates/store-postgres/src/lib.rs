@@ -135,8 +135,9 @@ impl PostgresStore {
     /// A write transaction at read committed: the compare-and-swap is one
     /// `UPDATE … WHERE version = $n`, and the token rule one upsert on the
     /// tokens table's primary key, both atomic at that level.
-    async fn write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(backend)
+    /// No in-process gate: PostgreSQL's row locks order the writers.
+    async fn write(&self) -> Result<((), Transaction<'static, Postgres>), StoreError> {
+        Ok(((), self.pool.begin().await.map_err(backend)?))
     }
 }
 

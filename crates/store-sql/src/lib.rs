@@ -3,7 +3,9 @@
 //! flag), and only the driver's types differ. Each store crate defines its
 //! struct (with `pool` and `keyring` fields), `backend(sqlx::Error) ->
 //! StoreError` (its transient codes), and a `write()` method that opens a
-//! write transaction, then invokes [`sql_store!`].
+//! write transaction and returns it with a guard held until it ends (a
+//! store that needs no in-process gate returns `()`), then invokes
+//! [`sql_store!`].
 #![forbid(unsafe_code)]
 
 /// Generates, in a module `sql` of the calling crate, the store's
@@ -299,7 +301,7 @@ macro_rules! sql_store {
             async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
                 let mut stored = account.clone();
                 stored.version = 0;
-                let mut tx = self.write().await?;
+                let (_gate, mut tx) = self.write().await?;
                 let result = create_in(&mut tx, &stored, events).await;
                 finish(tx, result).await
             }
@@ -312,7 +314,7 @@ macro_rules! sql_store {
             ) -> Result<(), StoreError> {
                 let mut stored = account.clone();
                 stored.version = expected.saturating_add(1);
-                let mut tx = self.write().await?;
+                let (_gate, mut tx) = self.write().await?;
                 let result = replace_in(&mut tx, &stored, expected, events).await;
                 finish(tx, result).await
             }
@@ -321,7 +323,7 @@ macro_rules! sql_store {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.write().await?;
+                let (_gate, mut tx) = self.write().await?;
                 let result = insert_events(&mut tx, events).await;
                 finish(tx, result).await
             }

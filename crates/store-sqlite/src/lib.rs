@@ -17,6 +17,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     keyring: Keyring,
+    /// Writers of this process take turns here, first come first served,
+    /// instead of in SQLite's busy handler, which sleeps and polls (up to
+    /// 100 ms a sleep) and so turns a short queue into a long tail.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl core::fmt::Debug for SqliteStore {
@@ -64,7 +68,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Ok(Self { pool, keyring })
+        Ok(Self {
+            pool,
+            keyring,
+            writer: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Applies the embedded, versioned migrations that are not applied yet;
@@ -84,14 +92,27 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    /// A write transaction: `BEGIN IMMEDIATE` takes the write lock at once,
-    /// so a busy database waits the busy timeout instead of failing when a
-    /// deferred transaction would upgrade.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+    /// A write transaction, after this process's earlier writers: `BEGIN
+    /// IMMEDIATE` takes the write lock at once, so a database busy with
+    /// another process waits the busy timeout instead of failing when a
+    /// deferred transaction would upgrade. The guard is held until the
+    /// transaction ends.
+    async fn write(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            Transaction<'static, Sqlite>,
+        ),
+        StoreError,
+    > {
+        let turn = self.writer.lock().await;
+        let tx = self
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        Ok((turn, tx))
     }
 }
 

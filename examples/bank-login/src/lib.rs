@@ -12,7 +12,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lockstep::account::offload::TokioBlockInPlace;
+use lockstep::account::offload::TokioHashPool;
 use lockstep::account::{
     Authenticator, Clock, OsRandom, PasswordPolicy, Random, SystemClock, TokenKind, TotpParams,
     provision,
@@ -188,11 +188,15 @@ impl<S: Backend> Bank<S> {
         desk: S,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, lockstep::account::Error> {
+        // One pool for both sides: at most cores − 1 hashes at a time, so a
+        // core stays free for the OTP steps.
+        let pool: Arc<dyn lockstep::account::offload::Offload> =
+            Arc::new(TokioHashPool::for_this_machine());
         let portal = |store: S| -> Result<Portal<S>, lockstep::account::Error> {
             let store = Arc::new(store);
             let auth = Authenticator::builder(Arc::clone(&store), Arc::clone(&store))
                 .clock(Arc::clone(&clock))
-                .offload(Arc::new(TokioBlockInPlace))
+                .offload(Arc::clone(&pool))
                 .build()?;
             Ok(Portal { auth, store })
         };

@@ -157,6 +157,21 @@ impl<'a> Input<'a> {
 }
 
 impl Input<'_> {
+    /// Whether deciding this input hashes a password (Argon2: milliseconds),
+    /// so that the driver runs it through its offload hook.
+    pub(crate) const fn hashes(&self) -> bool {
+        matches!(
+            self,
+            Self::Password { .. }
+                | Self::ChangePassword { .. }
+                | Self::ChangePasswordLoggedIn { .. }
+                | Self::Operator {
+                    action: OperatorAction::ResetPassword { .. },
+                    ..
+                }
+        )
+    }
+
     /// The input's name, for `Debug` and the audit log.
     #[must_use]
     pub const fn name(&self) -> &'static str {

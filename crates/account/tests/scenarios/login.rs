@@ -4,7 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use lockstep_account::{
-    CodeAcceptance, Config, Entry, EventKind, MustChange, OperatorAction, Outcome, Refusal,
+    AccountStore as _, CodeAcceptance, Config, Entry, EventKind, MustChange, OperatorAction,
+    Outcome, Refusal,
 };
 use lockstep_password::Password;
 
@@ -323,4 +324,81 @@ async fn r_tok_4_revoked_token_stops_at_once_and_a_new_one_starts_afresh() {
     );
     let a = fx.load("u1").await.token.unwrap();
     assert_eq!(a.failures.count, 0);
+}
+
+/// `session` answers for an open session only; `logout` ends exactly the one
+/// presented, and a copy of its token dies with it (R-ACC-1: what the
+/// initial screen shows comes from it).
+#[tokio::test]
+async fn r_acc_1_session_is_open_until_logout_and_a_copied_token_dies_with_it() {
+    let fx = Fx::new();
+    let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
+    let first = fx.session("u1", "Newpass1", &totp).await;
+    fx.clock.advance(30);
+    let second = fx.session("u1", "Newpass1", &totp).await;
+    let open = fx.auth.session("u1", &first.token).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            open.customer_name.as_str(),
+            open.user_id.as_str(),
+            open.user_name.as_str()
+        ),
+        ("Yamada Trading", "u1", "u1-name")
+    );
+    // Someone else's user ID with a valid token of u1 opens nothing.
+    fx.ready("u2", 2, "Newpass2").await;
+    assert!(fx.auth.session("u2", &first.token).await.unwrap().is_none());
+    assert!(
+        fx.auth
+            .session("nobody", &first.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Logout ends the first, not the second; a second logout writes nothing.
+    let version = fx.load("u1").await.version;
+    assert!(fx.auth.logout("u1", &first.token).await.unwrap());
+    assert!(fx.auth.session("u1", &first.token).await.unwrap().is_none());
+    assert!(
+        fx.auth
+            .session("u1", &second.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let after = fx.load("u1").await.version;
+    assert_eq!(after, version + 1);
+    assert!(!fx.auth.logout("u1", &first.token).await.unwrap());
+    assert!(
+        !fx.auth.logout("u2", &second.token).await.unwrap(),
+        "not u2's session"
+    );
+    assert_eq!(fx.load("u1").await.version, after, "nothing written");
+    let events = fx.store.events("u1", 0, u64::MAX).await.unwrap();
+    let logouts = events
+        .iter()
+        .filter(|e| e.kind == EventKind::LoggedOut)
+        .count();
+    assert_eq!(logouts, 1);
+}
+
+/// A session ends at its expiry and at a lock, a reset or a revoke, without
+/// the client doing anything.
+#[tokio::test]
+async fn r_acc_1_session_ends_at_expiry_and_at_every_desk_action_that_voids_logins() {
+    let fx = Fx::new();
+    let (_, totp) = fx.ready("u1", 1, "Newpass1").await;
+    let s = fx.session("u1", "Newpass1", &totp).await;
+    fx.clock.set(s.expires_at + 1);
+    assert!(
+        fx.auth.session("u1", &s.token).await.unwrap().is_none(),
+        "expired"
+    );
+    fx.clock.advance(60);
+    let s = fx.session("u1", "Newpass1", &totp).await;
+    fx.desk("u1", OperatorAction::RevokeToken).await;
+    assert!(
+        fx.auth.session("u1", &s.token).await.unwrap().is_none(),
+        "revoked"
+    );
 }
