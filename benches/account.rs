@@ -304,11 +304,13 @@ fn enumeration(c: &mut Criterion) {
 
 /// Latency of a request that needs no hashing (an OTP-stage input with a
 /// stale ticket: load, compare, audit) while password steps hash on the same
-/// two-worker runtime, with hashing inline and through tokio's
-/// `block_in_place`; medians, as ratios to the same request with no
-/// password step in flight.
+/// two-worker runtime, with hashing inline, through tokio's
+/// `block_in_place`, and through a hash pool of one (cores − 1 here);
+/// medians, as ratios to the same request with no password step in flight.
+/// OTP-stage inputs never go through the hook, so only the CPU the hashes
+/// take can slow them.
 fn offload(_: &mut Criterion) {
-    use lockstep_account::offload::{Inline, Offload, TokioBlockInPlace};
+    use lockstep_account::offload::{Inline, Offload, TokioBlockInPlace, TokioHashPool};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -329,6 +331,11 @@ fn offload(_: &mut Criterion) {
         (
             "block_in_place",
             Arc::new(TokioBlockInPlace) as Arc<dyn Offload>,
+            true,
+        ),
+        (
+            "hash pool (1)",
+            Arc::new(TokioHashPool::new(1)) as Arc<dyn Offload>,
             true,
         ),
     ] {

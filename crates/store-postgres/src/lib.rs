@@ -70,6 +70,11 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // No ping before each use: it costs a round trip per statement
+            // outside a transaction. A connection found dead fails its
+            // statement with an I/O error, which is transient: the driver
+            // decides again on a fresh one.
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await

@@ -65,6 +65,11 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // No ping before each use: it costs a round trip per statement
+            // outside a transaction. A connection found dead fails its
+            // statement with an I/O error, which is transient: the driver
+            // decides again on a fresh one.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;
