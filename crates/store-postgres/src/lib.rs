@@ -17,6 +17,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresStore {
     pool: PgPool,
     keyring: Keyring,
+    /// Sealed seeds already read.
+    seeds: lockstep_store_sql::SeedCache,
 }
 
 impl core::fmt::Debug for PostgresStore {
@@ -79,7 +81,11 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Ok(Self { pool, keyring })
+        Ok(Self {
+            pool,
+            keyring,
+            seeds: lockstep_store_sql::SeedCache::default(),
+        })
     }
 
     /// Connects to `url` with every table in `schema`, which is created if

@@ -1,12 +1,62 @@
 //! The code both SQL stores share, as one macro: the queries are the same
 //! text on SQLite and PostgreSQL (`$n` placeholders, an integer `revoked`
 //! flag), and only the driver's types differ. Each store crate defines its
-//! struct (with `pool` and `keyring` fields), `backend(sqlx::Error) ->
+//! struct (with `pool`, `keyring` and `seeds: SeedCache` fields), `backend(sqlx::Error) ->
 //! StoreError` (its transient codes), and a `write()` method that opens a
 //! write transaction and returns it with a guard held until it ends (a
 //! store that needs no in-process gate returns `()`), then invokes
 //! [`sql_store!`].
 #![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use lockstep_account::seal::SealedSecret;
+use lockstep_account::{CredentialId, TokenKind};
+
+/// The most sealed seeds a store keeps in memory; past it the cache starts
+/// afresh.
+const SEED_CACHE_LIMIT: usize = 100_000;
+
+/// Sealed token seeds as last read from the directory table, so that a
+/// login does not read the same row again: the rows are written once and
+/// only ever re-sealed (rotation), and what is kept is the ciphertext,
+/// opened on every use. A cached seed that no longer opens (its key was
+/// retired) is dropped and read again.
+#[derive(Debug, Default)]
+pub struct SeedCache(Mutex<HashMap<CredentialId, (TokenKind, SealedSecret)>>);
+
+impl SeedCache {
+    /// The cached sealed seed of `id`.
+    #[must_use]
+    pub fn get(&self, id: &CredentialId) -> Option<(TokenKind, SealedSecret)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Keeps the sealed seed of `id`.
+    pub fn put(&self, id: CredentialId, kind: TokenKind, sealed: SealedSecret) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= SEED_CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(id, (kind, sealed));
+    }
+
+    /// Forgets `id`, or everything.
+    pub fn forget(&self, id: Option<&CredentialId>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match id {
+            Some(id) => {
+                map.remove(id);
+            }
+            None => map.clear(),
+        }
+    }
+}
 
 /// Generates, in a module `sql` of the calling crate, the store's
 /// `AccountStore` and `TokenDirectory` implementations and its
@@ -103,6 +153,7 @@ macro_rules! sql_store {
                     .map_err(backend)?;
                     moved = moved.saturating_add(usize::try_from(done.rows_affected()).unwrap_or(0));
                 }
+                self.seeds.forget(None);
                 Ok(moved)
             }
 
@@ -194,16 +245,29 @@ macro_rules! sql_store {
             tx: &mut Transaction<'_, $Db>,
             events: &[AuditEvent],
         ) -> Result<(), StoreError> {
-            for e in events {
-                let kind = serde_json::to_string(&e.kind).map_err(encoding)?;
-                sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ($1, $2, $3, $4)")
-                    .bind(&e.user_id)
-                    .bind(signed(e.at))
-                    .bind(e.operator_id.as_deref())
-                    .bind(kind)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(backend)?;
+            // One statement per 16 events (a decision makes one to three),
+            // rows in the order given, so ids keep the order of writing.
+            for chunk in events.chunks(16) {
+                let mut text = String::from(
+                    "INSERT INTO events (user_id, at, operator_id, kind) VALUES ",
+                );
+                for n in 0..chunk.len() {
+                    let p = n * 4;
+                    if n > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+                }
+                let mut query = sqlx::query(&text);
+                for e in chunk {
+                    let kind = serde_json::to_string(&e.kind).map_err(encoding)?;
+                    query = query
+                        .bind(e.user_id.clone())
+                        .bind(signed(e.at))
+                        .bind(e.operator_id.clone())
+                        .bind(kind);
+                }
+                query.execute(&mut **tx).await.map_err(backend)?;
             }
             Ok(())
         }
@@ -230,11 +294,12 @@ macro_rules! sql_store {
             events: &[AuditEvent],
         ) -> Result<(), StoreError> {
             let done = sqlx::query(
-                "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
+                "INSERT INTO accounts (user_id, version, record, token_key) VALUES ($1, 0, $2, $3) \
                  ON CONFLICT (user_id) DO NOTHING",
             )
             .bind(&stored.user_id)
             .bind(record(stored)?)
+            .bind(token_key(stored))
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
@@ -251,13 +316,34 @@ macro_rules! sql_store {
             expected: u64,
             events: &[AuditEvent],
         ) -> Result<(), StoreError> {
-            let done = sqlx::query(
-                "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
+            let text = record(stored)?;
+            let key = token_key(stored);
+            // The common case, every login: the binding is the one the tokens
+            // rows were indexed for, and one statement is the whole check.
+            let kept = sqlx::query(
+                "UPDATE accounts SET version = $1, record = $2 \
+                 WHERE user_id = $3 AND version = $4 AND token_key = $5",
             )
             .bind(signed(stored.version))
-            .bind(record(stored)?)
+            .bind(&text)
             .bind(&stored.user_id)
             .bind(signed(expected))
+            .bind(&key)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if kept.rows_affected() == 1 {
+                return insert_events(tx, events).await;
+            }
+            let done = sqlx::query(
+                "UPDATE accounts SET version = $1, record = $2, token_key = $5 \
+                 WHERE user_id = $3 AND version = $4",
+            )
+            .bind(signed(stored.version))
+            .bind(&text)
+            .bind(&stored.user_id)
+            .bind(signed(expected))
+            .bind(&key)
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
@@ -275,6 +361,17 @@ macro_rules! sql_store {
             }
             index_tokens(tx, stored).await?;
             insert_events(tx, events).await
+        }
+
+        /// What the tokens rows of `account` are indexed for: the bound
+        /// token and how many were revoked (a revoke always unbinds, so the
+        /// count tells a changed revoked list apart).
+        fn token_key(account: &Account) -> String {
+            let bound = account
+                .token
+                .as_ref()
+                .map_or("", |t| t.credential_id.as_str());
+            format!("{bound}|{}", account.revoked_tokens.len())
         }
 
         fn record(account: &Account) -> Result<String, StoreError> {
@@ -390,6 +487,14 @@ macro_rules! sql_store {
             /// not open (wrong key, tampered, moved) is an error with the
             /// [`lockstep_account::seal::SealError`] as its source, never "unknown".
             async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
+                if let Some((kind, sealed)) = self.seeds.get(id) {
+                    if let Ok(seed) = self.keyring.open(id, kind, &sealed) {
+                        return Ok(Some(seed));
+                    }
+                    // Re-sealed under a key this keyring has retired, say:
+                    // what the table holds now decides.
+                    self.seeds.forget(Some(id));
+                }
                 let row = sqlx::query(
                     "SELECT credential_id, kind, sealed FROM token_seeds WHERE credential_id = $1",
                 )
@@ -401,13 +506,45 @@ macro_rules! sql_store {
                     return Ok(None);
                 };
                 let (stored_id, kind, sealed) = decode_seed_row(&row)?;
-                self.keyring
+                let seed = self
+                    .keyring
                     .open(&stored_id, kind, &sealed)
-                    .map(Some)
-                    .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
+                    .map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
+                self.seeds.put(stored_id, kind, sealed);
+                Ok(Some(seed))
             }
         }
 
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use lockstep_account::seal::{KeyId, Keyring, SealingKey};
+    use lockstep_account::{CredentialId, OsRandom, TotpParams, provision};
+
+    use super::SeedCache;
+
+    #[test]
+    fn the_seed_cache_keeps_forgets_and_forgets_all() {
+        let ring = Keyring::new(SealingKey::new(KeyId(1), [7; 32]));
+        let cache = SeedCache::default();
+        let mut ids: Vec<CredentialId> = Vec::new();
+        for n in 0..3_u8 {
+            let t =
+                provision(&[n; 36], "Bank", TotpParams::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+            let sealed = ring
+                .seal(&t.credential_id, &t.seed, &OsRandom)
+                .unwrap_or_else(|e| panic!("{e}"));
+            cache.put(t.credential_id, t.seed.kind, sealed);
+            ids.push(t.credential_id);
+        }
+        assert!(ids.iter().all(|id| cache.get(id).is_some()));
+        cache.forget(ids.first());
+        assert!(ids.first().is_some_and(|id| cache.get(id).is_none()));
+        assert!(ids.get(1).is_some_and(|id| cache.get(id).is_some()));
+        cache.forget(None);
+        assert!(ids.iter().all(|id| cache.get(id).is_none()));
+    }
 }

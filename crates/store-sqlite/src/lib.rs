@@ -21,6 +21,8 @@ pub struct SqliteStore {
     /// instead of in SQLite's busy handler, which sleeps and polls (up to
     /// 100 ms a sleep) and so turns a short queue into a long tail.
     writer: tokio::sync::Mutex<()>,
+    /// Sealed seeds already read.
+    seeds: lockstep_store_sql::SeedCache,
 }
 
 impl core::fmt::Debug for SqliteStore {
@@ -77,6 +79,7 @@ impl SqliteStore {
             pool,
             keyring,
             writer: tokio::sync::Mutex::new(()),
+            seeds: lockstep_store_sql::SeedCache::default(),
         })
     }
 
