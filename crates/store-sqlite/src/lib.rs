@@ -16,6 +16,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// (seeds sealed with a [`Keyring`]) and the audit log, in one SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection that writes records and events.
+    writes: SqlitePool,
     keyring: Keyring,
     /// Writers of this process take turns here, first come first served,
     /// instead of in SQLite's busy handler, which sleeps and polls (up to
@@ -72,11 +74,20 @@ impl SqliteStore {
             // statement with an I/O error, which is transient: the driver
             // decides again on a fresh one.
             .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        // SQLite has one writer at a time: one connection kept for writes,
+        // so a writer never waits for a connection that readers hold.
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;
         Ok(Self {
             pool,
+            writes,
             keyring,
             writer: tokio::sync::Mutex::new(()),
             seeds: lockstep_store_sql::SeedCache::default(),
@@ -97,6 +108,7 @@ impl SqliteStore {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 
@@ -116,7 +128,7 @@ impl SqliteStore {
     > {
         let turn = self.writer.lock().await;
         let tx = self
-            .pool
+            .writes
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;

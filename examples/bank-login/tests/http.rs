@@ -671,3 +671,90 @@ fn no_password_code_session_or_seed_reaches_a_log_line() {
         assert!(!leaks(&log, secret), "{secret:?} is in the log:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_logs_in() {
+    let h = Harness::new().await;
+    let mut d = Client::new(h.router(true));
+    desk_login(&h, &mut d).await;
+    // Bad input is refused with a message, and nothing is created.
+    let a = d
+        .post(
+            "/desk/create",
+            &[
+                ("user_id", "bad id!"),
+                ("user_name", "x"),
+                ("customer_name", "y"),
+            ],
+        )
+        .await;
+    let page = d.get(a.location()).await;
+    assert!(page.body.contains("id=\"error\""), "{}", page.body);
+    assert!(
+        h.bank
+            .customers()
+            .store
+            .load("bad id!")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A taken user ID is refused.
+    let a = d
+        .post(
+            "/desk/create",
+            &[
+                ("user_id", USER),
+                ("user_name", "x"),
+                ("customer_name", "y"),
+            ],
+        )
+        .await;
+    assert!(
+        d.get(a.location())
+            .await
+            .body
+            .contains("既に使われています")
+    );
+    // A new user: the temporary password is shown once and keeps the rules.
+    let a = d
+        .post(
+            "/desk/create",
+            &[
+                ("user_id", "hanako02"),
+                ("user_name", "鈴木花子"),
+                ("customer_name", "鈴木物産"),
+            ],
+        )
+        .await;
+    let page = d.get(a.location()).await;
+    let shown = page
+        .body
+        .split("<code id=\"shown-once\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the temporary password is shown")
+        .to_owned();
+    let created = h
+        .bank
+        .customers()
+        .store
+        .events("hanako02", 0, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].operator_id.as_deref(), Some(OPERATOR));
+    let mut c = Client::new(h.router(true));
+    c.get("/").await;
+    let a = c
+        .post(
+            "/login",
+            &[
+                ("user_id", "hanako02"),
+                ("password", &shown),
+                ("entry", "enroll"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location(), "/enroll");
+}
