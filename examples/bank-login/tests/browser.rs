@@ -360,6 +360,12 @@ async fn first_login_registers_a_token_changes_the_password_and_shows_the_initia
     assert_eq!(w.text("user-id").await, USER);
     assert_eq!(w.text("user-name").await, USER_NAME);
     w.shot("07-home").await;
+    // The back button: the consumed change and OTP stages are gone, and the
+    // browser lands on 初期画面 again (post/redirect/get, no resubmission).
+    w.b.back().await.unwrap();
+    assert_eq!(w.path().await, "/home");
+    w.b.back().await.unwrap();
+    assert_eq!(w.path().await, "/home");
     w.submit("change-password").await;
     assert_eq!(w.path().await, "/password");
     w.shot("08-voluntary-change").await;
@@ -390,6 +396,8 @@ async fn five_wrong_passwords_lock_the_id_until_the_desk_unlocks_it() {
     assert_eq!(w.path().await, "/");
     assert!(w.text("error").await.contains("サポートデスク"));
     w.shot("09-locked").await;
+    w.go("/desk").await;
+    w.shot("10a-desk-login").await;
     w.desk_login().await;
     w.fill("q", USER).await;
     w.submit("find").await;
