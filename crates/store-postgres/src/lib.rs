@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use lockstep_account::seal::Keyring;
 use lockstep_account::{BackendError, StoreError};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
 
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,12 +144,18 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    /// A write transaction at read committed: the compare-and-swap is one
-    /// `UPDATE … WHERE version = $n`, and the token rule one upsert on the
-    /// tokens table's primary key, both atomic at that level.
-    /// No in-process gate: PostgreSQL's row locks order the writers.
-    async fn write(&self) -> Result<((), Transaction<'static, Postgres>), StoreError> {
-        Ok(((), self.pool.begin().await.map_err(backend)?))
+    /// How a write transaction begins: read committed, where the
+    /// compare-and-swap is one `UPDATE … WHERE version = $n` and the token
+    /// rule one upsert on the tokens table's primary key, both atomic.
+    const BEGIN: &'static str = "BEGIN";
+
+    /// A connection for a write (no in-process gate: PostgreSQL's row locks
+    /// order the writers).
+    async fn write(&self) -> Result<((), PoolConnection<Postgres>), StoreError> {
+        let conn = lockstep_store_sql::connection_out_of_transaction(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(((), conn))
     }
 }
 

@@ -2,9 +2,11 @@
 //! text on SQLite and PostgreSQL (`$n` placeholders, an integer `revoked`
 //! flag), and only the driver's types differ. Each store crate defines its
 //! struct (with `pool`, `keyring` and `seeds: SeedCache` fields), `backend(sqlx::Error) ->
-//! StoreError` (its transient codes), and a `write()` method that opens a
-//! write transaction and returns it with a guard held until it ends (a
-//! store that needs no in-process gate returns `()`), then invokes
+//! StoreError` (its transient codes), a `BEGIN` constant (its statement
+//! that opens a write transaction) and a `write()` method that returns a
+//! pooled connection out of any transaction (see
+//! [`connection_out_of_transaction`]) with a guard held until the write ends
+//! (a store that needs no in-process gate returns `()`), then invokes
 //! [`sql_store!`].
 #![forbid(unsafe_code)]
 
@@ -56,6 +58,29 @@ impl SeedCache {
             None => map.clear(),
         }
     }
+}
+
+/// A pooled connection that is in no transaction. A write whose future is
+/// dropped (its request cancelled) after the database ran its `BEGIN` but
+/// before sqlx handed the transaction over leaves the connection inside
+/// that transaction with nothing to roll it back: sqlx would refuse the
+/// next `BEGIN IMMEDIATE` on it for good, and on PostgreSQL nest the next
+/// write in a savepoint that is never committed. Such a connection is
+/// closed instead of used.
+///
+/// # Errors
+/// The pool's error.
+pub async fn connection_out_of_transaction<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    for _ in 0..8 {
+        let mut conn = pool.acquire().await?;
+        if !sqlx::Connection::is_in_transaction(&*conn) {
+            return Ok(conn);
+        }
+        conn.close_on_drop();
+    }
+    pool.acquire().await
 }
 
 /// Generates, in a module `sql` of the calling crate, the store's
@@ -276,7 +301,7 @@ macro_rules! sql_store {
         /// (a dropped transaction would roll back only when its connection is
         /// next used).
         async fn finish(
-            tx: Transaction<'static, $Db>,
+            tx: Transaction<'_, $Db>,
             result: Result<(), StoreError>,
         ) -> Result<(), StoreError> {
             match result {
@@ -398,7 +423,10 @@ macro_rules! sql_store {
             async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
                 let mut stored = account.clone();
                 stored.version = 0;
-                let (_gate, mut tx) = self.write().await?;
+                let (_gate, mut conn) = self.write().await?;
+                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
+                    .await
+                    .map_err(backend)?;
                 let result = create_in(&mut tx, &stored, events).await;
                 finish(tx, result).await
             }
@@ -411,7 +439,10 @@ macro_rules! sql_store {
             ) -> Result<(), StoreError> {
                 let mut stored = account.clone();
                 stored.version = expected.saturating_add(1);
-                let (_gate, mut tx) = self.write().await?;
+                let (_gate, mut conn) = self.write().await?;
+                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
+                    .await
+                    .map_err(backend)?;
                 let result = replace_in(&mut tx, &stored, expected, events).await;
                 finish(tx, result).await
             }
@@ -420,7 +451,10 @@ macro_rules! sql_store {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let (_gate, mut tx) = self.write().await?;
+                let (_gate, mut conn) = self.write().await?;
+                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
+                    .await
+                    .map_err(backend)?;
                 let result = insert_events(&mut tx, events).await;
                 finish(tx, result).await
             }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use lockstep_account::seal::Keyring;
 use lockstep_account::{BackendError, StoreError};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Sqlite, Transaction};
 
 /// How long a writer waits for another one before SQLite answers "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,27 +113,22 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    /// A write transaction, after this process's earlier writers: `BEGIN
-    /// IMMEDIATE` takes the write lock at once, so a database busy with
-    /// another process waits the busy timeout instead of failing when a
-    /// deferred transaction would upgrade. The guard is held until the
-    /// transaction ends.
+    /// How a write transaction begins: `BEGIN IMMEDIATE` takes the write
+    /// lock at once, so a database busy with another process waits the
+    /// busy timeout instead of failing when a deferred transaction would
+    /// upgrade.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
+    /// The write connection, after this process's earlier writers; the
+    /// guard is held until the write ends.
     async fn write(
         &self,
-    ) -> Result<
-        (
-            tokio::sync::MutexGuard<'_, ()>,
-            Transaction<'static, Sqlite>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, PoolConnection<Sqlite>), StoreError> {
         let turn = self.writer.lock().await;
-        let tx = self
-            .writes
-            .begin_with("BEGIN IMMEDIATE")
+        let conn = lockstep_store_sql::connection_out_of_transaction(&self.writes)
             .await
             .map_err(backend)?;
-        Ok((turn, tx))
+        Ok((turn, conn))
     }
 }
 

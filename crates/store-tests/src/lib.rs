@@ -19,8 +19,8 @@
 use std::sync::Arc;
 
 use lockstep_account::{
-    Account, AccountStore, Config, Entry, EventKind, Failures, LoginTicket, Outcome, Refusal,
-    StoreError, TokenBinding, TokenKind, TokenStatus,
+    Account, AccountStore, AuditEvent, Config, Entry, EventKind, Failures, LoginTicket, Outcome,
+    Refusal, StoreError, TokenBinding, TokenKind, TokenStatus,
 };
 use lockstep_otp::{CredentialId, TotpParams};
 use lockstep_password::Password;
@@ -64,6 +64,13 @@ macro_rules! store_conformance {
         async fn conformance_audit_log_is_written_with_the_record() {
             if let Some(store) = $make.await {
                 $crate::audit_log_is_written_with_the_record(std::sync::Arc::new(store)).await;
+            }
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_writes_dropped_half_way_leave_no_part_behind() {
+            if let Some(store) = $make.await {
+                $crate::writes_dropped_half_way_leave_no_part_behind(std::sync::Arc::new(store))
+                    .await;
             }
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -214,6 +221,85 @@ pub async fn token_ids_are_unique_and_revocation_is_final<S: AccountStore>(store
     let other = CredentialId::parse("VSST87654321").unwrap();
     d.token = Some(binding(other));
     store.replace(&d, 0, &[]).await.unwrap();
+}
+
+/// Rules 3 and 5 when requests are cancelled: waves of writers, each
+/// writing again and again until it is aborted at a moment that lands
+/// anywhere (before, inside or after a write). Every account's stored
+/// version and its events must still agree write for write, and writing
+/// must go on afterwards (a write dropped half-way must not leave a pooled
+/// connection inside a transaction).
+pub async fn writes_dropped_half_way_leave_no_part_behind<S: AccountStore + 'static>(
+    store: Arc<S>,
+) {
+    let users: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
+    for u in &users {
+        store.create(&sample(u), &[]).await.unwrap();
+    }
+    let event = |u: &str, at: u64| AuditEvent {
+        at,
+        user_id: u.to_owned(),
+        operator_id: None,
+        kind: EventKind::LoggedIn,
+    };
+    for wave in 0..12_u64 {
+        let mut tasks = Vec::new();
+        for (n, u) in (0_u64..).zip(users.iter().cycle().take(16)) {
+            let (store, u) = (Arc::clone(&store), u.clone());
+            let task = tokio::spawn(async move {
+                loop {
+                    let Some(account) = store.load(&u).await.unwrap() else {
+                        return;
+                    };
+                    // The event says which version it belongs to.
+                    let e = event(&u, account.version + 1);
+                    match store.replace(&account, account.version, &[e]).await {
+                        Ok(()) | Err(StoreError::Conflict) => {}
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => panic!("{e}: {:?}", std::error::Error::source(&e)),
+                    }
+                    // A store that never waits (in memory) must still let
+                    // the abort in.
+                    tokio::task::yield_now().await;
+                }
+            });
+            let delay = std::time::Duration::from_micros(2_000 + (wave * 16 + n) * 7_919 % 20_000);
+            let handle = task.abort_handle();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                handle.abort();
+            });
+            tasks.push(task);
+        }
+        for t in tasks {
+            if let Err(e) = t.await {
+                assert!(e.is_cancelled(), "a writer failed: {e}");
+            }
+        }
+    }
+    for u in &users {
+        let account = store.load(u).await.unwrap().unwrap();
+        let e = event(u, account.version + 1);
+        store
+            .replace(&account, account.version, &[e])
+            .await
+            .unwrap();
+        let version = account.version + 1;
+        let mut ats: Vec<u64> = store
+            .events(u, 0, u64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == EventKind::LoggedIn)
+            .map(|e| e.at)
+            .collect();
+        ats.sort_unstable();
+        assert_eq!(
+            ats,
+            (1..=version).collect::<Vec<u64>>(),
+            "{u}: version {version}"
+        );
+    }
 }
 
 /// Rule 3 under load: 64 tasks each add one to a counter by load + CAS
