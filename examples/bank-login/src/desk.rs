@@ -11,7 +11,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use lockstep::account::{
-    AccountStore, AuditEvent, Error, EventKind, MustChange, OperatorAction, Outcome, StoreError,
+    AccountStore, AuditEvent, Error, EventKind, Factor, MustChange, OperatorAction, Outcome,
+    StoreError,
 };
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -119,9 +120,57 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
 fn row(e: &AuditEvent) -> EventRow {
     EventRow {
         at: jst(e.at),
-        // The event kinds carry no secret (the audit log's own rule).
-        what: format!("{:?}", e.kind),
+        what: describe(&e.kind),
         operator: e.operator_id.clone().unwrap_or_default(),
+    }
+}
+
+/// An audit event in the desk's words (the kinds carry no secret: the audit
+/// log's own rule).
+fn describe(kind: &EventKind) -> String {
+    let factor = |f: &Factor| match f {
+        Factor::Password => "パスワード",
+        Factor::Otp => "ワンタイムパスワード",
+    };
+    match kind {
+        EventKind::UnknownUser => "存在しないユーザ ID でのログイン".into(),
+        EventKind::PasswordAccepted => "パスワード認証 成功".into(),
+        EventKind::PasswordRehashed => "パスワードハッシュ更新".into(),
+        EventKind::PasswordFailed { failures } => format!("パスワード誤り（連続 {failures} 回）"),
+        EventKind::LockedAttempt { factor: f } => format!("ロック中の{}での試行", factor(f)),
+        EventKind::Locked { factor: f } => format!("{}をロック", factor(f)),
+        EventKind::OtpAccepted { .. } => "ワンタイムパスワード認証 成功".into(),
+        EventKind::OtpFailed { failures } => {
+            format!("ワンタイムパスワード誤り（連続 {failures} 回）")
+        }
+        EventKind::OtpReplayed { failures } => {
+            format!("使用済みワンタイムパスワード（連続 {failures} 回）")
+        }
+        EventKind::TicketRejected => "無効な操作（期限切れ・順序違い）".into(),
+        EventKind::TemporaryPasswordExpired => "仮パスワード期限切れ".into(),
+        EventKind::PasswordChangeRequired { .. } => "パスワード変更が必要".into(),
+        EventKind::Refused { reason } => format!("受付不可（{reason}）"),
+        EventKind::Enrolled { token_id, drift } => {
+            format!("利用開始登録 トークン ID {token_id}（ズレ {drift} ステップ）")
+        }
+        EventKind::EnrollmentFailed { failures } => {
+            format!("利用開始登録 失敗（連続 {failures} 回）")
+        }
+        EventKind::Resynced { token_id, drift } => {
+            format!("同期ズレ補正 トークン ID {token_id}（ズレ {drift} ステップ）")
+        }
+        EventKind::ResyncFailed { failures } => format!("同期ズレ補正 失敗（連続 {failures} 回）"),
+        EventKind::PasswordChanged => "パスワード変更".into(),
+        EventKind::PasswordChangeRejected { codes } => {
+            format!("パスワード変更 不可（{}）", codes.join(", "))
+        }
+        EventKind::LoggedIn => "ログイン".into(),
+        EventKind::LoggedOut => "ログアウト".into(),
+        EventKind::AccountCreated => "ユーザ作成".into(),
+        EventKind::Unlocked { factor: f } => format!("{}のロック解除", factor(f)),
+        EventKind::PasswordReset => "パスワード初期化".into(),
+        EventKind::TokenRevoked { token_id } => format!("トークン失効 トークン ID {token_id}"),
+        other => format!("{other:?}"),
     }
 }
 

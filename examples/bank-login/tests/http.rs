@@ -468,6 +468,13 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
         "{}",
         page.body
     );
+    // The audit events, in the desk's words, with the operator.
+    assert!(
+        page.body
+            .contains("<td>パスワードのロック解除</td><td>desk01</td>"),
+        "{}",
+        page.body
+    );
     let log = h
         .bank
         .customers()
