@@ -384,6 +384,15 @@ async fn an_unknown_user_id_and_a_wrong_password_read_the_same() {
     assert_eq!(pages[1], pages[2]);
 }
 
+/// The temporary password the desk page shows once.
+fn shown_once(body: &str) -> String {
+    body.split("<code id=\"shown-once\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the temporary password is shown")
+        .to_owned()
+}
+
 /// The desk's login, through the same flow on the desk's own store.
 async fn desk_login(h: &Harness, d: &mut Client) {
     d.get("/desk").await;
@@ -495,13 +504,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
         )
         .await;
     let page = d.get(a.location()).await;
-    let shown = page
-        .body
-        .split("<code id=\"shown-once\">")
-        .nth(1)
-        .and_then(|s| s.split("</code>").next())
-        .expect("the temporary password is shown")
-        .to_owned();
+    let shown = shown_once(&page.body);
     let policy = h.bank.policy();
     let context = lockstep::password::Context {
         user_id: Some(USER),
@@ -735,13 +738,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
         )
         .await;
     let page = d.get(a.location()).await;
-    let shown = page
-        .body
-        .split("<code id=\"shown-once\">")
-        .nth(1)
-        .and_then(|s| s.split("</code>").next())
-        .expect("the temporary password is shown")
-        .to_owned();
+    let shown = shown_once(&page.body);
     let created = h
         .bank
         .customers()
