@@ -330,3 +330,33 @@ async fn a_write_cut_off_half_way_leaves_the_old_record() {
     );
     assert_eq!(fx.load("u1").await.version, before.version + 1);
 }
+
+/// A schema name is an identifier spliced into `CREATE SCHEMA`: anything
+/// but 1–63 of `a-z0-9_` (not starting with a digit) is refused before any
+/// connection is made.
+#[tokio::test]
+async fn connect_schema_refuses_names_that_are_not_plain_identifiers() {
+    let long = "a".repeat(64);
+    for name in [
+        "",
+        "x\"; DROP SCHEMA public CASCADE; --",
+        "Upper",
+        "1abc",
+        "a-b",
+        "a b",
+        long.as_str(),
+    ] {
+        // No server is needed: the name is checked first (an unroutable URL
+        // would otherwise time out).
+        let r =
+            PostgresStore::connect_schema("postgres://nobody@127.0.0.1:1/none", name, keys(1, 7))
+                .await;
+        let Err(StoreError::Backend(e)) = r else {
+            panic!("{name:?} accepted");
+        };
+        let text = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(text.contains("invalid schema name"), "{name:?}: {text}");
+    }
+}

@@ -345,33 +345,25 @@ macro_rules! sql_store {
             let key = token_key(stored);
             // The common case, every login: the binding is the one the tokens
             // rows were indexed for, and one statement is the whole check.
-            let kept = sqlx::query(
-                "UPDATE accounts SET version = $1, record = $2 \
-                 WHERE user_id = $3 AND version = $4 AND token_key = $5",
-            )
-            .bind(signed(stored.version))
-            .bind(&text)
-            .bind(&stored.user_id)
-            .bind(signed(expected))
-            .bind(&key)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-            if kept.rows_affected() == 1 {
+            const KEEPING: &str = "UPDATE accounts SET version = $1, record = $2 \
+                 WHERE user_id = $3 AND version = $4 AND token_key = $5";
+            const REINDEXING: &str = "UPDATE accounts SET version = $1, record = $2, token_key = $5 \
+                 WHERE user_id = $3 AND version = $4";
+            let update = async |tx: &mut Transaction<'_, $Db>, statement: &'static str| {
+                sqlx::query(statement)
+                    .bind(signed(stored.version))
+                    .bind(&text)
+                    .bind(&stored.user_id)
+                    .bind(signed(expected))
+                    .bind(&key)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend)
+            };
+            if update(tx, KEEPING).await?.rows_affected() == 1 {
                 return insert_events(tx, events).await;
             }
-            let done = sqlx::query(
-                "UPDATE accounts SET version = $1, record = $2, token_key = $5 \
-                 WHERE user_id = $3 AND version = $4",
-            )
-            .bind(signed(stored.version))
-            .bind(&text)
-            .bind(&stored.user_id)
-            .bind(signed(expected))
-            .bind(&key)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+            let done = update(tx, REINDEXING).await?;
             if done.rows_affected() == 0 {
                 let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
                     .bind(&stored.user_id)
