@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use lockstep_account::seal::Keyring;
 use lockstep_account::{BackendError, StoreError};
-use sqlx::Postgres;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// How long a request waits for a pooled connection.
@@ -144,18 +142,15 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    /// How a write transaction begins: read committed, where the
+    /// A write in a transaction of its own, read committed: the
     /// compare-and-swap is one `UPDATE … WHERE version = $n` and the token
-    /// rule one upsert on the tokens table's primary key, both atomic.
-    const BEGIN: &'static str = "BEGIN";
-
-    /// A connection for a write (no in-process gate: PostgreSQL's row locks
-    /// order the writers).
-    async fn write(&self) -> Result<((), PoolConnection<Postgres>), StoreError> {
-        let conn = lockstep_store_sql::connection_out_of_transaction(&self.pool)
+    /// rule one upsert on the tokens table's primary key, both atomic, and
+    /// PostgreSQL's row locks order the writers (no in-process gate).
+    async fn commit(&self, op: lockstep_store_sql::Write) -> Result<(), StoreError> {
+        let mut conn = lockstep_store_sql::connection_out_of_transaction(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(((), conn))
+        sql::write_alone(&mut conn, "BEGIN", &op).await
     }
 }
 

@@ -1,12 +1,11 @@
 //! The code both SQL stores share, as one macro: the queries are the same
 //! text on SQLite and PostgreSQL (`$n` placeholders, an integer `revoked`
 //! flag), and only the driver's types differ. Each store crate defines its
-//! struct (with `pool`, `keyring` and `seeds: SeedCache` fields), `backend(sqlx::Error) ->
-//! StoreError` (its transient codes), a `BEGIN` constant (its statement
-//! that opens a write transaction) and a `write()` method that returns a
-//! pooled connection out of any transaction (see
-//! [`connection_out_of_transaction`]) with a guard held until the write ends
-//! (a store that needs no in-process gate returns `()`), then invokes
+//! struct (with `pool`, `keyring` and `seeds: SeedCache` fields),
+//! `backend(sqlx::Error) -> StoreError` (its transient codes) and a
+//! `commit(&self, Write) -> Result<(), StoreError>` method that carries out
+//! one [`Write`] in a transaction of its own or in a batch (the macro's
+//! `sql::write_alone` and `sql::apply` do the statements), then invokes
 //! [`sql_store!`].
 #![forbid(unsafe_code)]
 
@@ -14,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use lockstep_account::seal::SealedSecret;
-use lockstep_account::{CredentialId, TokenKind};
+use lockstep_account::{Account, AuditEvent, CredentialId, StoreError, TokenKind};
 
 /// The most sealed seeds a store keeps in memory; past it the cache starts
 /// afresh.
@@ -60,6 +59,43 @@ impl SeedCache {
     }
 }
 
+/// One write of the account store, owned, so that it can be handed to the
+/// task that writes (SQLite batches the writes of a moment into one
+/// transaction, each in a savepoint of its own).
+#[derive(Debug)]
+pub enum Write {
+    /// `create`: the record (version 0) and its events.
+    Create {
+        /// The record as stored.
+        account: Account,
+        /// Its audit events.
+        events: Vec<AuditEvent>,
+    },
+    /// `replace`: the record (its version already the next one) if the
+    /// stored version is `expected`, and its events.
+    Replace {
+        /// The record as stored.
+        account: Account,
+        /// The version the stored record must have.
+        expected: u64,
+        /// Its audit events.
+        events: Vec<AuditEvent>,
+    },
+    /// `append`: events alone.
+    Append {
+        /// The audit events.
+        events: Vec<AuditEvent>,
+    },
+}
+
+/// Whether a write's error is the store's answer about the data (conflict,
+/// not found, exists, token taken), after which the transaction it ran in
+/// is still sound, rather than the backend's failure.
+#[must_use]
+pub const fn is_refusal(e: &StoreError) -> bool {
+    !matches!(e, StoreError::Backend(_))
+}
+
 /// A pooled connection that is in no transaction. A write whose future is
 /// dropped (its request cancelled) after the database ran its `BEGIN` but
 /// before sqlx handed the transaction over leaves the connection inside
@@ -95,9 +131,13 @@ macro_rules! sql_store {
             Account, AccountStore, AuditEvent, BackendError, CredentialId, EventKind, Random,
             StoreError, TokenDirectory, TokenKind, TokenSeed, TokenStatus,
         };
+        use ::lockstep_store_sql::Write;
         use ::sqlx::{$Db, Row, Transaction};
 
         use super::{$Store, backend};
+
+        /// The driver's connection.
+        type Conn = <$Db as ::sqlx::Database>::Connection;
 
         /// A value that could not be stored or read back as it was written.
         #[derive(Debug, thiserror::Error)]
@@ -223,7 +263,7 @@ macro_rules! sql_store {
         /// token is inserted or kept for this owner only while never revoked;
         /// revoked tokens are marked for good; a token no longer bound is released.
         async fn index_tokens(
-            tx: &mut Transaction<'_, $Db>,
+            tx: &mut Conn,
             account: &Account,
         ) -> Result<(), StoreError> {
             let bound = account.token.as_ref().map(|t| t.credential_id);
@@ -238,7 +278,7 @@ macro_rules! sql_store {
                 )
                 .bind(id.as_str())
                 .bind(&account.user_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
                 if done.rows_affected() == 0 {
@@ -253,21 +293,21 @@ macro_rules! sql_store {
                 )
                 .bind(id.as_str())
                 .bind(&account.user_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
             }
             sqlx::query("DELETE FROM tokens WHERE owner = $1 AND revoked = 0 AND credential_id <> $2")
                 .bind(&account.user_id)
                 .bind(bound.as_ref().map_or("", CredentialId::as_str))
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
             Ok(())
         }
 
         async fn insert_events(
-            tx: &mut Transaction<'_, $Db>,
+            tx: &mut Conn,
             events: &[AuditEvent],
         ) -> Result<(), StoreError> {
             // One statement per 16 events (a decision makes one to three),
@@ -292,7 +332,7 @@ macro_rules! sql_store {
                         .bind(e.operator_id.clone())
                         .bind(kind);
                 }
-                query.execute(&mut **tx).await.map_err(backend)?;
+                query.execute(&mut *tx).await.map_err(backend)?;
             }
             Ok(())
         }
@@ -313,8 +353,36 @@ macro_rules! sql_store {
             }
         }
 
+        /// The statements of `op`, in the transaction (or savepoint) that
+        /// `conn` is in.
+        pub(super) async fn apply(conn: &mut Conn, op: &Write) -> Result<(), StoreError> {
+            match op {
+                Write::Create { account, events } => create_in(conn, account, events).await,
+                Write::Replace {
+                    account,
+                    expected,
+                    events,
+                } => replace_in(conn, account, *expected, events).await,
+                Write::Append { events } => insert_events(conn, events).await,
+            }
+        }
+
+        /// `op` in a transaction of its own, opened with `begin`: committed
+        /// when it succeeds, rolled back at once when it fails.
+        pub(super) async fn write_alone(
+            conn: &mut Conn,
+            begin: &'static str,
+            op: &Write,
+        ) -> Result<(), StoreError> {
+            let mut tx = ::sqlx::Connection::begin_with(conn, begin)
+                .await
+                .map_err(backend)?;
+            let result = apply(&mut *tx, op).await;
+            finish(tx, result).await
+        }
+
         async fn create_in(
-            tx: &mut Transaction<'_, $Db>,
+            tx: &mut Conn,
             stored: &Account,
             events: &[AuditEvent],
         ) -> Result<(), StoreError> {
@@ -325,7 +393,7 @@ macro_rules! sql_store {
             .bind(&stored.user_id)
             .bind(record(stored)?)
             .bind(token_key(stored))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
             if done.rows_affected() == 0 {
@@ -336,7 +404,7 @@ macro_rules! sql_store {
         }
 
         async fn replace_in(
-            tx: &mut Transaction<'_, $Db>,
+            tx: &mut Conn,
             stored: &Account,
             expected: u64,
             events: &[AuditEvent],
@@ -349,14 +417,14 @@ macro_rules! sql_store {
                  WHERE user_id = $3 AND version = $4 AND token_key = $5";
             const REINDEXING: &str = "UPDATE accounts SET version = $1, record = $2, token_key = $5 \
                  WHERE user_id = $3 AND version = $4";
-            let update = async |tx: &mut Transaction<'_, $Db>, statement: &'static str| {
+            let update = async |tx: &mut Conn, statement: &'static str| {
                 sqlx::query(statement)
                     .bind(signed(stored.version))
                     .bind(&text)
                     .bind(&stored.user_id)
                     .bind(signed(expected))
                     .bind(&key)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend)
             };
@@ -367,7 +435,7 @@ macro_rules! sql_store {
             if done.rows_affected() == 0 {
                 let exists = sqlx::query("SELECT 1 FROM accounts WHERE user_id = $1")
                     .bind(&stored.user_id)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;
                 return Err(if exists.is_some() {
@@ -413,14 +481,13 @@ macro_rules! sql_store {
             }
 
             async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
-                let mut stored = account.clone();
-                stored.version = 0;
-                let (_gate, mut conn) = self.write().await?;
-                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
-                    .await
-                    .map_err(backend)?;
-                let result = create_in(&mut tx, &stored, events).await;
-                finish(tx, result).await
+                let mut account = account.clone();
+                account.version = 0;
+                self.commit(Write::Create {
+                    account,
+                    events: events.to_vec(),
+                })
+                .await
             }
 
             async fn replace(
@@ -429,26 +496,24 @@ macro_rules! sql_store {
                 expected: u64,
                 events: &[AuditEvent],
             ) -> Result<(), StoreError> {
-                let mut stored = account.clone();
-                stored.version = expected.saturating_add(1);
-                let (_gate, mut conn) = self.write().await?;
-                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
-                    .await
-                    .map_err(backend)?;
-                let result = replace_in(&mut tx, &stored, expected, events).await;
-                finish(tx, result).await
+                let mut account = account.clone();
+                account.version = expected.saturating_add(1);
+                self.commit(Write::Replace {
+                    account,
+                    expected,
+                    events: events.to_vec(),
+                })
+                .await
             }
 
             async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let (_gate, mut conn) = self.write().await?;
-                let mut tx = ::sqlx::Connection::begin_with(&mut *conn, <$Store>::BEGIN)
-                    .await
-                    .map_err(backend)?;
-                let result = insert_events(&mut tx, events).await;
-                finish(tx, result).await
+                self.commit(Write::Append {
+                    events: events.to_vec(),
+                })
+                .await
             }
 
             async fn events(

@@ -1,13 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod writer;
+
 use std::path::Path;
 use std::time::Duration;
 
 use lockstep_account::seal::Keyring;
 use lockstep_account::{BackendError, StoreError};
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 /// How long a writer waits for another one before SQLite answers "busy".
@@ -20,10 +20,11 @@ pub struct SqliteStore {
     /// The one connection that writes records and events.
     writes: SqlitePool,
     keyring: Keyring,
-    /// Writers of this process take turns here, first come first served,
-    /// instead of in SQLite's busy handler, which sleeps and polls (up to
-    /// 100 ms a sleep) and so turns a short queue into a long tail.
-    writer: tokio::sync::Mutex<()>,
+    /// The task that writes for this store: the writes of a moment share
+    /// one transaction and one fsync (see the `writer` module). Writers
+    /// also never meet in SQLite's busy handler, which sleeps and polls (up
+    /// to 100 ms a sleep) and so turns a short queue into a long tail.
+    writer: writer::Writer,
     /// Sealed seeds already read.
     seeds: lockstep_store_sql::SeedCache,
 }
@@ -88,9 +89,9 @@ impl SqliteStore {
             .map_err(backend)?;
         Ok(Self {
             pool,
+            writer: writer::Writer::new(writes.clone()),
             writes,
             keyring,
-            writer: tokio::sync::Mutex::new(()),
             seeds: lockstep_store_sql::SeedCache::default(),
         })
     }
@@ -113,22 +114,10 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    /// How a write transaction begins: `BEGIN IMMEDIATE` takes the write
-    /// lock at once, so a database busy with another process waits the
-    /// busy timeout instead of failing when a deferred transaction would
-    /// upgrade.
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
-
-    /// The write connection, after this process's earlier writers; the
-    /// guard is held until the write ends.
-    async fn write(
-        &self,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, PoolConnection<Sqlite>), StoreError> {
-        let turn = self.writer.lock().await;
-        let conn = lockstep_store_sql::connection_out_of_transaction(&self.writes)
-            .await
-            .map_err(backend)?;
-        Ok((turn, conn))
+    /// Hands `op` to the writing task and waits until the batch it ran in
+    /// is committed.
+    async fn commit(&self, op: lockstep_store_sql::Write) -> Result<(), StoreError> {
+        self.writer.write(op).await
     }
 }
 

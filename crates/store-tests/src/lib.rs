@@ -278,13 +278,25 @@ pub async fn writes_dropped_half_way_leave_no_part_behind<S: AccountStore + 'sta
         }
     }
     for u in &users {
-        let account = store.load(u).await.unwrap().unwrap();
-        let e = event(u, account.version + 1);
-        store
-            .replace(&account, account.version, &[e])
-            .await
-            .unwrap();
-        let version = account.version + 1;
+        // A write whose caller was cancelled may still land a moment later
+        // (a store that commits for its callers, as a server does for a
+        // client that disconnected): a conflict here means another try.
+        let mut version = None;
+        for _ in 0..100 {
+            let account = store.load(u).await.unwrap().unwrap();
+            let e = event(u, account.version + 1);
+            match store.replace(&account, account.version, &[e]).await {
+                Ok(()) => {
+                    version = Some(account.version + 1);
+                    break;
+                }
+                Err(StoreError::Conflict) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("writing does not go on: {e}"),
+            }
+        }
+        let version = version.expect("a write goes through once the writers are gone");
         let mut ats: Vec<u64> = store
             .events(u, 0, u64::MAX)
             .await
