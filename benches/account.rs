@@ -305,7 +305,8 @@ fn enumeration(c: &mut Criterion) {
 /// Latency of a request that needs no hashing (an OTP-stage input with a
 /// stale ticket: load, compare, audit) while password steps hash on the same
 /// two-worker runtime, with hashing inline, through tokio's
-/// `block_in_place`, and through a hash pool of one (cores − 1 here);
+/// `block_in_place`, and through a hash pool of one (cores − 1 here), at
+/// the caller's priority and 10 below it (`for_this_machine()`);
 /// medians, as ratios to the same request with no password step in flight.
 /// OTP-stage inputs never go through the hook, so only the CPU the hashes
 /// take can slow them.
@@ -336,6 +337,11 @@ fn offload(_: &mut Criterion) {
         (
             "hash pool (1)",
             Arc::new(TokioHashPool::new(1)) as Arc<dyn Offload>,
+            true,
+        ),
+        (
+            "hash pool (1), nice 10",
+            Arc::new(TokioHashPool::new(1).with_niceness(10)) as Arc<dyn Offload>,
             true,
         ),
     ] {
@@ -391,7 +397,7 @@ fn offload(_: &mut Criterion) {
     println!("\noffload: median latency of a request without hashing, 2 password steps in flight");
     for (name, m) in &medians {
         println!(
-            "  {name:<16} {:>9.1} µs  {:.2}×",
+            "  {name:<24} {:>9.1} µs  {:.2}×",
             m.as_secs_f64() * 1e6,
             m.as_secs_f64() / base
         );

@@ -449,7 +449,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
 
     /// Runs a step of the machine through the offload hook when it hashes
     /// (`heavy`), here otherwise.
-    fn work<T>(&self, heavy: bool, f: impl FnOnce() -> T) -> T {
+    fn work<T: Send>(&self, heavy: bool, f: impl FnOnce() -> T + Send) -> T {
         if heavy {
             offloaded(&*self.offload, f)
         } else {

@@ -17,7 +17,7 @@ struct Counting {
 }
 
 impl Offload for Counting {
-    fn run(&self, work: &mut dyn FnMut()) {
+    fn run(&self, work: &mut (dyn FnMut() + Send)) {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if !self.skip {
             work();
@@ -77,10 +77,20 @@ async fn the_hash_pool_serves_a_login() {
 }
 
 /// The pool's bound: eight hashes handed over at once, at most two run at a
-/// time, and all eight run.
+/// time, and all eight run — on the caller's thread and on threads of their
+/// own alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hash_pool_runs_at_most_its_bound_at_a_time() {
-    let pool = Arc::new(TokioHashPool::new(2));
+    for pool in [
+        TokioHashPool::new(2),
+        TokioHashPool::new(2).with_niceness(5),
+    ] {
+        at_most_two_at_a_time(pool).await;
+    }
+}
+
+async fn at_most_two_at_a_time(pool: TokioHashPool) {
+    let pool = Arc::new(pool);
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
@@ -113,16 +123,65 @@ async fn the_hash_pool_runs_at_most_its_bound_at_a_time() {
     );
 }
 
-/// A hash that panics gives its turn back: the next one still runs.
+/// A hash that panics gives its turn back: the next one still runs. On a
+/// thread of its own, its panic still reaches the caller.
 #[test]
 fn a_panicking_hash_gives_its_turn_back() {
-    let pool = Arc::new(TokioHashPool::new(1));
-    let p = Arc::clone(&pool);
-    let crashed = std::thread::spawn(move || p.run(&mut || panic!("hash failed"))).join();
-    assert!(crashed.is_err());
-    let mut ran = false;
-    pool.run(&mut || ran = true);
-    assert!(ran);
+    for pool in [
+        TokioHashPool::new(1),
+        TokioHashPool::new(1).with_niceness(5),
+    ] {
+        let pool = Arc::new(pool);
+        let p = Arc::clone(&pool);
+        let crashed = std::thread::spawn(move || p.run(&mut || panic!("hash failed"))).join();
+        assert!(crashed.is_err());
+        let mut ran = false;
+        pool.run(&mut || ran = true);
+        assert!(ran);
+    }
+}
+
+/// This thread's niceness, as the kernel reports it (field 19 of
+/// `/proc/thread-self/stat`).
+#[cfg(target_os = "linux")]
+fn niceness_here() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `with_niceness`: the hash runs on a thread of its own, that much below
+/// its caller (capped at 19); the caller's own priority is untouched.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hash_runs_below_its_caller_and_leaves_the_caller_as_it_was() {
+    let caller = niceness_here();
+    for (asked, pool) in [
+        (3, TokioHashPool::new(1).with_niceness(3)),
+        (19, TokioHashPool::new(1).with_niceness(200)),
+        (10, TokioHashPool::for_this_machine()),
+    ] {
+        let mut seen = None;
+        pool.run(&mut || {
+            seen = Some((
+                niceness_here(),
+                std::thread::current().name().map(str::to_owned),
+            ));
+        });
+        let (niceness, name) = seen.unwrap();
+        assert_eq!(niceness, (caller + asked).min(19), "asked {asked}");
+        assert_eq!(name.as_deref(), Some("lockstep-hash"));
+        assert_eq!(niceness_here(), caller, "the caller is as it was");
+    }
+    // Without it, the hash runs here, at the caller's priority.
+    let mut here = None;
+    TokioHashPool::new(1).run(&mut || here = Some(niceness_here()));
+    assert_eq!(here, Some(caller));
 }
 
 /// An OTP step never waits for the hook (nor, so, behind Argon2 work):
