@@ -295,48 +295,28 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         user_id: &str,
         token: &SessionToken,
     ) -> Result<Option<Session>, Error> {
-        let now = self.clock.now();
         let Some(account) = self.load(user_id).await? else {
             return Ok(None);
         };
-        let open = account.sessions.iter().find(|s| {
-            let live = now <= s.expires_at;
-            live & token.matches(&s.digest)
-        });
-        Ok(open.map(|s| Session {
-            customer_name: account.customer_name.clone(),
-            user_id: account.user_id.clone(),
-            user_name: account.user_name.clone(),
-            token: token.clone(),
-            expires_at: s.expires_at,
-        }))
+        Ok(machine::session(&account, token, self.clock.now()))
     }
 
     /// Ends one session (logout), recorded as [`EventKind::LoggedOut`] in the
-    /// same write. `false` when `token` was no open session (nothing is
-    /// written then).
+    /// same write. `false` when `token` opens no session — unknown, expired
+    /// or already ended — and nothing is written then.
     ///
     /// # Errors
     /// [`Error::Store`]; [`Error::Contention`] after too many conflicts.
     pub async fn logout(&self, user_id: &str, token: &SessionToken) -> Result<bool, Error> {
         for _ in 0..self.config.max_retries {
-            let Some(mut account) = self.load(user_id).await? else {
+            let Some(account) = self.load(user_id).await? else {
                 return Ok(false);
             };
-            let before = account.sessions.len();
-            account.sessions.retain(|s| !token.matches(&s.digest));
-            if account.sessions.len() == before {
+            let Some((after, event)) = machine::logout(&account, token, self.clock.now()) else {
                 return Ok(false);
-            }
-            let event = AuditEvent {
-                at: self.clock.now(),
-                user_id: account.user_id.clone(),
-                operator_id: None,
-                kind: EventKind::LoggedOut,
             };
-            let expected = account.version;
             if self
-                .write(&account, expected, core::slice::from_ref(&event))
+                .write(&after, account.version, core::slice::from_ref(&event))
                 .await?
             {
                 return Ok(true);

@@ -113,6 +113,52 @@ fn a_full_life_cycle_agrees_with_the_model() {
     }
 }
 
+/// Sessions and logout (R-ACC-1) beside the model: two logins hold two
+/// sessions; a page sees each open; logout ends one and leaves the other;
+/// a second logout and a made-up token end nothing; a voluntary change
+/// ends the rest, and expiry ends its own.
+#[test]
+fn sessions_and_logout_agree_with_the_model() {
+    use Op::*;
+    let seen = run(&[
+        Session(0),
+        Logout(0),
+        Password(true),
+        Enroll(true),
+        Advance(30),
+        Otp(CodeKind::Current),
+        Change(true),
+        Advance(31),
+        Password(true),
+        Advance(30),
+        Otp(CodeKind::Current),
+        Session(0),
+        Session(1),
+        Logout(0),
+        Session(0),
+        Session(1),
+        Logout(0),
+        ChangeLoggedIn {
+            session: 1,
+            right: true,
+            valid: true,
+        },
+        Session(1),
+        Session(2),
+        Advance(511),
+        Advance(511),
+        Advance(511),
+        Advance(511),
+        Session(2),
+        Logout(2),
+    ]);
+    assert_eq!(seen.get("logged_in"), Some(&2), "{seen:?}");
+    assert_eq!(seen.get("session:open"), Some(&4), "{seen:?}");
+    assert_eq!(seen.get("session:none"), Some(&4), "{seen:?}");
+    assert_eq!(seen.get("logout:ended"), Some(&1), "{seen:?}");
+    assert_eq!(seen.get("logout:none"), Some(&3), "{seen:?}");
+}
+
 /// The same life cycle must also hold under other caps and the RFC 6238
 /// acceptance: the model reads them from the configuration.
 #[test]

@@ -13,7 +13,8 @@
 //! - `machine/password.rs`: the password step and its count-first protocol;
 //! - `machine/otp.rs`: OTP login, enrollment and resync;
 //! - `machine/change.rs`: the forced and the voluntary password change;
-//! - `machine/desk.rs`: the support desk's actions.
+//! - `machine/desk.rs`: the support desk's actions;
+//! - `machine/session.rs`: whether a session is open, and logout.
 //!
 //! Inputs that carry a password are decided in two phases, so that a burst
 //! of concurrent guesses can never get more evaluated than the lock allows:
@@ -28,6 +29,7 @@ mod input;
 mod otp;
 mod password;
 mod run;
+mod session;
 
 use core::fmt;
 
@@ -38,6 +40,7 @@ use crate::record::{Account, Failures, LoginTicket, MustChange, PasswordState, S
 
 pub use input::{Candidate, Deps, Facts, Input, OperatorAction};
 pub use password::{PasswordCheck, rehash};
+pub use session::{logout, session};
 
 use run::Run;
 

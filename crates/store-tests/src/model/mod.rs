@@ -14,11 +14,16 @@
 //! - no password change without a completed login (a session) or the change
 //!   ticket of a login's OTP step;
 //! - the drift changes only on enrollment and resync;
-//! - every decision leaves an audit event.
+//! - every decision leaves an audit event;
+//! - a session is open exactly while the model says so (opened by a
+//!   completed login or voluntary change, not expired, not ended by a lock,
+//!   reset, revoke, password change or its logout), and shows the names;
+//!   logout ends that one session only, with an audit event, and a token
+//!   that opens nothing writes nothing.
 //!
 //! Every public input is driven: both entry buttons, OTP codes of every age,
 //! enrollment, resync, the forced and the voluntary change with any session
-//! ever issued, and every desk action. Caps and windows are read from the
+//! ever issued, every desk action, the session check and logout. Caps and windows are read from the
 //! [`Config`] in use.
 //!
 //! Used by the model-based property test of `lockstep-account` and by the
@@ -82,6 +87,11 @@ pub enum Op {
     Reset,
     /// Support desk: revoke the token.
     Revoke,
+    /// An authenticated page asks whether a session ever issued (picked by
+    /// the number; none issued yet: a made-up token) is open.
+    Session(u8),
+    /// Logout with a session ever issued (or a made-up token).
+    Logout(u8),
 }
 
 /// Which code an OTP step submits, relative to the token's expected step.
@@ -461,10 +471,7 @@ impl World {
 
     /// The voluntary change with a held session.
     fn change_logged_in(&mut self, i: usize, session: u8, right: bool, valid: bool) -> Step {
-        let pick = (!self.held.is_empty()).then(|| usize::from(session) % self.held.len());
-        let token = pick
-            .and_then(|p| self.held.get(p).cloned())
-            .unwrap_or_else(|| SessionToken::from_bytes([0x55; 16]));
+        let (pick, token) = self.held_session(session);
         let new = self.new_password(i, valid, "Volun");
         let wrong = Password::from("Wrong999");
         let current = if right {
@@ -577,7 +584,82 @@ impl World {
                 valid,
             } => self.change_logged_in(i, session, right, valid),
             Op::UnlockPassword | Op::UnlockToken | Op::Reset | Op::Revoke => self.desk(i, op),
+            // No decision: `run_with` checks them itself.
+            Op::Session(_) | Op::Logout(_) => return None,
         })
+    }
+
+    /// A held session by number (a made-up token when none was issued).
+    fn held_session(&self, n: u8) -> (Option<usize>, SessionToken) {
+        let pick = (!self.held.is_empty()).then(|| usize::from(n) % self.held.len());
+        let token = pick
+            .and_then(|p| self.held.get(p).cloned())
+            .unwrap_or_else(|| SessionToken::from_bytes([0x55; 16]));
+        (pick, token)
+    }
+
+    /// The session check of an authenticated page; names what it saw.
+    fn session(&self, i: usize, n: u8) -> &'static str {
+        let (pick, token) = self.held_session(n);
+        let got = machine::session(&self.acc, &token, self.now);
+        let want = pick.and_then(|p| {
+            self.m
+                .sessions
+                .iter()
+                .find(|&&(s, exp)| s == p && self.now <= exp)
+                .map(|&(_, exp)| exp)
+        });
+        assert_eq!(
+            got.as_ref().map(|s| s.expires_at),
+            want,
+            "op {i} Session({n}): open until"
+        );
+        if let Some(s) = got {
+            assert_eq!(
+                (s.customer_name, s.user_id, s.user_name),
+                (
+                    self.acc.customer_name.clone(),
+                    self.acc.user_id.clone(),
+                    self.acc.user_name.clone()
+                ),
+                "op {i}: the initial screen's names (R-ACC-1)"
+            );
+            return "session:open";
+        }
+        "session:none"
+    }
+
+    /// Logout with a held session; names what it did.
+    fn logout(&mut self, i: usize, n: u8) -> &'static str {
+        let (pick, token) = self.held_session(n);
+        let live = self.m.session_live(pick, self.now);
+        let got = machine::logout(&self.acc, &token, self.now);
+        assert_eq!(got.is_some(), live, "op {i} Logout({n}): ended a session");
+        if let Some((after, event)) = got {
+            assert_eq!(
+                (
+                    event.kind,
+                    event.at,
+                    event.user_id.as_str(),
+                    event.operator_id
+                ),
+                (EventKind::LoggedOut, self.now, "u1", None),
+                "op {i}: the logout's audit event"
+            );
+            assert!(
+                machine::session(&after, &token, self.now).is_none(),
+                "op {i}: the session is still open after its logout"
+            );
+            assert_eq!(
+                after.sessions.len() + 1,
+                self.acc.sessions.len(),
+                "op {i}: logout ended more than its session"
+            );
+            self.m.sessions.retain(|&(s, _)| Some(s) != pick);
+            self.acc = after;
+        }
+        self.check_against_model(i, Op::Logout(n));
+        if live { "logout:ended" } else { "logout:none" }
     }
 
     /// The invariants of the module documentation, for one decision.
@@ -745,6 +827,15 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
             verified: w.hasher.verifications_of(&w.acc.password.hash),
             acc: w.acc.clone(),
         };
+        let checked = match op {
+            Op::Session(n) => Some(w.session(i, n)),
+            Op::Logout(n) => Some(w.logout(i, n)),
+            _ => None,
+        };
+        if let Some(name) = checked {
+            *seen.entry(name.to_owned()).or_insert(0) += 1;
+            continue;
+        }
         let Some(step) = w.run_op(i, op) else {
             continue;
         };
