@@ -22,7 +22,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
 use zeroize::Zeroizing;
 
 pub mod backend;
@@ -32,9 +32,11 @@ mod flow;
 mod pages;
 pub mod secret;
 pub mod security;
+pub mod session_store;
 
 pub use backend::{Backend, open_postgres, open_sqlite};
 use flow::{Customer, Desk, Side};
+pub use session_store::{BoundedSessions, DEFAULT_MAX_SESSIONS};
 
 /// One side's authenticator and the store under it.
 #[derive(Debug)]
@@ -131,6 +133,9 @@ pub struct WebOptions {
     pub secure_cookies: bool,
     /// Where `/static` is served from.
     pub static_dir: PathBuf,
+    /// The most sessions each side keeps in memory (see
+    /// [`BoundedSessions`]).
+    pub max_sessions: usize,
 }
 
 impl Default for WebOptions {
@@ -138,6 +143,7 @@ impl Default for WebOptions {
         Self {
             secure_cookies: true,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -258,13 +264,13 @@ impl<S: Backend> Bank<S> {
                 get(customer::password_page::<S>).post(customer::password_post::<S>),
             )
             .layer(axum::middleware::from_fn(security::csrf))
-            .layer(sessions("bank_session", "/", options.secure_cookies));
+            .layer(sessions("bank_session", "/", options));
         let desk = side_routes::<S, Desk>()
             .route("/desk/home", get(desk::console::<S>))
             .route("/desk/action", post(desk::action::<S>))
             .route("/desk/create", post(desk::create::<S>))
             .layer(axum::middleware::from_fn(security::csrf))
-            .layer(sessions("desk_session", "/desk", options.secure_cookies));
+            .layer(sessions("desk_session", "/desk", options));
         let mut router = Router::new()
             .merge(customers)
             .merge(desk)
@@ -277,20 +283,20 @@ impl<S: Backend> Bank<S> {
     }
 }
 
-/// The session layer of one side: an in-memory store, `HttpOnly`,
-/// `SameSite=Strict`, `Secure` unless serving local HTTP, ten minutes of
-/// inactivity.
+/// The session layer of one side: a bounded in-memory store of its own,
+/// `HttpOnly`, `SameSite=Strict`, `Secure` unless serving local HTTP, ten
+/// minutes of inactivity.
 fn sessions(
     name: &'static str,
     path: &'static str,
-    secure: bool,
-) -> SessionManagerLayer<MemoryStore> {
-    SessionManagerLayer::new(MemoryStore::default())
+    options: &WebOptions,
+) -> SessionManagerLayer<BoundedSessions> {
+    SessionManagerLayer::new(BoundedSessions::new(options.max_sessions))
         .with_name(name)
         .with_path(path)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(secure)
+        .with_secure(options.secure_cookies)
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(10)))
 }
 

@@ -762,3 +762,39 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
         .await;
     assert_eq!(a.location(), "/enroll");
 }
+
+/// A flood of cookieless visits cannot grow the session store past its cap
+/// (every visit to the login page stores a session for its CSRF token; an
+/// unbounded store is a memory leak any anonymous client drives): past the
+/// cap the longest-idle session makes room — here the first visitor's,
+/// whose form then fails the CSRF check — and a visitor after the flood
+/// logs in as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_visits_stays_within_the_session_cap() {
+    let h = Harness::new().await;
+    let router = std::sync::Arc::clone(&h.bank).router(&bank_login::WebOptions {
+        max_sessions: 50,
+        ..bank_login::WebOptions::default()
+    });
+    let login = [
+        ("user_id", USER),
+        ("password", TEMPORARY),
+        ("entry", "enroll"),
+    ];
+    let mut first = Client::new(router.clone());
+    first.get("/").await;
+    for _ in 0..200 {
+        let a = Client::new(router.clone()).get("/").await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    let a = first.post("/login", &login).await;
+    assert_eq!(
+        a.status,
+        StatusCode::FORBIDDEN,
+        "the idlest session made room"
+    );
+    let mut late = Client::new(router);
+    late.get("/").await;
+    let a = late.post("/login", &login).await;
+    assert_eq!((a.status, a.location()), (StatusCode::SEE_OTHER, "/enroll"));
+}
