@@ -94,9 +94,7 @@ pub async fn csrf(request: Request, next: Next) -> Response {
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE);
     };
-    let sent = form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == CSRF_KEY)
-        .map(|(_, v)| v.into_owned());
+    let sent = csrf_field(&bytes);
     let expected = session.get::<String>(CSRF_KEY).await.ok().flatten();
     let valid = match (sent, expected) {
         (Some(sent), Some(expected)) => bool::from(sent.as_bytes().ct_eq(expected.as_bytes())),
@@ -104,10 +102,37 @@ pub async fn csrf(request: Request, next: Next) -> Response {
     };
     if !valid {
         tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong: refused");
+        drop(wiped(bytes));
         return refuse(StatusCode::FORBIDDEN);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    // The handler reads the same buffer (no copy); once it is done the
+    // buffer is ours alone again and is wiped: it held the password.
+    let ours = bytes.clone();
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    drop(wiped(ours));
+    response
+}
+
+/// The form's CSRF field, decoded. No other field is decoded: a decoded
+/// copy of a password field would be a `String` nobody wipes.
+fn csrf_field(body: &[u8]) -> Option<String> {
+    body.split(|&b| b == b'&')
+        .filter(|pair| {
+            pair.strip_prefix(CSRF_KEY.as_bytes())
+                .is_some_and(|rest| rest.first() == Some(&b'='))
+        })
+        .find_map(|pair| form_urlencoded::parse(pair).next())
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The request body wiped, when no one else holds it any more (`None`
+/// when someone does: then it cannot be written to).
+fn wiped(body: axum::body::Bytes) -> Option<bytes::BytesMut> {
+    let mut owned = body.try_into_mut().ok()?;
+    zeroize::Zeroize::zeroize(owned.as_mut());
+    Some(owned)
 }
 
 /// Whether the browser says the request comes from another site.
@@ -140,4 +165,35 @@ fn refuse(status: StatusCode) -> Response {
         back: "/",
     };
     (status, render(&page)).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Bytes;
+
+    use super::{csrf_field, wiped};
+
+    #[test]
+    fn only_the_csrf_field_is_read_wherever_it_stands() {
+        assert_eq!(csrf_field(b"csrf=ab12&user_id=x").as_deref(), Some("ab12"));
+        assert_eq!(
+            csrf_field(b"password=p%21w&csrf=cd34&entry=login").as_deref(),
+            Some("cd34")
+        );
+        assert_eq!(csrf_field(b"csrfx=1&xcsrf=2&csrf").as_deref(), None);
+        assert_eq!(csrf_field(b"user_id=csrf%3D1").as_deref(), None);
+        assert_eq!(csrf_field(b"csrf=a%2Bb+c").as_deref(), Some("a+b c"));
+        assert_eq!(csrf_field(b"").as_deref(), None);
+    }
+
+    #[test]
+    fn a_body_held_by_no_one_else_is_wiped_and_a_shared_one_is_left() {
+        let body = Bytes::from(b"csrf=ab&password=Secret123".to_vec());
+        let shared = body.clone();
+        assert!(wiped(body).is_none(), "another handle still reads it");
+        let out = wiped(shared).unwrap();
+        assert_eq!(out.len(), 26);
+        assert!(out.iter().all(|&b| b == 0));
+    }
 }
