@@ -179,17 +179,24 @@ const CASES: [&str; 4] = [
     "older_cost_hash",
 ];
 
-struct Enumeration {
+struct Enumeration<S: AccountStore> {
     rt: tokio::runtime::Runtime,
-    auth: Authenticator<Arc<MemoryStore>, Arc<MemoryDirectory>>,
+    auth: Authenticator<Arc<S>, Arc<MemoryDirectory>>,
     wrong: Password,
 }
 
-impl Enumeration {
-    fn new() -> Self {
+impl Enumeration<MemoryStore> {
+    fn in_memory() -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
+        Self::new(rt, Arc::new(MemoryStore::new()))
+    }
+}
+
+impl<S: AccountStore + 'static> Enumeration<S> {
+    fn new(rt: tokio::runtime::Runtime, store: Arc<S>) -> Self {
         let configured = Argon2Params {
             memory_kib: 16 * 1024,
             iterations: 1,
@@ -200,7 +207,6 @@ impl Enumeration {
             ..configured
         })
         .unwrap();
-        let store = Arc::new(MemoryStore::new());
         let auth = Authenticator::builder(Arc::clone(&store), Arc::new(MemoryDirectory::new()))
             .hasher(Arc::new(Argon2idHasher::new(configured).unwrap()))
             .clock(Arc::new(FakeClock::at(T)))
@@ -259,7 +265,7 @@ impl Enumeration {
 }
 
 fn enumeration(c: &mut Criterion) {
-    let e = Enumeration::new();
+    let e = Enumeration::in_memory();
     let mut g = c.benchmark_group("enumeration");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));
@@ -269,9 +275,36 @@ fn enumeration(c: &mut Criterion) {
         });
     }
     g.finish();
+    interleaved(&e, "in-memory store");
 
-    // The same cases interleaved, so that drift of a noisy machine hits all
-    // four alike; the median of each, as a ratio to the unknown-ID case.
+    // The same on SQLite (WAL, synchronous = FULL): a wrong password writes
+    // twice (the count-first reservation, then the decision), an unknown ID
+    // once (its audit event), so the store's write cost is in the ratio.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("lockstep-enum-{}.db", std::process::id()));
+    let store = rt.block_on(async {
+        let keys =
+            lockstep_account::seal::Keyring::parse(&format!("1:{}", "3c".repeat(32))).unwrap();
+        let store = lockstep_store_sqlite::SqliteStore::connect(&path, keys)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Arc::new(store)
+    });
+    interleaved(&Enumeration::new(rt, store), "SQLite store");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The four cases interleaved, so that drift of a noisy machine hits all
+/// four alike; the median of each, as a ratio to the unknown-ID case.
+fn interleaved<S: AccountStore + 'static>(e: &Enumeration<S>, store: &str) {
     let rounds = 60;
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); CASES.len()];
     for _ in 0..rounds {
@@ -290,7 +323,7 @@ fn enumeration(c: &mut Criterion) {
         })
         .collect();
     let base = medians.first().copied().unwrap_or(1.0);
-    println!("\nenumeration: median of {rounds} interleaved rounds, ratio to unknown_id");
+    println!("\nenumeration, {store}: median of {rounds} interleaved rounds, ratio to unknown_id");
     for (case, m) in CASES.iter().zip(&medians) {
         let ratio = m / base;
         let verdict = if (ratio - 1.0).abs() <= 0.05 {
