@@ -47,6 +47,10 @@ struct Args {
     /// Do not create the demo customer and operator on first start.
     #[arg(long)]
     no_demo: bool,
+    /// The most sessions each side keeps in memory; past it the
+    /// longest-idle one makes room.
+    #[arg(long, env = "BANK_MAX_SESSIONS", default_value_t = bank_login::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -171,6 +175,7 @@ where
     }
     let options = WebOptions {
         secure_cookies: !local_http,
+        max_sessions: args.max_sessions,
         ..WebOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
