@@ -96,7 +96,7 @@ impl TokioHashPool {
     /// store's writes) before the hashes, and a hash still gets its share.
     /// Measured with the bank-login load test (16 clients, two cores): the
     /// OTP step's p99 with Argon2 password steps alongside went from 16–21
-    /// ms to about 11 ms.
+    /// ms to 10–17 ms.
     ///
     /// Why a thread of its own: lowering a thread's priority needs no
     /// privilege but raising it back does, so the runtime's worker that
