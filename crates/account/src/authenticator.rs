@@ -39,6 +39,9 @@ pub struct Authenticator<S, D> {
     pub(crate) config: Config,
     pub(crate) policy: PasswordPolicy,
     pub(crate) offload: Arc<dyn Offload>,
+    /// Turns to hand work to a bounded hook ([`Offload::max_concurrent`]):
+    /// the requests past the bound wait here as tasks, holding no thread.
+    pub(crate) turns: Option<Arc<async_lock::Semaphore>>,
     pub(crate) dummy: PasswordHash,
 }
 
@@ -127,17 +130,19 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             });
         }
         let deps = self.deps();
-        let (account, event) = offloaded(&*self.offload, || {
-            machine::create_account(
-                user_id,
-                user_name,
-                customer_name,
-                temporary,
-                operator_id,
-                &deps,
-                &facts,
-            )
-        })?;
+        let (account, event) = self
+            .offloaded(|| {
+                machine::create_account(
+                    user_id,
+                    user_name,
+                    customer_name,
+                    temporary,
+                    operator_id,
+                    &deps,
+                    &facts,
+                )
+            })
+            .await?;
         let events = vec![event];
         self.store.create(&account, &events).await?;
         Ok(Response {
@@ -371,9 +376,11 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             attempt()?;
             let facts = self.facts()?;
             let Some(account) = self.load(user_id).await? else {
-                let d = self.work(heavy, || {
-                    machine::decide_unknown(user_id, &request, &deps, &facts)
-                });
+                let d = self
+                    .work(heavy, || {
+                        machine::decide_unknown(user_id, &request, &deps, &facts)
+                    })
+                    .await;
                 self.store.append(&d.events).await?;
                 return Ok(Response::from(d));
             };
@@ -385,7 +392,9 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 None => (None, TokenStatus::Free),
             };
             let input = request.with_token(seed.as_ref(), status);
-            let begun = self.work(heavy, || machine::begin(&account, &input, &deps, &facts));
+            let begun = self
+                .work(heavy, || machine::begin(&account, &input, &deps, &facts))
+                .await;
             let pending = match begun? {
                 Step::Done(decision) => {
                     if !self.commit(&decision, account.version).await? {
@@ -399,13 +408,17 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             if !self.write(&pending.reserved, account.version, &[]).await? {
                 continue 'load;
             }
-            let matched = self.work(heavy, || machine::check(&pending, &input, &deps))?;
+            let matched = self
+                .work(heavy, || machine::check(&pending, &input, &deps))
+                .await?;
             let mut current = pending.reserved.clone();
             current.version = account.version.saturating_add(1);
             loop {
-                let decision = self.work(heavy, || {
-                    machine::finish(&current, &input, &pending, matched, &deps, &facts)
-                })?;
+                let decision = self
+                    .work(heavy, || {
+                        machine::finish(&current, &input, &pending, matched, &deps, &facts)
+                    })
+                    .await?;
                 if !self.commit(&decision, current.version).await? {
                     attempt()?;
                     match self.load(user_id).await? {
@@ -429,12 +442,18 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
 
     /// Runs a step of the machine through the offload hook when it hashes
     /// (`heavy`), here otherwise.
-    fn work<T: Send>(&self, heavy: bool, f: impl FnOnce() -> T + Send) -> T {
-        if heavy {
-            offloaded(&*self.offload, f)
-        } else {
-            f()
-        }
+    async fn work<T: Send>(&self, heavy: bool, f: impl FnOnce() -> T + Send) -> T {
+        if heavy { self.offloaded(f).await } else { f() }
+    }
+
+    /// Runs `f` through the offload hook, after waiting (as a task) for a
+    /// turn when the hook is bounded.
+    async fn offloaded<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let _turn = match &self.turns {
+            Some(turns) => Some(turns.acquire().await),
+            None => None,
+        };
+        offloaded(&*self.offload, f)
     }
 
     /// The rehash after a successful password check: its own
@@ -459,9 +478,9 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             let Some(account) = self.load(user_id).await? else {
                 return Ok(());
             };
-            let rehashed = offloaded(&*self.offload, || {
-                machine::rehash(&account, pending, password, &deps, facts)
-            });
+            let rehashed = self
+                .offloaded(|| machine::rehash(&account, pending, password, &deps, facts))
+                .await;
             let Some((after, event)) = rehashed? else {
                 return Ok(());
             };

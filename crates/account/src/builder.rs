@@ -104,6 +104,10 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
             random: self.random,
             config: self.config,
             policy: self.policy,
+            turns: self
+                .offload
+                .max_concurrent()
+                .map(|n| Arc::new(async_lock::Semaphore::new(n.max(1)))),
             offload: self.offload,
             dummy,
         })

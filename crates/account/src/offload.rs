@@ -8,6 +8,17 @@ pub trait Offload: Send + Sync {
     /// Runs `work` to completion before returning. `work` is `Send`, so a
     /// hook may run it on a thread of its own and wait for it.
     fn run(&self, work: &mut (dyn FnMut() + Send));
+
+    /// How many hashes this hook runs at once, if it bounds them. The
+    /// [`crate::Authenticator`] then lets at most that many requests hand
+    /// work over at a time and queues the rest as waiting tasks, which hold
+    /// no thread: a flood of password steps cannot take the runtime's
+    /// threads from the requests that do not hash. Each `Authenticator`
+    /// keeps its own turns, so a hook shared by several must still bound
+    /// its work itself (as [`TokioHashPool`] does). Default: unbounded.
+    fn max_concurrent(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Runs the work inline, on the calling task: the default, for any runtime.
@@ -55,6 +66,7 @@ impl Offload for TokioBlockInPlace {
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 pub struct TokioHashPool {
+    bound: usize,
     free: std::sync::Mutex<usize>,
     freed: std::sync::Condvar,
     /// How much lower than its caller a hash runs, on a thread of its own;
@@ -75,6 +87,7 @@ impl TokioHashPool {
     #[must_use]
     pub fn new(max_concurrent: usize) -> Self {
         Self {
+            bound: max_concurrent.max(1),
             free: std::sync::Mutex::new(max_concurrent.max(1)),
             freed: std::sync::Condvar::new(),
             niceness: None,
@@ -211,6 +224,10 @@ impl Offload for TokioHashPool {
         } else {
             self.hash(work);
         }
+    }
+
+    fn max_concurrent(&self) -> Option<usize> {
+        Some(self.bound)
     }
 }
 

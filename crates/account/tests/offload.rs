@@ -242,3 +242,80 @@ async fn otp_steps_never_go_through_the_hook() {
         "no OTP step used the hook"
     );
 }
+
+/// The test hasher, slowed down to a real hash's time per verification.
+struct Slow(InsecureTestHasher);
+
+impl lockstep_password::PasswordHasher for Slow {
+    fn hash_with_salt(
+        &self,
+        password: &Password,
+        salt: &[u8],
+    ) -> Result<lockstep_password::PasswordHash, lockstep_password::HashError> {
+        self.0.hash_with_salt(password, salt)
+    }
+    fn verify(
+        &self,
+        password: &Password,
+        hash: &lockstep_password::PasswordHash,
+    ) -> Result<bool, lockstep_password::HashError> {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        self.0.verify(password, hash)
+    }
+    fn needs_rehash(&self, hash: &lockstep_password::PasswordHash) -> bool {
+        self.0.needs_rehash(hash)
+    }
+}
+
+/// A flood of password steps waits for its turn without holding threads:
+/// with 2,000 in flight — far more than tokio's 512 blocking threads — and
+/// one hash at a time, a request that does not hash still completes before
+/// half the flood has drained. (When the waiting was done in
+/// `block_in_place`, each waiter held a thread, and this request waited
+/// for 1,458 of the 2,000.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_password_steps_does_not_starve_other_requests() {
+    let auth = Arc::new(
+        Authenticator::builder(MemoryStore::new(), MemoryDirectory::new())
+            .hasher(Arc::new(Slow(InsecureTestHasher::new())))
+            .offload(Arc::new(TokioHashPool::new(1)))
+            .build()
+            .unwrap(),
+    );
+    let pw = Password::from("tempPass1");
+    auth.create_account("op", "u1", "Name", "C", &pw)
+        .await
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    const FLOOD: usize = 2_000;
+    for _ in 0..FLOOD {
+        let (auth, done) = (Arc::clone(&auth), Arc::clone(&done));
+        flood.push(tokio::spawn(async move {
+            let _ = auth
+                .login_password("nobody", &Password::from("Guess1234"), Entry::Login)
+                .await;
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // An OTP-stage request (a stale ticket): no hashing.
+    // It runs as a task, on the runtime's workers, as a server's would.
+    let ticket = lockstep_account::LoginTicket::from_bytes([7; 16]);
+    let (auth2, done2) = (Arc::clone(&auth), Arc::clone(&done));
+    let (r, drained) = tokio::spawn(async move {
+        let r = auth2.submit_otp("u1", &ticket, "123456").await.unwrap();
+        (r, done2.load(Ordering::SeqCst))
+    })
+    .await
+    .unwrap();
+    assert!(r.outcome.refusal().is_some());
+    eprintln!("the request waited for {drained} of {FLOOD} password steps");
+    assert!(
+        drained < FLOOD / 2,
+        "the request waited for {drained} of {FLOOD} password steps"
+    );
+    for f in flood {
+        f.await.unwrap();
+    }
+}
