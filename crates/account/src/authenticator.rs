@@ -372,10 +372,21 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         // Only inputs that hash a password go through the offload hook: an
         // OTP step never queues behind Argon2 work.
         let heavy = request.hashes();
+        // A password step writes twice whatever the user ID: where a known
+        // account reserves its attempt, an unknown ID or a locked password
+        // has its attempt noted (once, however often the loop runs), so
+        // that the number of writes tells nothing (R-LOG-5).
+        let password_step = matches!(request, Input::Password { .. });
+        let mut noted = false;
         'load: loop {
             attempt()?;
             let facts = self.facts()?;
             let Some(account) = self.load(user_id).await? else {
+                if password_step && !noted {
+                    self.store
+                        .note_attempt(&machine::bounded(user_id), facts.now)
+                        .await?;
+                }
                 let d = self
                     .work(heavy, || {
                         machine::decide_unknown(user_id, &request, &deps, &facts)
@@ -392,6 +403,10 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 None => (None, TokenStatus::Free),
             };
             let input = request.with_token(seed.as_ref(), status);
+            if password_step && account.password.failures.locked && !noted {
+                self.store.note_attempt(&account.user_id, facts.now).await?;
+                noted = true;
+            }
             let begun = self
                 .work(heavy, || machine::begin(&account, &input, &deps, &facts))
                 .await;

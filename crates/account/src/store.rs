@@ -127,6 +127,10 @@ impl StoreError {
 ///    record change without its events, no events without the change), and
 ///    `append` stores the events of a decision that changed no record.
 /// 6. Futures are `Send`; no particular async runtime is assumed.
+/// 7. `note_attempt` is a durable write that costs what a `replace` costs
+///    (the driver makes it where a known account's password attempt is
+///    reserved, so that every password step writes the same number of
+///    times whether the user ID exists, is locked or not: R-LOG-5).
 pub trait AccountStore: Send + Sync {
     /// Loads a record.
     fn load(
@@ -163,6 +167,20 @@ pub trait AccountStore: Send + Sync {
         id: &CredentialId,
         user_id: &str,
     ) -> impl Future<Output = Result<TokenStatus, StoreError>> + Send;
+    /// Counts a password attempt that no record counts: on a user ID that
+    /// does not exist (as typed, bounded), or on an account whose password
+    /// is locked. A write like any other (rule 7).
+    fn note_attempt(
+        &self,
+        user_id: &str,
+        at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// How many attempts [`AccountStore::note_attempt`] counted for
+    /// `user_id`, and when the last one was (0 and 0 for none).
+    fn attempts(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send;
 }
 
 /// Credential ID → token seed: the tokens the service knows, the way VIP's
@@ -215,6 +233,19 @@ impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
     ) -> impl Future<Output = Result<TokenStatus, StoreError>> + Send {
         (**self).token_status(id, user_id)
     }
+    fn note_attempt(
+        &self,
+        user_id: &str,
+        at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).note_attempt(user_id, at)
+    }
+    fn attempts(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send {
+        (**self).attempts(user_id)
+    }
 }
 
 impl<D: TokenDirectory + ?Sized> TokenDirectory for Arc<D> {
@@ -232,7 +263,13 @@ struct Inner {
     owners: HashMap<CredentialId, String>,
     revoked: HashSet<CredentialId>,
     events: Vec<AuditEvent>,
+    /// `note_attempt`'s counts: (attempts, last at) by user ID.
+    attempts: HashMap<String, (u64, u64)>,
 }
+
+/// The most user IDs the in-memory store counts attempts for; past it the
+/// counts start afresh (a spray of made-up IDs cannot grow it for good).
+const MAX_COUNTED_IDS: usize = 100_000;
 
 impl Inner {
     /// Checks rule 4 for `account` and, if it holds, updates the indexes.
@@ -313,6 +350,25 @@ impl AccountStore for MemoryStore {
         inner.accounts.insert(stored.user_id.clone(), stored);
         inner.events.extend_from_slice(events);
         Ok(())
+    }
+
+    async fn note_attempt(&self, user_id: &str, at: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.attempts.len() >= MAX_COUNTED_IDS && !inner.attempts.contains_key(user_id) {
+            inner.attempts.clear();
+        }
+        let entry = inner.attempts.entry(user_id.to_owned()).or_insert((0, 0));
+        *entry = (entry.0.saturating_add(1), at);
+        Ok(())
+    }
+
+    async fn attempts(&self, user_id: &str) -> Result<(u64, u64), StoreError> {
+        Ok(self
+            .lock()?
+            .attempts
+            .get(user_id)
+            .copied()
+            .unwrap_or((0, 0)))
     }
 
     async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {

@@ -129,6 +129,12 @@ impl AccountStore for TestStore {
     async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
         self.store.token_status(id, user).await
     }
+    async fn note_attempt(&self, user: &str, at: u64) -> Result<(), StoreError> {
+        self.store.note_attempt(user, at).await
+    }
+    async fn attempts(&self, user: &str) -> Result<(u64, u64), StoreError> {
+        self.store.attempts(user).await
+    }
 }
 
 lockstep_store_tests::store_conformance!(temp_store());

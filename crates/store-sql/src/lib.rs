@@ -86,6 +86,14 @@ pub enum Write {
         /// The audit events.
         events: Vec<AuditEvent>,
     },
+    /// `note_attempt`: one more attempt counted for a user ID no record
+    /// counts it for.
+    NoteAttempt {
+        /// The user ID as typed (bounded).
+        user_id: String,
+        /// When.
+        at: u64,
+    },
 }
 
 /// Whether a write's error is the store's answer about the data (conflict,
@@ -364,6 +372,19 @@ macro_rules! sql_store {
                     events,
                 } => replace_in(conn, account, *expected, events).await,
                 Write::Append { events } => insert_events(conn, events).await,
+                Write::NoteAttempt { user_id, at } => {
+                    sqlx::query(
+                        "INSERT INTO attempts (user_id, count, last_at) VALUES ($1, 1, $2) \
+                         ON CONFLICT (user_id) DO UPDATE \
+                         SET count = attempts.count + 1, last_at = excluded.last_at",
+                    )
+                    .bind(user_id)
+                    .bind(signed(*at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }
             }
         }
 
@@ -514,6 +535,31 @@ macro_rules! sql_store {
                     events: events.to_vec(),
                 })
                 .await
+            }
+
+            async fn note_attempt(&self, user_id: &str, at: u64) -> Result<(), StoreError> {
+                self.commit(Write::NoteAttempt {
+                    user_id: user_id.to_owned(),
+                    at,
+                })
+                .await
+            }
+
+            async fn attempts(&self, user_id: &str) -> Result<(u64, u64), StoreError> {
+                let row = sqlx::query("SELECT count, last_at FROM attempts WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let Some(row) = row else {
+                    return Ok((0, 0));
+                };
+                let count: i64 = row.try_get("count").map_err(backend)?;
+                let last_at: i64 = row.try_get("last_at").map_err(backend)?;
+                Ok((
+                    u64::try_from(count).map_err(encoding)?,
+                    u64::try_from(last_at).map_err(encoding)?,
+                ))
             }
 
             async fn events(

@@ -304,6 +304,8 @@ mod tests {
         Append(u8),
         /// Events the trigger refuses: a backend failure.
         Boom,
+        /// A counted attempt.
+        Note(u8),
     }
 
     fn event(user: &str, n: usize) -> AuditEvent {
@@ -340,6 +342,10 @@ mod tests {
             Op::Boom => Write::Append {
                 events: vec![event("boom", n)],
             },
+            Op::Note(u) => Write::NoteAttempt {
+                user_id: format!("u{u}"),
+                at: u64::try_from(n).unwrap(),
+            },
         }
     }
 
@@ -349,6 +355,7 @@ mod tests {
             (0_u8..3, 0_u64..4).prop_map(|(u, v)| Op::Replace(u, v)),
             (0_u8..3).prop_map(Op::Append),
             Just(Op::Boom),
+            (0_u8..3).prop_map(Op::Note),
         ]
     }
 
@@ -360,11 +367,15 @@ mod tests {
         }
     }
 
-    /// Accounts (user, version, user name) and events (user, time, kind)
-    /// in the order written.
+    /// Accounts (user, version, user name), events (user, time, kind) in
+    /// the order written, and counted attempts (user, count, last).
     async fn state(
         store: &SqliteStore,
-    ) -> (Vec<(String, i64, String)>, Vec<(String, i64, String)>) {
+    ) -> (
+        Vec<(String, i64, String)>,
+        Vec<(String, i64, String)>,
+        Vec<(String, i64, i64)>,
+    ) {
         let accounts =
             sqlx::query("SELECT user_id, version, record FROM accounts ORDER BY user_id")
                 .fetch_all(&store.pool)
@@ -383,7 +394,14 @@ mod tests {
             .iter()
             .map(|r| (r.get("user_id"), r.get("at"), r.get("kind")))
             .collect();
-        (accounts, events)
+        let attempts = sqlx::query("SELECT user_id, count, last_at FROM attempts ORDER BY user_id")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("user_id"), r.get("count"), r.get("last_at")))
+            .collect();
+        (accounts, events, attempts)
     }
 
     proptest! {
@@ -446,7 +464,7 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let (_, events) = state(&store).await;
+        let (_, events, _) = state(&store).await;
         assert_eq!(events.len(), 64);
         let commits = store.writer.commits();
         assert!(commits < 64, "{commits} commits for 64 writes");
@@ -467,7 +485,7 @@ mod tests {
         let second = tokio::runtime::Runtime::new().unwrap();
         second.block_on(async {
             store.append(&[event("u0", 2)]).await.unwrap();
-            let (_, events) = state(&store).await;
+            let (_, events, _) = state(&store).await;
             assert_eq!(events.len(), 2);
         });
     }

@@ -42,6 +42,12 @@ pub use hashers::{CountingHasher, StubHasher};
 macro_rules! store_conformance {
     ($make:expr) => {
         #[tokio::test]
+        async fn conformance_attempts_are_counted_per_user_id() {
+            if let Some(store) = $make.await {
+                $crate::attempts_are_counted_per_user_id(std::sync::Arc::new(store)).await;
+            }
+        }
+        #[tokio::test]
         async fn conformance_create_and_load() {
             if let Some(store) = $make.await {
                 $crate::create_and_load(std::sync::Arc::new(store)).await;
@@ -104,6 +110,30 @@ macro_rules! store_conformance {
             }
         }
     };
+}
+
+/// Rule 7: `note_attempt` counts per user ID (any text, as typed) and keeps
+/// the time of the last; IDs never noted read as none.
+pub async fn attempts_are_counted_per_user_id<S: AccountStore + 'static>(store: Arc<S>) {
+    for at in [10, 20, 30] {
+        store.note_attempt("nobody", at).await.unwrap();
+    }
+    store.note_attempt("ユーザー'; --", 5).await.unwrap();
+    assert_eq!(store.attempts("nobody").await.unwrap(), (3, 30));
+    assert_eq!(store.attempts("ユーザー'; --").await.unwrap(), (1, 5));
+    assert_eq!(store.attempts("never").await.unwrap(), (0, 0));
+    // Concurrent notes are all counted.
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.note_attempt("raced", n).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.attempts("raced").await.unwrap().0, 16);
 }
 
 /// A record for `user_id` with a placeholder hash.

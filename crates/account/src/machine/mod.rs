@@ -122,7 +122,7 @@ pub fn create_account(
 pub const MAX_AUDITED_ID_BYTES: usize = 64;
 
 /// `id` cut to [`MAX_AUDITED_ID_BYTES`] at a character boundary.
-fn bounded(id: &str) -> String {
+pub(crate) fn bounded(id: &str) -> String {
     let mut end = id.len().min(MAX_AUDITED_ID_BYTES);
     while !id.is_char_boundary(end) {
         end = end.saturating_sub(1);

@@ -55,6 +55,12 @@ impl AccountStore for RacingStore {
     async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
         self.inner.token_status(id, user).await
     }
+    async fn note_attempt(&self, user: &str, at: u64) -> Result<(), StoreError> {
+        self.inner.note_attempt(user, at).await
+    }
+    async fn attempts(&self, user: &str) -> Result<(u64, u64), StoreError> {
+        self.inner.attempts(user).await
+    }
 }
 
 async fn racing_fixture(interfere_at: Option<usize>) -> (Fx<RacingStore>, Arc<RacingStore>) {
