@@ -89,6 +89,14 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
         Some(_) => "・変更が必要",
         None => "",
     };
+    // Attempts the record does not count: those made while the password
+    // was locked (lockstep notes them where it reserves a known attempt).
+    let (tries, last_try) = store.attempts(user_id).await?;
+    let locked_attempts = if tries == 0 {
+        "なし".to_owned()
+    } else {
+        format!("累計 {tries} 回（最終 {}）", jst(last_try))
+    };
     let revoked: Vec<String> = account
         .revoked_tokens
         .iter()
@@ -100,6 +108,7 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
         customer_name: account.customer_name.clone(),
         password_locked: account.password.failures.locked,
         password_failures: account.password.failures.count,
+        locked_attempts,
         must_change: must_change.to_owned(),
         token_id: account
             .token

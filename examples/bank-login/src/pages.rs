@@ -139,6 +139,8 @@ pub(crate) struct UserView {
     pub(crate) customer_name: String,
     pub(crate) password_locked: bool,
     pub(crate) password_failures: u32,
+    /// Password attempts made while it was locked (count, last).
+    pub(crate) locked_attempts: String,
     pub(crate) must_change: String,
     pub(crate) token_id: String,
     pub(crate) otp_locked: bool,

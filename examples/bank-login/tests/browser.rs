@@ -402,6 +402,8 @@ async fn five_wrong_passwords_lock_the_id_until_the_desk_unlocks_it() {
     w.fill("q", USER).await;
     w.submit("find").await;
     assert!(w.text("password-state").await.contains("ロック中"));
+    // The right password tried while locked is counted for the desk.
+    assert!(w.text("locked-attempts").await.contains("累計 1 回"));
     w.shot("10-desk-console").await;
     w.submit("unlock_password").await;
     assert!(w.text("notice").await.contains("ロックを解除しました"));
