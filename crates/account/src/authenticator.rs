@@ -372,8 +372,8 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         // Only inputs that hash a password go through the offload hook: an
         // OTP step never queues behind Argon2 work.
         let heavy = request.hashes();
-        // A password step writes twice whatever the user ID: where a known
-        // account reserves its attempt, an unknown ID or a locked password
+        // A password step writes twice whatever the user ID: in place of a
+        // known account's reservation, an unknown ID or a locked password
         // has its attempt noted (once, however often the loop runs), so
         // that the number of writes tells nothing (R-LOG-5).
         let password_step = matches!(request, Input::Password { .. });
@@ -403,15 +403,17 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 None => (None, TokenStatus::Free),
             };
             let input = request.with_token(seed.as_ref(), status);
-            if password_step && account.password.failures.locked && !noted {
-                self.store.note_attempt(&account.user_id, facts.now).await?;
-                noted = true;
-            }
             let begun = self
                 .work(heavy, || machine::begin(&account, &input, &deps, &facts))
                 .await;
             let pending = match begun? {
                 Step::Done(decision) => {
+                    // A password step decided without a reservation met a
+                    // locked password (the machine's gate, not a copy of it).
+                    if password_step && !noted {
+                        self.store.note_attempt(&account.user_id, facts.now).await?;
+                        noted = true;
+                    }
                     if !self.commit(&decision, account.version).await? {
                         continue 'load;
                     }

@@ -128,9 +128,9 @@ impl StoreError {
 ///    `append` stores the events of a decision that changed no record.
 /// 6. Futures are `Send`; no particular async runtime is assumed.
 /// 7. `note_attempt` is a durable write that costs what a `replace` costs
-///    (the driver makes it where a known account's password attempt is
-///    reserved, so that every password step writes the same number of
-///    times whether the user ID exists, is locked or not: R-LOG-5).
+///    (the driver makes it in place of a known account's reservation of a
+///    password attempt, so that every password step writes the same number
+///    of times whether the user ID exists, is locked or not: R-LOG-5).
 pub trait AccountStore: Send + Sync {
     /// Loads a record.
     fn load(

@@ -81,6 +81,11 @@ async fn the_audited_unknown_id_is_bounded() {
         r.events[0].user_id.len()
     );
     assert!(huge.starts_with(&r.events[0].user_id));
+    // The attempt is counted under the same bounded prefix, not the whole.
+    use lockstep_account::AccountStore as _;
+    let prefix = r.events[0].user_id.clone();
+    assert_eq!(fx.store.attempts(&prefix).await.unwrap().0, 1);
+    assert_eq!(fx.store.attempts(&huge).await.unwrap().0, 0);
 }
 
 /// A stored hash at a cheaper, older cost is padded with a verification at
