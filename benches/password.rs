@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lockstep_password::{
-    Argon2idHasher, Context, InsecureTestHasher, NistUse, Password, PasswordHasher, PasswordPolicy,
+    Argon2idHasher, Context, InsecureTestHasher, NistUse, Password, PasswordHashing, PasswordPolicy,
 };
 
 fn validate(c: &mut Criterion) {

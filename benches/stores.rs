@@ -25,16 +25,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lockstep_account::seal::Keyring;
 use lockstep_account::testing::FakeClock;
 use lockstep_account::{
     AccountStore, Authenticator, Clock as _, Entry, LoginTicket, MemoryDirectory, MemoryStore,
     OsRandom, Outcome, TokenDirectory, TotpParams, provision,
 };
 use lockstep_otp::Totp;
-use lockstep_password::{InsecureTestHasher, Password, PasswordHasher};
+use lockstep_password::{InsecureTestHasher, Password, PasswordHashing};
 use lockstep_store_postgres::PostgresStore;
 use lockstep_store_sqlite::SqliteStore;
+use lockstep_store_sqlite::seal::{Keyring, StoreId};
 
 const CLIENTS: usize = 16;
 const USERS: usize = 128;
@@ -169,7 +169,7 @@ fn builder<S: AccountStore, D: TokenDirectory>(
 ) -> Arc<Authenticator<S, D>> {
     Arc::new(
         Authenticator::builder(store, directory)
-            .hasher(Arc::new(InsecureTestHasher::new()) as Arc<dyn PasswordHasher>)
+            .hasher(Arc::new(InsecureTestHasher::new()) as Arc<dyn PasswordHashing>)
             .clock(Arc::new(clock.clone()))
             .build()
             .unwrap(),
@@ -188,7 +188,7 @@ fn otp_logins(_: &mut Criterion) {
         let directory = Arc::new(MemoryDirectory::new());
         let auth = builder(MemoryStore::new(), Arc::clone(&directory), &clock);
         let m = measure(auth, &clock, async |t| {
-            directory.insert(t.credential_id, t.seed.clone()).unwrap();
+            directory.put(t.credential_id, t.seed.clone()).unwrap();
         })
         .await;
         rows.push(("memory", m));
@@ -205,7 +205,7 @@ fn otp_logins(_: &mut Criterion) {
         let auth = builder(Arc::clone(&store), Arc::clone(&store), &clock);
         let m = measure(auth, &clock, async |t| {
             store
-                .insert_token(&t.credential_id, &t.seed, &OsRandom)
+                .insert(&t.credential_id, &t.seed, &OsRandom)
                 .await
                 .unwrap();
         })
@@ -225,7 +225,7 @@ fn otp_logins(_: &mut Criterion) {
                 let auth = builder(Arc::clone(&store), Arc::clone(&store), &clock);
                 let m = measure(auth, &clock, async |t| {
                     store
-                        .insert_token(&t.credential_id, &t.seed, &OsRandom)
+                        .insert(&t.credential_id, &t.seed, &OsRandom)
                         .await
                         .unwrap();
                 })
@@ -268,14 +268,16 @@ async fn drop_schema(url: &str, schema: &str) {
 
 fn seal(c: &mut Criterion) {
     let ring = keyring();
+    let store = StoreId::new("0123456789abcdef0123456789abcdef".into());
     let token = provision(&[9; 36], "Bench", TotpParams::DEFAULT).unwrap();
     let sealed = ring
-        .seal(&token.credential_id, &token.seed, &OsRandom)
+        .seal(&store, &token.credential_id, &token.seed, &OsRandom)
         .unwrap();
     let mut g = c.benchmark_group("seal");
     g.bench_function("seal one seed", |b| {
         b.iter(|| {
             ring.seal(
+                &store,
                 black_box(&token.credential_id),
                 black_box(&token.seed),
                 &OsRandom,
@@ -285,6 +287,7 @@ fn seal(c: &mut Criterion) {
     g.bench_function("open one seed", |b| {
         b.iter(|| {
             ring.open(
+                &store,
                 black_box(&token.credential_id),
                 token.seed.kind,
                 black_box(&sealed),

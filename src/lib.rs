@@ -21,3 +21,10 @@ pub use lockstep_store_sqlite as sqlite;
 /// The PostgreSQL store (feature `postgres`).
 #[cfg(feature = "postgres")]
 pub use lockstep_store_postgres as postgres;
+
+/// Sealing token secrets at rest, for the SQL stores' keys.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+pub use lockstep_store_postgres::seal;
+/// Sealing token secrets at rest, for the SQL stores' keys.
+#[cfg(feature = "sqlite")]
+pub use lockstep_store_sqlite::seal;

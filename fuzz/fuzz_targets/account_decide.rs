@@ -16,14 +16,14 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use lockstep_account::machine::{Candidate, Deps, Facts, Input, decide};
+use lockstep_account::machine::{CodeInput, Deps, Facts, Input, decide};
 use lockstep_account::{
     Account, CodeAcceptance, Config, Entry, EventKind, Failures, LoginTicket, MustChange,
     OperatorAction, PasswordState, PendingTicket, SessionRecord, SessionToken, Stage, TokenBinding,
     TokenKind, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{Algorithm, CredentialId, Digits, Hotp, Period, Secret, T0, Totp, TotpParams};
-use lockstep_password::{Password, PasswordHasher, PasswordPolicy};
+use lockstep_password::{Password, PasswordHashing, PasswordPolicy};
 use lockstep_store_tests::{CountingHasher, StubHasher};
 
 #[derive(Debug, Arbitrary)]
@@ -141,12 +141,16 @@ fuzz_target!(|t: Tampered| {
     let current = totp.step_at(now).unwrap();
     let seconds_in = now % u64::from(period);
 
-    let stub = |pw: &str| {
-        StubHasher
-            .hash_with_salt(&pw.into(), b"saltsalt")
-            .unwrap()
-            .as_str()
-            .to_owned()
+    let stub = |pw: &str| StubHasher.hash_with_salt(&pw.into(), b"saltsalt").unwrap();
+    // A record holds parsed hashes only: a planted string that is no PHC
+    // string cannot be in one (it does not load).
+    let hash = match &t.phc {
+        Phc::Right => stub(RIGHT),
+        Phc::Other => stub("Other123"),
+        Phc::Garbage(s) => match PasswordHash::parse(s) {
+            Ok(h) => h,
+            Err(_) => return,
+        },
     };
     let binding = tok.map(|x| {
         let drift = i64::from(x.drift % 300);
@@ -173,11 +177,7 @@ fuzz_target!(|t: Tampered| {
         user_name: "name".into(),
         customer_name: "Customer".into(),
         password: PasswordState {
-            hash: match &t.phc {
-                Phc::Right => stub(RIGHT),
-                Phc::Other => stub("Other123"),
-                Phc::Garbage(s) => s.clone(),
-            },
+            hash,
             previous: vec![stub("Older123")],
             set_at: now - u64::from(t.set_at_back % 20_000_000),
             must_change: match t.must_change % 4 {
@@ -258,8 +258,7 @@ fuzz_target!(|t: Tampered| {
             a = code_at(i64::from(offset % 4));
             Input::Otp {
                 ticket: &ticket,
-                code: &a,
-                token: Some(&seed),
+                code: CodeInput::Text(&a),
             }
         }
         Op::Enroll { first, gap, .. } | Op::Resync { first, gap } => {
@@ -270,19 +269,14 @@ fuzz_target!(|t: Tampered| {
                 Input::Enroll {
                     ticket: &ticket,
                     credential_id: "VSST12345678",
-                    otp1: &a,
-                    otp2: &b,
-                    token: Some(Candidate {
-                        seed: &seed,
-                        status,
-                    }),
+                    otp1: CodeInput::Text(&a),
+                    otp2: CodeInput::Text(&b),
                 }
             } else {
                 Input::Resync {
                     ticket: &ticket,
-                    otp1: &a,
-                    otp2: &b,
-                    token: Some(&seed),
+                    otp1: CodeInput::Text(&a),
+                    otp2: CodeInput::Text(&b),
                 }
             }
         }
@@ -324,11 +318,34 @@ fuzz_target!(|t: Tampered| {
         ticket_random: [9; 16],
         salt: [10; 16],
     };
-    let Ok(d) = decide(&record, &input, &deps, &facts) else {
+    let tokens = |_: &CredentialId| (Some(seed.clone()), status);
+    let Ok(d) = decide(Some(&record), "u1", input, deps, facts, &tokens) else {
         return;
     };
     let after = d.account.clone().unwrap_or_else(|| record.clone());
     assert!(!d.events.is_empty(), "a decision without an audit event");
+    // The password step: one hash and two writes whatever the record, the
+    // first one counting the attempt with its own event; a third write only
+    // for the rehash of a right password.
+    if let Input::Password { .. } = input {
+        assert_eq!(d.hashes, 1, "hashes of a password step");
+        let rehashed = d
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::PasswordRehashed);
+        assert_eq!(
+            d.writes.len(),
+            2 + usize::from(rehashed),
+            "writes of a password step"
+        );
+        let counts = d.writes[0].events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::PasswordAttempt { .. } | EventKind::AttemptNoted
+            )
+        });
+        assert!(counts, "the first write does not count the attempt");
+    }
 
     // Accepted codes: fresh, and within the acceptance window.
     for e in &d.events {
@@ -369,7 +386,7 @@ fuzz_target!(|t: Tampered| {
     // A locked password is never verified; the hash changes only by a change.
     if record.password.failures.locked && matches!(input, Input::Password { .. }) {
         assert_eq!(
-            hasher.verifications_of(&record.password.hash),
+            hasher.verifications_of(record.password.hash.as_str()),
             0,
             "locked password evaluated"
         );

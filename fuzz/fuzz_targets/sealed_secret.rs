@@ -6,9 +6,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use lockstep_account::seal::{KeyId, Keyring, SealedSecret, SealingKey};
 use lockstep_account::{OsRandom, TokenSeed};
 use lockstep_otp::{CredentialId, Secret, TotpParams};
+use lockstep_store_sql::seal::{KeyId, Keyring, SealedSecret, SealingKey, StoreId};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -19,13 +19,14 @@ struct Input {
 
 fuzz_target!(|i: Input| {
     let keys = Keyring::new(SealingKey::new(KeyId(1), [9; 32]));
+    let store = StoreId::new("fuzzed store".into());
     let id = CredentialId::from_random([3; 16]);
     let kind = TokenSeed::totp(Secret::from_bytes(&[1; 20]).unwrap(), TotpParams::DEFAULT).kind;
     if let Ok(sealed) = SealedSecret::parse(&i.bytes) {
         assert_eq!(sealed.as_bytes(), &i.bytes[..]);
         let _ = format!("{sealed:?}");
         assert!(
-            keys.open(&id, kind, &sealed).is_err(),
+            keys.open(&store, &id, kind, &sealed).is_err(),
             "a forged secret opened"
         );
     }
@@ -34,14 +35,14 @@ fuzz_target!(|i: Input| {
         return;
     };
     let seed = TokenSeed::totp(secret, TotpParams::DEFAULT);
-    let sealed = keys.seal(&id, &seed, &OsRandom).unwrap();
-    let opened = keys.open(&id, kind, &sealed).unwrap();
+    let sealed = keys.seal(&store, &id, &seed, &OsRandom).unwrap();
+    let opened = keys.open(&store, &id, kind, &sealed).unwrap();
     assert_eq!(opened.secret.expose_bytes(), seed.secret.expose_bytes());
     let mut bytes = sealed.as_bytes().to_vec();
     let at = usize::from(i.flip) % bytes.len();
     if i.mask != 0 {
         bytes[at] ^= i.mask;
-        let reopened = SealedSecret::parse(&bytes).and_then(|s| keys.open(&id, kind, &s));
+        let reopened = SealedSecret::parse(&bytes).and_then(|s| keys.open(&store, &id, kind, &s));
         assert!(reopened.is_err(), "a changed byte at {at} opened");
     }
 });

@@ -7,7 +7,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use lockstep_password::{
-    Argon2Params, HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher,
+    Argon2Params, HashError, InsecureTestHasher, Password, PasswordHash, PasswordHashing,
 };
 
 #[derive(Debug, Arbitrary)]

@@ -1,25 +1,28 @@
-//! The async driver: load → decide → compare-and-swap, with a clock and an RNG.
+//! The async driver: it carries out what the machine asks for — load, look
+//! a token up, hash on the offload hook, write — and decides nothing.
 
 use core::fmt;
 use std::sync::Arc;
 
-use lockstep_password::{Password, PasswordHash, PasswordHasher, PasswordPolicy};
+use lockstep_otp::TotpParams;
+use lockstep_password::{Password, PasswordHash, PasswordHashing, PasswordPolicy};
+use zeroize::Zeroizing;
 
+use crate::admission::Admission;
 use crate::builder::AuthenticatorBuilder;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{AuditEvent, Entry, EventKind, Outcome, Refusal, Session};
-use crate::machine::{self, Decision, Deps, Facts, Input, OperatorAction, PasswordCheck, Step};
+use crate::event::{AuditEvent, Entry, EventKind, Outcome, UserSession};
+use crate::machine::{self, CodeInput, Deps, Facts, Input, Next, OperatorAction, Reply};
 use crate::offload::{Inline, Offload, offloaded};
 use crate::random::{OsRandom, Random};
 use crate::record::{Account, LoginTicket, SessionToken};
-use crate::request::{CodeInput, Response};
-use crate::store::{AccountStore, StoreError, TokenDirectory};
-use crate::token::TokenStatus;
+use crate::store::{AccountStore, TokenDirectory};
+use crate::token::{Provisioned, provision};
+use crate::write::Write;
 
-/// Drives the machine against a store: load, decide, compare-and-swap, and
-/// on conflict load and decide again, up to the configured attempts.
+/// Drives the machine against a store and a token directory.
 ///
 /// Built in one line for the common case — Argon2id at OWASP's cost, the
 /// system clock, the OS's randomness, the manual's settings and password
@@ -33,7 +36,7 @@ use crate::token::TokenStatus;
 pub struct Authenticator<S, D> {
     pub(crate) store: S,
     pub(crate) directory: D,
-    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) hasher: Arc<dyn PasswordHashing>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
     pub(crate) config: Config,
@@ -42,6 +45,8 @@ pub struct Authenticator<S, D> {
     /// Turns to hand work to a bounded hook ([`Offload::max_concurrent`]):
     /// the requests past the bound wait here as tasks, holding no thread.
     pub(crate) turns: Option<Arc<async_lock::Semaphore>>,
+    /// How many hashing steps may be in flight; past it, `Busy`.
+    pub(crate) admission: Admission,
     pub(crate) dummy: PasswordHash,
 }
 
@@ -49,6 +54,7 @@ impl<S, D> fmt::Debug for Authenticator<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")
             .field("config", &self.config)
+            .field("admission", &self.admission.bound())
             .field("dummy", &self.dummy)
             .finish_non_exhaustive()
     }
@@ -75,6 +81,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             config: Config::default(),
             policy: PasswordPolicy::bank_default(),
             offload: Arc::new(Inline),
+            waiting_hashes: None,
         }
     }
 
@@ -93,12 +100,63 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         &self.config
     }
 
-    /// Creates an account with a temporary password (R-ACC-2, support desk),
-    /// which must satisfy the password rules (R-OPS-2).
+    /// How many hashing steps may be in flight at once before a password
+    /// step is answered [`crate::Refusal::Busy`].
+    pub const fn admission_bound(&self) -> usize {
+        self.admission.bound()
+    }
+
+    /// Runs one step of the machine to its answer: the one executor behind
+    /// every method below. An input that hashes ([`Input::hashes`]) is
+    /// refused at once with [`crate::Refusal::Busy`] when the admission
+    /// bound is reached.
     ///
     /// # Errors
-    /// [`Error::Store`] ([`StoreError::AlreadyExists`] for a taken user ID),
-    /// [`Error::Hash`], [`Error::Random`].
+    /// [`Error::Store`] when the store or the directory fails for good,
+    /// [`Error::Contention`] after too many lost writes, [`Error::Hash`],
+    /// [`Error::Random`].
+    pub async fn step(&self, user_id: &str, input: Input<'_>) -> Result<Reply, Error> {
+        let admitted = input.hashes().then(|| self.admission.try_enter());
+        if let Some(None) = admitted {
+            return Ok(machine::busy());
+        }
+        let mut next = machine::start(user_id, input, self.deps(), self.facts()?);
+        loop {
+            next = match next {
+                Next::Load(n) => {
+                    let record = self.load(n.user_id()).await?;
+                    n.loaded(record)
+                }
+                Next::LookUp(n) => {
+                    let id = n.token_id();
+                    let seed = self.directory.seed(&id).await?;
+                    let status = self.store.token_status(&id, n.user_id()).await?;
+                    n.found(seed, status)
+                }
+                Next::Hash(n) => {
+                    let _turn = match &self.turns {
+                        Some(turns) => Some(turns.acquire().await),
+                        None => None,
+                    };
+                    offloaded(&*self.offload, move || n.hash()).resume()
+                }
+                Next::Write(n) => {
+                    let (write, then) = n.take();
+                    then.written(self.store.write(write).await)
+                }
+                Next::Done(reply) => return reply,
+            };
+        }
+    }
+
+    /// Creates an account with a temporary password (R-ACC-2, support desk),
+    /// which must satisfy the password rules (R-OPS-2). A taken user ID is
+    /// [`crate::Refusal::UserIdTaken`]; an empty one, one longer than
+    /// [`machine::MAX_USER_ID_BYTES`] or with control characters is
+    /// [`crate::Refusal::UserIdRejected`].
+    ///
+    /// # Errors
+    /// As [`Authenticator::step`].
     pub async fn create_account(
         &self,
         operator_id: &str,
@@ -106,88 +164,49 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         user_name: &str,
         customer_name: &str,
         temporary: &Password,
-    ) -> Result<Response, Error> {
-        let facts = self.facts()?;
-        let context = lockstep_password::Context {
-            user_name: Some(user_name),
-            user_id: Some(user_id),
-            ..lockstep_password::Context::default()
+    ) -> Result<Reply, Error> {
+        let input = Input::Create {
+            operator_id,
+            user_name,
+            customer_name,
+            temporary,
         };
-        if let Err(violations) = self.policy.validate(temporary, &context) {
-            let event = AuditEvent {
-                at: facts.now,
-                user_id: user_id.to_owned(),
-                operator_id: Some(operator_id.to_owned()),
-                kind: EventKind::PasswordChangeRejected {
-                    codes: violations.codes().map(str::to_owned).collect(),
-                },
-            };
-            let events = vec![event];
-            self.store.append(&events).await?;
-            return Ok(Response {
-                outcome: Outcome::Refused(Refusal::PasswordRejected(violations)),
-                events,
-            });
-        }
-        let deps = self.deps();
-        let (account, event) = self
-            .offloaded(|| {
-                machine::create_account(
-                    user_id,
-                    user_name,
-                    customer_name,
-                    temporary,
-                    operator_id,
-                    &deps,
-                    &facts,
-                )
-            })
-            .await?;
-        let events = vec![event];
-        self.store.create(&account, &events).await?;
-        Ok(Response {
-            outcome: Outcome::Done,
-            events,
-        })
+        self.step(user_id, input).await
     }
 
     /// Login step 1: user ID, password and the entry button pressed
     /// (R-LOG-1, R-ENR-1, R-LOG-6).
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn login_password(
         &self,
         user_id: &str,
         password: &Password,
         entry: Entry,
-    ) -> Result<Response, Error> {
-        self.run(user_id, Input::Password { password, entry }).await
+    ) -> Result<Reply, Error> {
+        self.step(user_id, Input::Password { password, entry })
+            .await
     }
 
     /// Login step 2: one OTP (R-LOG-3), as text or a parsed code.
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn submit_otp<'c>(
         &self,
         user_id: &str,
         ticket: &LoginTicket,
         code: impl Into<CodeInput<'c>>,
-    ) -> Result<Response, Error> {
-        let code = code.into().text();
-        let input = Input::Otp {
-            ticket,
-            code: &code,
-            token: None,
-        };
-        self.run(user_id, input).await
+    ) -> Result<Reply, Error> {
+        let code = code.into();
+        self.step(user_id, Input::Otp { ticket, code }).await
     }
 
     /// Enrollment: token ID and two consecutive codes (R-ENR-2, R-ENR-3).
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn enroll<'c>(
         &self,
         user_id: &str,
@@ -195,63 +214,59 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         credential_id: &str,
         otp1: impl Into<CodeInput<'c>>,
         otp2: impl Into<CodeInput<'c>>,
-    ) -> Result<Response, Error> {
-        let (otp1, otp2) = (otp1.into().text(), otp2.into().text());
+    ) -> Result<Reply, Error> {
         let input = Input::Enroll {
             ticket,
             credential_id,
-            otp1: &otp1,
-            otp2: &otp2,
-            token: None,
+            otp1: otp1.into(),
+            otp2: otp2.into(),
         };
-        self.run(user_id, input).await
+        self.step(user_id, input).await
     }
 
     /// Resync from the OTP stage (R-SYN-2).
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn resync<'c>(
         &self,
         user_id: &str,
         ticket: &LoginTicket,
         otp1: impl Into<CodeInput<'c>>,
         otp2: impl Into<CodeInput<'c>>,
-    ) -> Result<Response, Error> {
-        let (otp1, otp2) = (otp1.into().text(), otp2.into().text());
+    ) -> Result<Reply, Error> {
         let input = Input::Resync {
             ticket,
-            otp1: &otp1,
-            otp2: &otp2,
-            token: None,
+            otp1: otp1.into(),
+            otp2: otp2.into(),
         };
-        self.run(user_id, input).await
+        self.step(user_id, input).await
     }
 
     /// The forced password change (R-LOG-4).
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn change_password(
         &self,
         user_id: &str,
         ticket: &LoginTicket,
         new: &Password,
         confirmation: &Password,
-    ) -> Result<Response, Error> {
+    ) -> Result<Reply, Error> {
         let input = Input::ChangePassword {
             ticket,
             new,
             confirmation,
         };
-        self.run(user_id, input).await
+        self.step(user_id, input).await
     }
 
     /// A logged-in user's voluntary password change: the session of a
     /// completed login, the current password, and the new one twice.
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn change_password_logged_in(
         &self,
         user_id: &str,
@@ -259,31 +274,31 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         current: &Password,
         new: &Password,
         confirmation: &Password,
-    ) -> Result<Response, Error> {
+    ) -> Result<Reply, Error> {
         let input = Input::ChangePasswordLoggedIn {
             session,
             current,
             new,
             confirmation,
         };
-        self.run(user_id, input).await
+        self.step(user_id, input).await
     }
 
     /// A support-desk action (R-OPS-1, R-OPS-2, R-OPS-3).
     ///
     /// # Errors
-    /// See [`Error`].
+    /// As [`Authenticator::step`].
     pub async fn operator(
         &self,
         operator_id: &str,
         user_id: &str,
         action: OperatorAction<'_>,
-    ) -> Result<Response, Error> {
+    ) -> Result<Reply, Error> {
         let input = Input::Operator {
             operator_id,
             action,
         };
-        self.run(user_id, input).await
+        self.step(user_id, input).await
     }
 
     /// The open session `token` of `user_id`, with what the initial screen
@@ -294,16 +309,19 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     /// Reads only; the comparison is in constant time.
     ///
     /// # Errors
-    /// [`Error::Store`].
+    /// As [`Authenticator::step`].
     pub async fn session(
         &self,
         user_id: &str,
         token: &SessionToken,
-    ) -> Result<Option<Session>, Error> {
-        let Some(account) = self.load(user_id).await? else {
-            return Ok(None);
-        };
-        Ok(machine::session(&account, token, self.clock.now()))
+    ) -> Result<Option<UserSession>, Error> {
+        let reply = self
+            .step(user_id, Input::Session { session: token })
+            .await?;
+        Ok(match reply.outcome {
+            Outcome::SessionOpen(session) => Some(session),
+            _ => None,
+        })
     }
 
     /// Ends one session (logout), recorded as [`EventKind::LoggedOut`] in the
@@ -311,23 +329,47 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     /// or already ended — and nothing is written then.
     ///
     /// # Errors
-    /// [`Error::Store`]; [`Error::Contention`] after too many conflicts.
+    /// As [`Authenticator::step`].
     pub async fn logout(&self, user_id: &str, token: &SessionToken) -> Result<bool, Error> {
-        for _ in 0..self.config.max_retries {
-            let Some(account) = self.load(user_id).await? else {
-                return Ok(false);
-            };
-            let Some((after, event)) = machine::logout(&account, token, self.clock.now()) else {
-                return Ok(false);
-            };
-            if self
-                .write(&after, account.version, core::slice::from_ref(&event))
-                .await?
-            {
-                return Ok(true);
-            }
-        }
-        Err(Error::Contention)
+        let reply = self.step(user_id, Input::Logout { session: token }).await?;
+        Ok(matches!(reply.outcome, Outcome::LoggedOut))
+    }
+
+    /// Issues a new token (provisioning, as VIP's service does for the
+    /// bank): a credential ID and a 160-bit secret drawn from this driver's
+    /// randomness, added to the directory, bound to nobody (the customer
+    /// registers it with two codes, R-ENR), with a
+    /// [`EventKind::TokenIssued`] audit event under `for_user` and
+    /// `operator_id`. The [`Provisioned`] value holds the otpauth URI to
+    /// hand to the customer's authenticator.
+    ///
+    /// # Errors
+    /// [`Error::Random`]; [`Error::Provision`] for an issuer the Key URI
+    /// format cannot carry; [`Error::Store`] when the directory or the
+    /// audit log cannot be written.
+    pub async fn issue_token(
+        &self,
+        operator_id: &str,
+        for_user: &str,
+        issuer: &str,
+        params: TotpParams,
+    ) -> Result<Provisioned, Error> {
+        let mut random = Zeroizing::new([0_u8; 36]);
+        self.random.fill(&mut *random)?;
+        let token = provision(&random, issuer, params)?;
+        self.directory
+            .insert(&token.credential_id, &token.seed, &*self.random)
+            .await?;
+        let event = AuditEvent {
+            at: self.clock.now(),
+            user_id: machine::bounded(for_user),
+            operator_id: Some(machine::bounded(operator_id)),
+            kind: EventKind::TokenIssued {
+                token_id: token.credential_id,
+            },
+        };
+        self.store.write(Write::events(vec![event])).await?;
+        Ok(token)
     }
 
     fn deps(&self) -> Deps<'_> {
@@ -349,197 +391,6 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             ticket_random,
             salt,
         })
-    }
-
-    /// Load → decide → compare-and-swap, deciding again on a conflict. The
-    /// token an input needs is looked up only once its ticket has passed. An
-    /// input with a password runs the count-first protocol: the reserved
-    /// failure is written before the password is verified, the answer after;
-    /// a conflict on the answer decides again on the new record without
-    /// hashing again while the stored hash is the one verified; a rehash is
-    /// its own write after that.
-    async fn run(&self, user_id: &str, request: Input<'_>) -> Result<Response, Error> {
-        let deps = self.deps();
-        let mut attempts = 0_u32;
-        let mut attempt = || {
-            attempts = attempts.saturating_add(1);
-            if attempts > self.config.max_retries {
-                Err(Error::Contention)
-            } else {
-                Ok(())
-            }
-        };
-        // Only inputs that hash a password go through the offload hook: an
-        // OTP step never queues behind Argon2 work.
-        let heavy = request.hashes();
-        // A password step writes twice whatever the user ID: in place of a
-        // known account's reservation, an unknown ID or a locked password
-        // has its attempt noted (once, however often the loop runs), so
-        // that the number of writes tells nothing (R-LOG-5).
-        let password_step = matches!(request, Input::Password { .. });
-        let mut noted = false;
-        'load: loop {
-            attempt()?;
-            let facts = self.facts()?;
-            let Some(account) = self.load(user_id).await? else {
-                if password_step && !noted {
-                    self.store
-                        .note_attempt(&machine::bounded(user_id), facts.now)
-                        .await?;
-                }
-                let d = self
-                    .work(heavy, || {
-                        machine::decide_unknown(user_id, &request, &deps, &facts)
-                    })
-                    .await;
-                self.store.append(&d.events).await?;
-                return Ok(Response::from(d));
-            };
-            let (seed, status) = match request.token_to_look_up(&account, facts.now) {
-                Some(id) => (
-                    self.directory.seed(&id).await?,
-                    self.store.token_status(&id, &account.user_id).await?,
-                ),
-                None => (None, TokenStatus::Free),
-            };
-            let input = request.with_token(seed.as_ref(), status);
-            let begun = self
-                .work(heavy, || machine::begin(&account, &input, &deps, &facts))
-                .await;
-            let pending = match begun? {
-                Step::Done(decision) => {
-                    // A password step decided without a reservation met a
-                    // locked password (the machine's gate, not a copy of it).
-                    if password_step && !noted {
-                        self.store.note_attempt(&account.user_id, facts.now).await?;
-                        noted = true;
-                    }
-                    if !self.commit(&decision, account.version).await? {
-                        continue 'load;
-                    }
-                    return Ok(Response::from(decision));
-                }
-                Step::Verify(pending) => pending,
-            };
-            // The reservation is no decision yet: its events come with the answer.
-            if !self.write(&pending.reserved, account.version, &[]).await? {
-                continue 'load;
-            }
-            let matched = self
-                .work(heavy, || machine::check(&pending, &input, &deps))
-                .await?;
-            let mut current = pending.reserved.clone();
-            current.version = account.version.saturating_add(1);
-            loop {
-                let decision = self
-                    .work(heavy, || {
-                        machine::finish(&current, &input, &pending, matched, &deps, &facts)
-                    })
-                    .await?;
-                if !self.commit(&decision, current.version).await? {
-                    attempt()?;
-                    match self.load(user_id).await? {
-                        Some(now) if now.password.hash == pending.hash => {
-                            current = now;
-                            continue;
-                        }
-                        // Changed or gone: a new attempt from the start.
-                        _ => continue 'load,
-                    }
-                }
-                let mut response = Response::from(decision);
-                if machine::password_passed(matched, &response.outcome) {
-                    self.rehash_after(user_id, &input, &pending, &facts, &mut response)
-                        .await?;
-                }
-                return Ok(response);
-            }
-        }
-    }
-
-    /// Runs a step of the machine through the offload hook when it hashes
-    /// (`heavy`), here otherwise.
-    async fn work<T: Send>(&self, heavy: bool, f: impl FnOnce() -> T + Send) -> T {
-        if heavy { self.offloaded(f).await } else { f() }
-    }
-
-    /// Runs `f` through the offload hook, after waiting (as a task) for a
-    /// turn when the hook is bounded.
-    async fn offloaded<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let _turn = match &self.turns {
-            Some(turns) => Some(turns.acquire().await),
-            None => None,
-        };
-        offloaded(&*self.offload, f)
-    }
-
-    /// The rehash after a successful password check: its own
-    /// compare-and-swap, retried while the stored hash is still the old one.
-    async fn rehash_after(
-        &self,
-        user_id: &str,
-        input: &Input<'_>,
-        pending: &PasswordCheck,
-        facts: &Facts,
-        response: &mut Response,
-    ) -> Result<(), Error> {
-        let (Input::Password { password, .. }
-        | Input::ChangePasswordLoggedIn {
-            current: password, ..
-        }) = *input
-        else {
-            return Ok(());
-        };
-        let deps = self.deps();
-        for _ in 0..self.config.max_retries {
-            let Some(account) = self.load(user_id).await? else {
-                return Ok(());
-            };
-            let rehashed = self
-                .offloaded(|| machine::rehash(&account, pending, password, &deps, facts))
-                .await;
-            let Some((after, event)) = rehashed? else {
-                return Ok(());
-            };
-            if self
-                .write(&after, account.version, core::slice::from_ref(&event))
-                .await?
-            {
-                response.events.push(event);
-                return Ok(());
-            }
-        }
-        // Not worth an error: the next login rehashes.
-        Ok(())
-    }
-
-    /// Stores a decision: its record and events in one compare-and-swap,
-    /// or, when no record changed, its events alone. `false`: decide again.
-    async fn commit(&self, decision: &Decision, expected: u64) -> Result<bool, Error> {
-        match &decision.account {
-            Some(new) => self.write(new, expected, &decision.events).await,
-            None => {
-                self.store.append(&decision.events).await?;
-                Ok(true)
-            }
-        }
-    }
-
-    /// Compare-and-swap; `false` when someone wrote first, bound the token
-    /// first, or the backend failed transiently: decide again on what is
-    /// stored now.
-    async fn write(
-        &self,
-        account: &Account,
-        expected: u64,
-        events: &[AuditEvent],
-    ) -> Result<bool, Error> {
-        match self.store.replace(account, expected, events).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::TokenTaken) => Ok(false),
-            Err(e) if e.is_transient() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Loads a record, trying again after a transient backend failure.

@@ -4,7 +4,9 @@
 use core::fmt;
 use std::sync::Arc;
 
-use lockstep_password::{Argon2idHasher, Password, PasswordHasher, PasswordPolicy};
+use lockstep_password::{Argon2idHasher, Password, PasswordHashing, PasswordPolicy};
+
+use crate::admission::Admission;
 
 use crate::authenticator::Authenticator;
 use crate::clock::Clock;
@@ -19,12 +21,13 @@ use crate::store::{AccountStore, TokenDirectory};
 pub struct AuthenticatorBuilder<S, D> {
     pub(crate) store: S,
     pub(crate) directory: D,
-    pub(crate) hasher: Option<Arc<dyn PasswordHasher>>,
+    pub(crate) hasher: Option<Arc<dyn PasswordHashing>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
     pub(crate) config: Config,
     pub(crate) policy: PasswordPolicy,
     pub(crate) offload: Arc<dyn Offload>,
+    pub(crate) waiting_hashes: Option<usize>,
 }
 
 impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
@@ -38,7 +41,7 @@ impl<S, D> fmt::Debug for AuthenticatorBuilder<S, D> {
 impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
     /// The password hasher. Default: [`Argon2idHasher`] at OWASP's cost.
     #[must_use]
-    pub fn hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+    pub fn hasher(mut self, hasher: Arc<dyn PasswordHashing>) -> Self {
         self.hasher = Some(hasher);
         self
     }
@@ -63,6 +66,21 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
     #[must_use]
     pub fn offload(mut self, offload: Arc<dyn Offload>) -> Self {
         self.offload = offload;
+        self
+    }
+
+    /// How many hashing steps (password steps, changes, desk resets and
+    /// creations) may wait for the offload hook beyond the ones it runs at
+    /// once; past that, a hashing step is answered
+    /// [`crate::Refusal::Busy`] at once, nothing loaded or written, the
+    /// same for every user ID. Default: four times the hook's bound
+    /// ([`Offload::max_concurrent`]), or four times the machine's cores for
+    /// a hook without one. A waiting step holds a few kilobytes, never a
+    /// thread; what the bound limits is how long an admitted step can wait:
+    /// about this many hashes.
+    #[must_use]
+    pub fn max_waiting_hashes(mut self, waiting: usize) -> Self {
+        self.waiting_hashes = Some(waiting);
         self
     }
 
@@ -96,7 +114,13 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
             &Password::new(data_encoding::HEXLOWER.encode(password)),
             salt,
         )?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let running = self.offload.max_concurrent().unwrap_or(cores).max(1);
+        let waiting = self
+            .waiting_hashes
+            .unwrap_or_else(|| running.saturating_mul(4));
         Ok(Authenticator {
+            admission: Admission::new(running.saturating_add(waiting)),
             store: self.store,
             directory: self.directory,
             hasher,

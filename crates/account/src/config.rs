@@ -223,6 +223,20 @@ impl Config {
         self.max_password_bytes
     }
 
+    /// Whether a token's stored drift lies within the drift bound: the one
+    /// place the bound is tested (R-SYN-3). A token beyond it (the bound
+    /// was lowered) must resync before it logs in.
+    pub(crate) const fn drift_within_bound(&self, drift: i64) -> bool {
+        drift.unsigned_abs() <= self.max_drift as u64
+    }
+
+    /// `drift` brought within the drift bound: where a resync centres its
+    /// search for a token beyond it.
+    pub(crate) fn bounded_drift(&self, drift: i64) -> i64 {
+        let bound = i64::from(self.max_drift);
+        drift.clamp(-bound, bound)
+    }
+
     /// The calendar day (in the configured offset) of a Unix time.
     pub(crate) fn day(&self, unix: u64) -> i64 {
         let local = i128::from(unix) + i128::from(self.utc_offset_seconds);

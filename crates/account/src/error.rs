@@ -23,4 +23,8 @@ pub enum Error {
     /// No randomness.
     #[error("the random number generator failed")]
     Random(#[from] RandomError),
+    /// A token could not be provisioned: its issuer cannot be carried by
+    /// an otpauth URI.
+    #[error("the token could not be provisioned")]
+    Provision(#[from] lockstep_otp::UriError),
 }

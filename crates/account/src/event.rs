@@ -8,9 +8,10 @@ pub(crate) use crate::refusal::Refusal;
 
 /// A completed login: what the initial screen shows (R-ACC-1), and the
 /// session token that later sensitive inputs (a voluntary password change)
-/// must present.
+/// must present. (Named apart from the web framework's own sessions, which
+/// an embedder imports beside it.)
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Session {
+pub struct UserSession {
     /// The customer (お客様名).
     pub customer_name: String,
     /// The user ID.
@@ -73,32 +74,65 @@ pub enum Outcome {
         reason: MustChange,
     },
     /// Logged in (R-LOG-3), with what the initial screen shows (R-ACC-1).
-    LoggedIn(Session),
+    LoggedIn(UserSession),
     /// A logged-in user's password was changed; every other session of the
     /// account has ended, and this one continues with a new token.
-    PasswordChanged(Session),
+    PasswordChanged(UserSession),
+    /// The session presented is open (an authenticated page's check).
+    SessionOpen(UserSession),
+    /// The session presented was ended (logout).
+    LoggedOut,
     /// An operator action or account creation was carried out.
     Done,
     /// Refused; see [`Refusal`].
-    Refused(Refusal),
-    /// Refused at the OTP stage: the error screen keeps showing the
-    /// registered token ID (manual 2.5.2, R-LOG-2).
-    OtpRefused {
+    Refused {
         /// Why.
         refusal: Refusal,
-        /// The registered token ID to show.
-        token_id: CredentialId,
+        /// At the OTP stage, the registered token ID the error screen keeps
+        /// showing (manual 2.5.2, R-LOG-2).
+        token_id: Option<CredentialId>,
+        /// Whether the ticket or session presented still opens its stage,
+        /// so that the user may correct the input on the same page (a wrong
+        /// code, a password that breaks a rule). `false`: the login or the
+        /// session has ended (a lock, a bad or expired ticket) or there was
+        /// no stage (the password step, a desk action); start again. A web
+        /// layer reads this instead of keeping its own list of refusals.
+        stage_open: bool,
     },
 }
 
 impl Outcome {
+    /// A refusal that ends any stage (no token ID to show).
+    #[must_use]
+    pub const fn refused(refusal: Refusal) -> Self {
+        Self::Refused {
+            refusal,
+            token_id: None,
+            stage_open: false,
+        }
+    }
+
     /// The refusal, if the outcome is one.
     #[must_use]
     pub const fn refusal(&self) -> Option<&Refusal> {
         match self {
-            Self::Refused(r) | Self::OtpRefused { refusal: r, .. } => Some(r),
+            Self::Refused { refusal, .. } => Some(refusal),
             _ => None,
         }
+    }
+
+    /// Whether the ticket or session presented still opens its stage: a
+    /// refusal the user may correct on the same page. `false` for every
+    /// outcome that is no refusal (those hand over a new ticket or end).
+    #[must_use]
+    pub const fn stage_open(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                stage_open: true,
+                ..
+            }
+        )
     }
 
     /// The ticket for the next stage, if the outcome opens one.
@@ -120,17 +154,18 @@ impl Outcome {
         match self {
             Self::OtpRequired { token_id, .. }
             | Self::Enrolled { token_id, .. }
-            | Self::Resynced { token_id, .. }
-            | Self::OtpRefused { token_id, .. } => Some(*token_id),
+            | Self::Resynced { token_id, .. } => Some(*token_id),
+            Self::Refused { token_id, .. } => *token_id,
             _ => None,
         }
     }
 
-    /// The session of a completed login or a voluntary change.
+    /// The session of a completed login, a voluntary change or a session
+    /// check.
     #[must_use]
-    pub const fn session(&self) -> Option<&Session> {
+    pub const fn session(&self) -> Option<&UserSession> {
         match self {
-            Self::LoggedIn(s) | Self::PasswordChanged(s) => Some(s),
+            Self::LoggedIn(s) | Self::PasswordChanged(s) | Self::SessionOpen(s) => Some(s),
             _ => None,
         }
     }
@@ -158,6 +193,22 @@ pub enum EventKind {
     /// An input for an unknown user ID (after the same work as for a known
     /// one); the event's `user_id` is the typed ID, cut to 64 bytes.
     UnknownUser,
+    /// A password attempt on an account, counted before it is verified (the
+    /// count-first protocol) and written with that count: `failures`
+    /// consecutive including this one, should it fail. Its outcome follows
+    /// in a later write ([`EventKind::PasswordFailed`],
+    /// [`EventKind::PasswordAccepted`], [`EventKind::LockedAttempt`]); an
+    /// attempt with no outcome after it was cut off (a crash, a caller that
+    /// left before the answer was written).
+    PasswordAttempt {
+        /// Consecutive failures including this attempt.
+        failures: u32,
+    },
+    /// A password attempt that no record counts — on a user ID that does
+    /// not exist, or on an account whose password is locked — noted in the
+    /// store's attempt count, with its outcome ([`EventKind::UnknownUser`]
+    /// or [`EventKind::LockedAttempt`]) in a later write.
+    AttemptNoted,
     /// Correct password.
     PasswordAccepted,
     /// The stored hash was made with other parameters and was replaced.
@@ -256,6 +307,11 @@ pub enum EventKind {
     PasswordReset,
     /// The support desk revoked the token.
     TokenRevoked {
+        /// Its credential ID.
+        token_id: CredentialId,
+    },
+    /// A new token was added to the directory (bound to nobody yet).
+    TokenIssued {
         /// Its credential ID.
         token_id: CredentialId,
     },

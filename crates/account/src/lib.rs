@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod admission;
 mod authenticator;
 mod builder;
 mod clock;
@@ -8,38 +9,40 @@ mod config;
 mod error;
 mod event;
 pub mod machine;
+mod memory;
 pub mod offload;
 mod random;
 mod record;
 mod refusal;
-mod request;
-pub mod seal;
 mod store;
 mod token;
+mod write;
 
 pub use authenticator::Authenticator;
 pub use builder::AuthenticatorBuilder;
 pub use clock::{Clock, SystemClock};
 pub use config::{CodeAcceptance, Config, ConfigBuilder, ConfigError};
 pub use error::Error;
-pub use event::{AuditEvent, Entry, EventKind, Factor, Outcome, Session};
-pub use machine::OperatorAction;
+pub use event::{AuditEvent, Entry, EventKind, Factor, Outcome, UserSession};
+pub use machine::{CodeInput, OperatorAction, Reply};
+pub use memory::{MemoryDirectory, MemoryStore};
 pub use random::{OsRandom, Random, RandomError};
 pub use record::{
     Account, Failures, LoginTicket, MustChange, PasswordState, PendingTicket, SessionRecord,
     SessionToken, Stage, TokenBinding,
 };
 pub use refusal::Refusal;
-pub use request::{CodeInput, Response};
 pub use store::{
-    AccountStore, BackendError, MemoryDirectory, MemoryStore, StoreError, TokenDirectory,
+    AccountStore, Attempts, AuditLog, BackendError, Cursor, Logged, MAX_EVENTS_PAGE, StoreError,
+    TokenDirectory,
 };
 pub use token::{Provisioned, TokenKind, TokenSeed, TokenStatus, provision};
+pub use write::{AttemptNote, RecordWrite, TokenChange, Write};
 
 /// What a login needs from the OTP and password crates, so that a service
 /// can name everything through this crate.
 pub use lockstep_otp::{Code, CredentialId, TotpParams};
-pub use lockstep_password::{Password, PasswordPolicy};
+pub use lockstep_password::{Password, PasswordHash, PasswordPolicy};
 
 /// Helpers for test suites: a clock that moves only when told. The cheap
 /// password hasher for tests is `lockstep_password::InsecureTestHasher`

@@ -7,7 +7,7 @@
 pub trait Offload: Send + Sync {
     /// Runs `work` to completion before returning. `work` is `Send`, so a
     /// hook may run it on a thread of its own and wait for it.
-    fn run(&self, work: &mut (dyn FnMut() + Send));
+    fn execute(&self, work: &mut (dyn FnMut() + Send));
 
     /// How many hashes this hook runs at once, if it bounds them. The
     /// [`crate::Authenticator`] then lets at most that many requests hand
@@ -26,7 +26,7 @@ pub trait Offload: Send + Sync {
 pub struct Inline;
 
 impl Offload for Inline {
-    fn run(&self, work: &mut (dyn FnMut() + Send)) {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
         work();
     }
 }
@@ -40,7 +40,7 @@ pub struct TokioBlockInPlace;
 
 #[cfg(feature = "tokio")]
 impl Offload for TokioBlockInPlace {
-    fn run(&self, work: &mut (dyn FnMut() + Send)) {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi {
@@ -216,7 +216,7 @@ impl Drop for Permit<'_> {
 
 #[cfg(feature = "tokio")]
 impl Offload for TokioHashPool {
-    fn run(&self, work: &mut (dyn FnMut() + Send)) {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi {
@@ -236,7 +236,7 @@ impl Offload for TokioHashPool {
 pub(crate) fn offloaded<T: Send>(offload: &dyn Offload, f: impl FnOnce() -> T + Send) -> T {
     let mut f = Some(f);
     let mut out = None;
-    offload.run(&mut || {
+    offload.execute(&mut || {
         if let Some(f) = f.take() {
             out = Some(f());
         }

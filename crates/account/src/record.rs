@@ -3,6 +3,7 @@
 use core::fmt;
 
 use lockstep_otp::CredentialId;
+use lockstep_password::PasswordHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -44,13 +45,70 @@ pub struct Failures {
     pub locked: bool,
 }
 
+impl Failures {
+    /// Counts one more failure against the lock threshold `cap`, for the
+    /// password and the OTP alike: the count (capped) and whether it is
+    /// the Nth, which locks (R-LCK-1, R-LCK-2).
+    pub(crate) fn count_one(&mut self, cap: u32) -> (u32, bool) {
+        self.count = self.count.saturating_add(1).min(cap);
+        let locks = self.count >= cap;
+        self.locked |= locks;
+        (self.count, locks)
+    }
+}
+
+/// A PHC string in a record: stored as text, parsed once when the record
+/// is read, so a record whose hash is not a PHC string does not load.
+mod phc {
+    use lockstep_password::PasswordHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(hash: &PasswordHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(hash.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PasswordHash, D::Error> {
+        let text = String::deserialize(d)?;
+        PasswordHash::parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub(super) mod list {
+        use lockstep_password::PasswordHash;
+        use serde::ser::SerializeSeq;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(in crate::record) fn serialize<S: Serializer>(
+            hashes: &[PasswordHash],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(hashes.len()))?;
+            for h in hashes {
+                seq.serialize_element(h.as_str())?;
+            }
+            seq.end()
+        }
+
+        pub(in crate::record) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<PasswordHash>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|t| PasswordHash::parse(t).map_err(serde::de::Error::custom))
+                .collect()
+        }
+    }
+}
+
 /// The password factor's state.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordState {
-    /// The current password's PHC hash.
-    pub hash: String,
-    /// Earlier passwords' hashes, newest first (the one before the current first).
-    pub previous: Vec<String>,
+    /// The current password's hash.
+    #[serde(with = "phc")]
+    pub hash: PasswordHash,
+    /// Earlier passwords' hashes, newest first (the one before the current
+    /// first), for the history rule (R-PWD-4).
+    #[serde(with = "phc::list")]
+    pub previous: Vec<PasswordHash>,
     /// When the current password was set (Unix seconds).
     pub set_at: u64,
     /// Set while the current password is temporary.
@@ -63,22 +121,12 @@ pub struct PasswordState {
 impl fmt::Debug for PasswordState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordState")
-            .field("hash", &RedactedPhc(&self.hash))
+            .field("hash", &self.hash)
             .field("previous", &self.previous.len())
             .field("set_at", &self.set_at)
             .field("must_change", &self.must_change)
             .field("failures", &self.failures)
             .finish()
-    }
-}
-
-/// A PHC string in `Debug`: `$argon2id$v=19$m=19456,t=2,p=1$…`.
-struct RedactedPhc<'a>(&'a str);
-
-impl fmt::Debug for RedactedPhc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head: Vec<&str> = self.0.split('$').take(4).collect();
-        write!(f, "\"{}$…\"", head.join("$"))
     }
 }
 

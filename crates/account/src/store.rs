@@ -1,14 +1,17 @@
-//! Storage contracts and their in-memory implementations.
+//! Storage contracts: where accounts live ([`AccountStore`]), what the
+//! desk reads back ([`AuditLog`]) and where token seeds come from
+//! ([`TokenDirectory`]).
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use lockstep_otp::CredentialId;
 
 use crate::event::AuditEvent;
+use crate::random::Random;
 use crate::record::Account;
 use crate::token::{TokenSeed, TokenStatus};
+use crate::write::Write;
 
 /// A backend's own failure, kept as the `source()`, and whether trying
 /// again may succeed (busy, serialization failure, connection lost): the
@@ -69,28 +72,24 @@ impl PartialEq for BackendError {
 
 impl Eq for BackendError {}
 
-/// A poisoned lock of an in-memory store or directory.
-#[derive(Debug, thiserror::Error)]
-#[error("the {0}'s lock was poisoned")]
-struct Poisoned(&'static str);
-
-/// Why a store operation failed.
+/// Why a store operation failed. A failed [`AccountStore::write`] wrote
+/// nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// `replace`: the stored version is not the expected one (someone else
-    /// wrote first). Reload and decide again.
+    /// The stored version is not the expected one (someone else wrote
+    /// first). The machine loads and decides again.
     #[error("the record changed since it was loaded")]
     Conflict,
-    /// `replace` of an account that does not exist.
+    /// A compare-and-swap of an account that does not exist.
     #[error("no such account")]
     NotFound,
-    /// `create` of a user ID that exists.
-    #[error("the user ID exists already")]
+    /// A create of a user ID, or an insert of a token ID, that exists.
+    #[error("the user ID or token ID exists already")]
     AlreadyExists,
-    /// The record binds a token ID that another account binds or that was
+    /// A token change that would bind a token ID bound to an account or
     /// ever revoked.
-    #[error("the token ID is bound to another account or was revoked")]
+    #[error("the token ID is bound to an account or was revoked")]
     TokenTaken,
     /// The backend failed; its error is the `source()`.
     #[error("storage backend error")]
@@ -110,77 +109,108 @@ impl StoreError {
     }
 }
 
-/// Where accounts live. The contract every implementation must keep (and
-/// `lockstep-store-tests` checks):
+/// Where accounts live: the three things only a store can do. Everything
+/// else — what to write, when, what a conflict means — is the machine's.
+/// The contract every implementation keeps (`lockstep-store-tests` checks
+/// it; see the workspace README, "Writing your own store"):
 ///
 /// 1. `load` returns the last record written, with its version.
-/// 2. `create` stores a new record at version 0; an existing user ID is
-///    [`StoreError::AlreadyExists`].
-/// 3. `replace(record, expected, events)` writes `record` with version
-///    `expected + 1` **only if** the stored version is still `expected`,
-///    atomically; otherwise [`StoreError::Conflict`] and nothing is written.
-/// 4. A token ID is bound to at most one account, and a token ID listed in
-///    any record's `revoked_tokens` can never be bound again: a write that
-///    would break either is [`StoreError::TokenTaken`] and writes nothing.
-/// 5. The audit log is append-only; the events given to `create` and
-///    `replace` are written in the same transaction as the record (no
-///    record change without its events, no events without the change), and
-///    `append` stores the events of a decision that changed no record.
-/// 6. Futures are `Send`; no particular async runtime is assumed.
-/// 7. `note_attempt` is a durable write that costs what a `replace` costs
-///    (the driver makes it in place of a known account's reservation of a
-///    password attempt, so that every password step writes the same number
-///    of times whether the user ID exists, is locked or not: R-LOG-5).
+/// 2. `write` applies a [`Write`] in one transaction, all of it or none:
+///    - its [`crate::RecordWrite`]: a create at version 0
+///      ([`StoreError::AlreadyExists`] for a taken user ID; it also starts
+///      that user ID's attempt count afresh), or a compare-and-swap that
+///      stores the record at `expected + 1` only if the stored version is
+///      `expected` ([`StoreError::Conflict`]; [`StoreError::NotFound`]);
+///    - its token changes, in order: a bind of a token ID bound to anyone
+///      or ever revoked is [`StoreError::TokenTaken`] (a unique constraint,
+///      so that two racing binds cannot both pass); a revoke marks the ID
+///      revoked for good;
+///    - its events, appended to the audit log in order;
+///    - its attempt note, added to that user ID's count.
+/// 3. `token_status` tells what the token changes made of a token ID.
+/// 4. Every write costs about the same whatever it holds — a note costs
+///    what a compare-and-swap costs — so that the number and the duration
+///    of a password step's writes do not tell whether its user ID exists
+///    (R-LOG-5).
+/// 5. Futures are `Send`; no particular async runtime is assumed.
+///
+/// Why `token_status` is here and not in the [`TokenDirectory`]: the
+/// directory knows which tokens exist (a service may provision them
+/// elsewhere); only the store knows which account holds one, inside the
+/// same transactions that bind and revoke.
 pub trait AccountStore: Send + Sync {
     /// Loads a record.
     fn load(
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    /// Stores a new record (its version is set to 0) and its events.
-    fn create(
-        &self,
-        account: &Account,
-        events: &[AuditEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Compare-and-swap: writes `account` with version `expected + 1` if the
-    /// stored version is `expected`, with `events`, in one transaction.
-    fn replace(
-        &self,
-        account: &Account,
-        expected: u64,
-        events: &[AuditEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Appends the events of a decision that changed no record.
-    fn append(&self, events: &[AuditEvent]) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The audit events of `user_id` with `from <= at <= to`, in the order
-    /// they were written.
-    fn events(
-        &self,
-        user_id: &str,
-        from: u64,
-        to: u64,
-    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+
+    /// Applies `write` in one transaction (rule 2).
+    fn write(&self, write: Write) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// What the store knows of a token ID, as seen from `user_id`.
     fn token_status(
         &self,
         id: &CredentialId,
         user_id: &str,
     ) -> impl Future<Output = Result<TokenStatus, StoreError>> + Send;
-    /// Counts a password attempt that no record counts: on a user ID that
-    /// does not exist (as typed, bounded), or on an account whose password
-    /// is locked. A write like any other (rule 7).
-    fn note_attempt(
+}
+
+/// The most audit events one [`AuditLog::events`] call returns, whatever
+/// limit is asked for.
+pub const MAX_EVENTS_PAGE: usize = 500;
+
+/// Where a page of one user's audit events starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cursor {
+    /// The oldest first.
+    Oldest,
+    /// Oldest first, after the event with this sequence number.
+    After(u64),
+    /// The newest first.
+    Newest,
+    /// Newest first, before the event with this sequence number.
+    Before(u64),
+}
+
+/// An audit event as the log holds it: with its place in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// The event's sequence number in this store's log: increasing in the
+    /// order of writing.
+    pub seq: u64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// The password attempts that no record counts, for one user ID (see
+/// [`crate::AttemptNote`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// How many.
+    pub count: u64,
+    /// When the last one was (Unix seconds); `None` for none.
+    pub last_at: Option<u64>,
+}
+
+/// What the support desk reads back: a user's audit events, a page at a
+/// time, and the attempts noted for a user ID. Reads are bounded: no call
+/// returns more than [`MAX_EVENTS_PAGE`] events, so no view of the desk
+/// can be made to read a log that anyone can grow.
+pub trait AuditLog: Send + Sync {
+    /// At most `limit` (capped at [`MAX_EVENTS_PAGE`]) events of `user_id`,
+    /// from `from` in its direction.
+    fn events(
         &self,
         user_id: &str,
-        at: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// How many attempts [`AccountStore::note_attempt`] counted for
-    /// `user_id`, and when the last one was (0 and 0 for none).
-    fn attempts(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send;
+        from: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Logged>, StoreError>> + Send;
+
+    /// The attempts noted for `user_id` since it was last created (or ever,
+    /// for a user ID that has no account).
+    fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send;
 }
 
 /// Credential ID → token seed: the tokens the service knows, the way VIP's
@@ -191,6 +221,15 @@ pub trait TokenDirectory: Send + Sync {
         &self,
         id: &CredentialId,
     ) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send;
+
+    /// Adds a token (provisioning): [`StoreError::AlreadyExists`] for a
+    /// known credential ID. `random` is for a directory that seals seeds.
+    fn insert(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
@@ -200,31 +239,8 @@ impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
         (**self).load(user_id)
     }
-    fn create(
-        &self,
-        account: &Account,
-        events: &[AuditEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).create(account, events)
-    }
-    fn replace(
-        &self,
-        account: &Account,
-        expected: u64,
-        events: &[AuditEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).replace(account, expected, events)
-    }
-    fn append(&self, events: &[AuditEvent]) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).append(events)
-    }
-    fn events(
-        &self,
-        user_id: &str,
-        from: u64,
-        to: u64,
-    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send {
-        (**self).events(user_id, from, to)
+    fn write(&self, write: Write) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).write(write)
     }
     fn token_status(
         &self,
@@ -233,17 +249,18 @@ impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {
     ) -> impl Future<Output = Result<TokenStatus, StoreError>> + Send {
         (**self).token_status(id, user_id)
     }
-    fn note_attempt(
+}
+
+impl<S: AuditLog + ?Sized> AuditLog for Arc<S> {
+    fn events(
         &self,
         user_id: &str,
-        at: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).note_attempt(user_id, at)
+        from: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Logged>, StoreError>> + Send {
+        (**self).events(user_id, from, limit)
     }
-    fn attempts(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send {
+    fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send {
         (**self).attempts(user_id)
     }
 }
@@ -255,193 +272,12 @@ impl<D: TokenDirectory + ?Sized> TokenDirectory for Arc<D> {
     ) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send {
         (**self).seed(id)
     }
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    accounts: HashMap<String, Account>,
-    owners: HashMap<CredentialId, String>,
-    revoked: HashSet<CredentialId>,
-    events: Vec<AuditEvent>,
-    /// `note_attempt`'s counts: (attempts, last at) by user ID.
-    attempts: HashMap<String, (u64, u64)>,
-}
-
-/// The most user IDs the in-memory store counts attempts for; past it the
-/// counts start afresh (a spray of made-up IDs cannot grow it for good).
-const MAX_COUNTED_IDS: usize = 100_000;
-
-impl Inner {
-    /// Checks rule 4 for `account` and, if it holds, updates the indexes.
-    fn index(&mut self, account: &Account, old: Option<&Account>) -> Result<(), StoreError> {
-        if let Some(binding) = &account.token {
-            let id = binding.credential_id;
-            let owner_ok = self.owners.get(&id).is_none_or(|o| *o == account.user_id);
-            if !owner_ok || self.revoked.contains(&id) || account.revoked_tokens.contains(&id) {
-                return Err(StoreError::TokenTaken);
-            }
-        }
-        if let Some(old_binding) = old.and_then(|o| o.token.as_ref()) {
-            self.owners.remove(&old_binding.credential_id);
-        }
-        if let Some(binding) = &account.token {
-            self.owners
-                .insert(binding.credential_id, account.user_id.clone());
-        }
-        self.revoked.extend(account.revoked_tokens.iter().copied());
-        Ok(())
-    }
-}
-
-/// An in-memory [`AccountStore`]: a mutex around maps. For tests, examples and
-/// single-process services that need no persistence.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    inner: Mutex<Inner>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
-        self.inner
-            .lock()
-            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("store"))))
-    }
-}
-
-impl AccountStore for MemoryStore {
-    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.lock()?.accounts.get(user_id).cloned())
-    }
-
-    async fn create(&self, account: &Account, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        if inner.accounts.contains_key(&account.user_id) {
-            return Err(StoreError::AlreadyExists);
-        }
-        inner.index(account, None)?;
-        let mut stored = account.clone();
-        stored.version = 0;
-        inner.accounts.insert(stored.user_id.clone(), stored);
-        inner.events.extend_from_slice(events);
-        Ok(())
-    }
-
-    async fn replace(
-        &self,
-        account: &Account,
-        expected: u64,
-        events: &[AuditEvent],
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        let old = match inner.accounts.get(&account.user_id) {
-            None => return Err(StoreError::NotFound),
-            Some(old) if old.version != expected => return Err(StoreError::Conflict),
-            Some(old) => old.clone(),
-        };
-        inner.index(account, Some(&old))?;
-        let mut stored = account.clone();
-        stored.version = expected.saturating_add(1);
-        inner.accounts.insert(stored.user_id.clone(), stored);
-        inner.events.extend_from_slice(events);
-        Ok(())
-    }
-
-    async fn note_attempt(&self, user_id: &str, at: u64) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        if inner.attempts.len() >= MAX_COUNTED_IDS && !inner.attempts.contains_key(user_id) {
-            inner.attempts.clear();
-        }
-        let entry = inner.attempts.entry(user_id.to_owned()).or_insert((0, 0));
-        *entry = (entry.0.saturating_add(1), at);
-        Ok(())
-    }
-
-    async fn attempts(&self, user_id: &str) -> Result<(u64, u64), StoreError> {
-        Ok(self
-            .lock()?
-            .attempts
-            .get(user_id)
-            .copied()
-            .unwrap_or((0, 0)))
-    }
-
-    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        self.lock()?.events.extend_from_slice(events);
-        Ok(())
-    }
-
-    async fn events(
-        &self,
-        user_id: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        Ok(self
-            .lock()?
-            .events
-            .iter()
-            .filter(|e| e.user_id == user_id && (from..=to).contains(&e.at))
-            .cloned()
-            .collect())
-    }
-
-    async fn token_status(
+    fn insert(
         &self,
         id: &CredentialId,
-        user_id: &str,
-    ) -> Result<TokenStatus, StoreError> {
-        let inner = self.lock()?;
-        Ok(if inner.revoked.contains(id) {
-            TokenStatus::Revoked
-        } else {
-            match inner.owners.get(id) {
-                None => TokenStatus::Free,
-                Some(owner) if owner == user_id => TokenStatus::BoundTo,
-                Some(_) => TokenStatus::BoundToOther,
-            }
-        })
-    }
-}
-
-/// An in-memory [`TokenDirectory`].
-#[derive(Debug, Default)]
-pub struct MemoryDirectory {
-    seeds: Mutex<HashMap<CredentialId, TokenSeed>>,
-}
-
-impl MemoryDirectory {
-    /// An empty directory.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds or replaces a token.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] if the lock is poisoned.
-    pub fn insert(&self, id: CredentialId, seed: TokenSeed) -> Result<(), StoreError> {
-        self.seeds
-            .lock()
-            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("directory"))))?
-            .insert(id, seed);
-        Ok(())
-    }
-}
-
-impl TokenDirectory for MemoryDirectory {
-    async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
-        Ok(self
-            .seeds
-            .lock()
-            .map_err(|_| StoreError::Backend(BackendError::permanent(Poisoned("directory"))))?
-            .get(id)
-            .cloned())
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert(id, seed, random)
     }
 }

@@ -65,12 +65,12 @@ impl TokenSeed {
         }
     }
 
-    /// The keyed generator of a time token.
-    pub(crate) fn keyed(&self) -> Keyed {
+    /// The code generator of this token, keyed with its secret.
+    pub(crate) fn generator(&self) -> Generator {
         match self.kind {
-            TokenKind::Totp(p) => Keyed::Totp(Totp::new(&self.secret, p)),
+            TokenKind::Totp(p) => Generator::Totp(Totp::new(&self.secret, p)),
             TokenKind::Hotp { algorithm, digits } => {
-                Keyed::Hotp(Hotp::new(&self.secret, algorithm, digits))
+                Generator::Hotp(Hotp::new(&self.secret, algorithm, digits))
             }
         }
     }
@@ -84,8 +84,8 @@ impl fmt::Debug for TokenSeed {
     }
 }
 
-/// A seed keyed for its kind.
-pub(crate) enum Keyed {
+/// A token's code generator, keyed for its kind.
+pub(crate) enum Generator {
     Totp(Totp),
     Hotp(Hotp),
 }

@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{Fx, TEMP, ticket};
-use lockstep_account::machine::{self, Candidate, Deps, Facts, Input};
+use common::{Fx, TEMP, all_events, ticket};
+use lockstep_account::machine::{self, CodeInput, Deps, Facts, Input};
 use lockstep_account::{
     AccountStore, Entry, Error, LoginTicket, OperatorAction, SessionToken, StoreError, TokenStatus,
 };
-use lockstep_password::{Password, PasswordHasher, PasswordPolicy};
+use lockstep_password::{Password, PasswordHashing, PasswordPolicy};
 
 #[tokio::test]
 async fn nothing_secret_is_ever_printed() {
@@ -20,11 +20,11 @@ async fn nothing_secret_is_ever_printed() {
     let mut printed: Vec<String> = Vec::new();
     let mut secrets: Vec<String> = vec![planted_pw.into(), TEMP.into()];
 
-    let keep = |r: &lockstep_account::Response, printed: &mut Vec<String>| {
+    let keep = |r: &lockstep_account::Reply, printed: &mut Vec<String>| {
         printed.push(format!("{r:?}"));
         if let Some(refusal) = r.outcome.refusal() {
             printed.push(refusal.to_string());
-            printed.push(refusal.message_ja());
+            printed.push(refusal.message_ja(&lockstep_account::Config::default()));
         }
         for e in &r.events {
             printed.push(format!("{e:?}"));
@@ -89,16 +89,30 @@ async fn nothing_secret_is_ever_printed() {
 
     // The record: its hashes, ticket and session digests.
     let account = fx.store.load("u1").await.unwrap().unwrap();
-    secrets.push(account.password.hash.clone());
-    secrets.extend(account.password.previous.iter().cloned());
-    secrets.extend(account.password.hash.rsplit('$').take(2).map(str::to_owned));
+    secrets.push(account.password.hash.as_str().to_owned());
+    secrets.extend(
+        account
+            .password
+            .previous
+            .iter()
+            .map(|h| h.as_str().to_owned()),
+    );
+    secrets.extend(
+        account
+            .password
+            .hash
+            .as_str()
+            .rsplit('$')
+            .take(2)
+            .map(str::to_owned),
+    );
     printed.push(format!("{account:?}"));
     printed.push(format!("{:?}", account.password));
     printed.push(format!("{:?}", account.sessions));
     printed.push(format!("{:?}", account.ticket));
     printed.push(format!("{:?}", fx.auth));
     // The audit log as the store keeps it.
-    for e in fx.store.events("u1", 0, u64::MAX).await.unwrap() {
+    for e in all_events(&*fx.store, "u1").await {
         printed.push(format!("{e:?}"));
         printed.push(serde_json::to_string(&e).unwrap());
     }
@@ -131,24 +145,18 @@ async fn nothing_secret_is_ever_printed() {
         },
         Input::Otp {
             ticket: &probe,
-            code: &c,
-            token: Some(&seed),
+            code: CodeInput::Text(&c),
         },
         Input::Enroll {
             ticket: &probe,
             credential_id: id.as_str(),
-            otp1: &a,
-            otp2: &b,
-            token: Some(Candidate {
-                seed: &seed,
-                status: TokenStatus::Free,
-            }),
+            otp1: CodeInput::Text(&a),
+            otp2: CodeInput::Text(&b),
         },
         Input::Resync {
             ticket: &probe,
-            otp1: &a,
-            otp2: &b,
-            token: Some(&seed),
+            otp1: CodeInput::Text(&a),
+            otp2: CodeInput::Text(&b),
         },
         Input::ChangePassword {
             ticket: &probe,
@@ -166,15 +174,32 @@ async fn nothing_secret_is_ever_printed() {
             action: OperatorAction::ResetPassword { temporary: &pw },
         },
     ];
-    for input in &inputs {
+    for input in inputs {
         printed.push(format!("{input:?}"));
+        // Every phase of the step, as a driver would see it.
+        let mut next = machine::start("u1", input, deps, facts);
+        for _ in 0..16 {
+            printed.push(format!("{next:?}"));
+            next = match next {
+                machine::Next::Load(n) => n.loaded(Some(account.clone())),
+                machine::Next::LookUp(n) => n.found(Some(seed.clone()), TokenStatus::Free),
+                machine::Next::Hash(n) => {
+                    let done = n.hash();
+                    printed.push(format!("{done:?}"));
+                    done.resume()
+                }
+                machine::Next::Write(n) => {
+                    let (w, then) = n.take();
+                    printed.push(format!("{w:?}"));
+                    then.written(Ok(()))
+                }
+                machine::Next::Done(_) => break,
+            };
+        }
+        let tokens = |_: &lockstep_otp::CredentialId| (Some(seed.clone()), TokenStatus::Free);
         printed.push(format!(
             "{:?}",
-            machine::begin(&account, input, &deps, &facts)
-        ));
-        printed.push(format!(
-            "{:?}",
-            machine::decide(&account, input, &deps, &facts)
+            machine::decide(Some(&account), "u1", input, deps, facts, &tokens)
         ));
     }
     printed.push(format!("{:?}", SessionToken::from_bytes([0x5a; 16])));

@@ -1,4 +1,4 @@
-//! Password hashing: the [`PasswordHasher`] trait and its Argon2id default.
+//! Password hashing: the [`PasswordHashing`] trait and its Argon2id default.
 
 use core::fmt;
 
@@ -162,7 +162,7 @@ fn check_length(password: &Password) -> Result<&[u8], HashError> {
 /// Implementations must verify in time independent of where a mismatch lies
 /// (a constant-time comparison of the derived output), and must never put a
 /// password into an error.
-pub trait PasswordHasher: Send + Sync {
+pub trait PasswordHashing: Send + Sync {
     /// Hashes with the given salt (at least 8 bytes; 16 recommended). Use this
     /// when randomness comes from the caller.
     ///
@@ -174,7 +174,7 @@ pub trait PasswordHasher: Send + Sync {
     ///
     /// # Errors
     /// [`HashError::Rng`] when the OS has no randomness; otherwise as
-    /// [`PasswordHasher::hash_with_salt`].
+    /// [`PasswordHashing::hash_with_salt`].
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let mut salt = [0_u8; 16];
         getrandom_salt(&mut salt)?;
@@ -317,7 +317,7 @@ impl Argon2idHasher {
     }
 
     /// The memory × passes, in KiB, by which verifying `stored` falls short
-    /// of this hasher's own cost: what [`PasswordHasher::pad_to_cost`] spends
+    /// of this hasher's own cost: what [`PasswordHashing::pad_to_cost`] spends
     /// in one pass. `None` when there is nothing to pad (a hash at this cost
     /// or above, a malformed one, or a shortfall below Argon2's minimum).
     #[must_use]
@@ -353,7 +353,7 @@ impl fmt::Debug for Argon2idHasher {
     }
 }
 
-impl PasswordHasher for Argon2idHasher {
+impl PasswordHashing for Argon2idHasher {
     fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
         let hash = self
             .argon2()
@@ -481,7 +481,7 @@ impl fmt::Debug for InsecureTestHasher {
 }
 
 #[cfg(feature = "insecure-test-hasher")]
-impl PasswordHasher for InsecureTestHasher {
+impl PasswordHashing for InsecureTestHasher {
     fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
         self.0.0.hash_with_salt(password, salt)
     }
@@ -500,7 +500,7 @@ impl PasswordHasher for InsecureTestHasher {
 /// (`&H`, `Arc<H>`) without a wrapper.
 macro_rules! forward_hasher {
     ($($ptr:ty),*) => {$(
-        impl<H: PasswordHasher + ?Sized> PasswordHasher for $ptr {
+        impl<H: PasswordHashing + ?Sized> PasswordHashing for $ptr {
             fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
                 (**self).hash_with_salt(password, salt)
             }

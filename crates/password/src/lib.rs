@@ -13,7 +13,7 @@ pub use blocklist::BUILT_IN as BUILT_IN_BLOCKLIST;
 pub use hasher::InsecureTestHasher;
 pub use hasher::{
     Argon2Params, Argon2idHasher, HashError, MAX_COST_MULTIPLE, MAX_PASSWORD_BYTES, PasswordHash,
-    PasswordHasher,
+    PasswordHashing,
 };
 pub use password::Password;
 pub use policy::{

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::blocklist::Blocklist;
-use crate::hasher::{PasswordHash, PasswordHasher};
+use crate::hasher::{PasswordHash, PasswordHashing};
 use crate::password::Password;
 use crate::violation::{Violation, Violations};
 
@@ -167,7 +167,7 @@ pub struct Context<'a> {
 #[derive(Clone, Copy)]
 pub struct History<'a> {
     /// The hasher that made (or can verify) the hashes.
-    pub hasher: &'a dyn PasswordHasher,
+    pub hasher: &'a dyn PasswordHashing,
     /// The hashes, newest first (index 0 = current password).
     pub hashes: &'a [PasswordHash],
 }

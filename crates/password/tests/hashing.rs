@@ -3,7 +3,7 @@
 
 use lockstep_password::{
     Argon2Params, Argon2idHasher, HashError, InsecureTestHasher, MAX_PASSWORD_BYTES, Password,
-    PasswordHash, PasswordHasher,
+    PasswordHash, PasswordHashing,
 };
 
 #[test]

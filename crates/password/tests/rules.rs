@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use lockstep_password::{
-    Context, History, InsecureTestHasher, NistUse, Password, PasswordHash, PasswordHasher,
+    Context, History, InsecureTestHasher, NistUse, Password, PasswordHash, PasswordHashing,
     PasswordPolicy, Violation,
 };
 
@@ -371,7 +371,7 @@ mod counting {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use lockstep_password::{
-        HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher,
+        HashError, InsecureTestHasher, Password, PasswordHash, PasswordHashing,
     };
 
     /// The test hasher, counting verifications.
@@ -384,7 +384,7 @@ mod counting {
         }
     }
 
-    impl PasswordHasher for Counting {
+    impl PasswordHashing for Counting {
         fn hash_with_salt(&self, p: &Password, s: &[u8]) -> Result<PasswordHash, HashError> {
             self.0.hash_with_salt(p, s)
         }

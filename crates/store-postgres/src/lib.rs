@@ -3,9 +3,16 @@
 
 use std::time::Duration;
 
-use lockstep_account::seal::Keyring;
-use lockstep_account::{BackendError, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use lockstep_account::{
+    Account, AccountStore, Attempts, AuditLog, BackendError, CredentialId, Cursor, Logged, Random,
+    StoreError, TokenDirectory, TokenSeed, TokenStatus, Write,
+};
+use lockstep_store_sql::seal::{KeyId, Keyring};
+use lockstep_store_sql::{Arg, Cell, Kind, SealedDirectory, Sql, Statement, apply};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+
+pub use lockstep_store_sql::seal;
 
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -15,15 +22,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// PostgreSQL database that every replica's pool shares.
 pub struct PostgresStore {
     pool: PgPool,
-    keyring: Keyring,
-    /// Sealed seeds already read.
-    seeds: lockstep_store_sql::SeedCache,
+    directory: SealedDirectory,
 }
 
 impl core::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("keyring", &self.keyring)
+            .field("keyring", self.directory.keyring())
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +51,72 @@ fn backend(e: sqlx::Error) -> StoreError {
     } else {
         BackendError::permanent(e)
     })
+}
+
+/// Where the shared queries run: the pool, or one connection inside a
+/// write's transaction.
+enum Target<'c> {
+    Pool(&'c PgPool),
+    Conn(&'c mut PgConnection),
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind<'q>(statement: Statement<'q>) -> Query<'q> {
+    statement
+        .args
+        .into_iter()
+        .fold(sqlx::query(statement.sql), |q, arg| match arg {
+            Arg::Text(t) => q.bind(t),
+            Arg::Int(n) => q.bind(n),
+            Arg::Bytes(b) => q.bind(b),
+            _ => q.bind(None::<&str>),
+        })
+}
+
+fn cells(row: &PgRow, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                Kind::Text => Cell::Text(row.try_get(i).map_err(backend)?),
+                Kind::Int => Cell::Int(row.try_get(i).map_err(backend)?),
+                Kind::Bytes => Cell::Bytes(row.try_get(i).map_err(backend)?),
+                _ => row
+                    .try_get::<Option<String>, _>(i)
+                    .map_err(backend)?
+                    .map_or(Cell::Null, Cell::Text),
+            })
+        })
+        .collect()
+}
+
+impl Sql for Target<'_> {
+    async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        let query = bind(statement);
+        let done = match self {
+            Self::Pool(pool) => query.execute(*pool).await,
+            Self::Conn(conn) => query.execute(&mut **conn).await,
+        };
+        Ok(done.map_err(backend)?.rows_affected())
+    }
+
+    async fn fetch(
+        &mut self,
+        statement: Statement<'_>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let query = bind(statement);
+        let rows = match self {
+            Self::Pool(pool) => query.fetch_all(*pool).await,
+            Self::Conn(conn) => query.fetch_all(&mut **conn).await,
+        };
+        rows.map_err(backend)?
+            .iter()
+            .map(|row| cells(row, kinds))
+            .collect()
+    }
 }
 
 impl PostgresStore {
@@ -82,8 +153,7 @@ impl PostgresStore {
             .map_err(backend)?;
         Ok(Self {
             pool,
-            keyring,
-            seeds: lockstep_store_sql::SeedCache::default(),
+            directory: SealedDirectory::new(keyring),
         })
     }
 
@@ -142,16 +212,90 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    /// A write in a transaction of its own, read committed: the
-    /// compare-and-swap is one `UPDATE … WHERE version = $n` and the token
-    /// rule one upsert on the tokens table's primary key, both atomic, and
-    /// PostgreSQL's row locks order the writers (no in-process gate).
-    async fn commit(&self, op: lockstep_store_sql::Write) -> Result<(), StoreError> {
-        let mut conn = lockstep_store_sql::connection_out_of_transaction(&self.pool)
+    /// Re-seals every token seed not sealed with the active key in the
+    /// current format (idempotent, resumable, a compare-and-swap per row,
+    /// safe beside logins and beside other replicas); returns how many rows
+    /// moved.
+    ///
+    /// # Errors
+    /// As [`SealedDirectory::rotate`].
+    pub async fn rotate(&self, random: &dyn Random) -> Result<usize, StoreError> {
+        self.directory
+            .rotate(&mut Target::Pool(&self.pool), random)
             .await
-            .map_err(backend)?;
-        sql::write_alone(&mut conn, "BEGIN", &op).await
+    }
+
+    /// The key IDs that seal at least one stored seed: a key not listed
+    /// can be retired.
+    ///
+    /// # Errors
+    /// As [`SealedDirectory::keys_in_use`].
+    pub async fn keys_in_use(&self) -> Result<Vec<KeyId>, StoreError> {
+        SealedDirectory::keys_in_use(&mut Target::Pool(&self.pool)).await
     }
 }
 
-lockstep_store_sql::sql_store!(PostgresStore, Postgres, sqlx::postgres::PgRow);
+impl AccountStore for PostgresStore {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        lockstep_store_sql::load(&mut Target::Pool(&self.pool), user_id).await
+    }
+
+    /// A write in a transaction of its own, read committed: the
+    /// compare-and-swap is one `UPDATE … WHERE version = $n` and a bind one
+    /// insert on the tokens table's primary key, both atomic, and
+    /// PostgreSQL's row locks order the writers (no in-process gate). A
+    /// refused part rolls the whole transaction back at once.
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        let mut conn = lockstep_store_sql::connection_out_of_transaction(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+        match apply(&mut Target::Conn(&mut tx), &write).await {
+            Ok(()) => tx.commit().await.map_err(backend),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn token_status(
+        &self,
+        id: &CredentialId,
+        user_id: &str,
+    ) -> Result<TokenStatus, StoreError> {
+        lockstep_store_sql::token_status(&mut Target::Pool(&self.pool), id, user_id).await
+    }
+}
+
+impl AuditLog for PostgresStore {
+    async fn events(
+        &self,
+        user_id: &str,
+        from: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError> {
+        lockstep_store_sql::events(&mut Target::Pool(&self.pool), user_id, from, limit).await
+    }
+
+    async fn attempts(&self, user_id: &str) -> Result<Attempts, StoreError> {
+        lockstep_store_sql::attempts(&mut Target::Pool(&self.pool), user_id).await
+    }
+}
+
+impl TokenDirectory for PostgresStore {
+    async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
+        self.directory.seed(&mut Target::Pool(&self.pool), id).await
+    }
+
+    async fn insert(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> Result<(), StoreError> {
+        self.directory
+            .insert(&mut Target::Pool(&self.pool), id, seed, random)
+            .await
+    }
+}

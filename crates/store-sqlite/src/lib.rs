@@ -6,9 +6,19 @@ mod writer;
 use std::path::Path;
 use std::time::Duration;
 
-use lockstep_account::seal::Keyring;
-use lockstep_account::{BackendError, StoreError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use lockstep_account::{
+    Account, AccountStore, Attempts, AuditLog, BackendError, CredentialId, Cursor, Logged, Random,
+    StoreError, TokenDirectory, TokenSeed, TokenStatus, Write,
+};
+use lockstep_store_sql::seal::{KeyId, Keyring};
+use lockstep_store_sql::{Arg, Cell, Kind, SealedDirectory, Sql, Statement};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{Row, Sqlite};
+
+pub use lockstep_store_sql::seal;
 
 /// How long a writer waits for another one before SQLite answers "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,23 +26,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The embedded store: accounts, token ownership, the token directory
 /// (seeds sealed with a [`Keyring`]) and the audit log, in one SQLite file.
 pub struct SqliteStore {
+    path: std::path::PathBuf,
     pool: SqlitePool,
     /// The one connection that writes records and events.
     writes: SqlitePool,
-    keyring: Keyring,
     /// The task that writes for this store: the writes of a moment share
     /// one transaction and one fsync (see the `writer` module). Writers
     /// also never meet in SQLite's busy handler, which sleeps and polls (up
     /// to 100 ms a sleep) and so turns a short queue into a long tail.
     writer: writer::Writer,
-    /// Sealed seeds already read.
-    seeds: lockstep_store_sql::SeedCache,
+    directory: SealedDirectory,
 }
 
 impl core::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("keyring", &self.keyring)
+            .field("keyring", self.directory.keyring())
             .finish_non_exhaustive()
     }
 }
@@ -55,14 +64,99 @@ fn backend(e: sqlx::Error) -> StoreError {
     })
 }
 
+/// Where the shared queries run: the pool (reads, the directory) or one
+/// connection inside the writer's transaction.
+enum Target<'c> {
+    Pool(&'c SqlitePool),
+    Conn(&'c mut SqliteConnection),
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+fn bind<'q>(statement: Statement<'q>) -> Query<'q> {
+    statement
+        .args
+        .into_iter()
+        .fold(sqlx::query(statement.sql), |q, arg| match arg {
+            Arg::Text(t) => q.bind(t),
+            Arg::Int(n) => q.bind(n),
+            Arg::Bytes(b) => q.bind(b),
+            _ => q.bind(None::<&str>),
+        })
+}
+
+fn cells(row: &SqliteRow, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                Kind::Text => Cell::Text(row.try_get(i).map_err(backend)?),
+                Kind::Int => Cell::Int(row.try_get(i).map_err(backend)?),
+                Kind::Bytes => Cell::Bytes(row.try_get(i).map_err(backend)?),
+                _ => row
+                    .try_get::<Option<String>, _>(i)
+                    .map_err(backend)?
+                    .map_or(Cell::Null, Cell::Text),
+            })
+        })
+        .collect()
+}
+
+impl Sql for Target<'_> {
+    async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        let query = bind(statement);
+        let done = match self {
+            Self::Pool(pool) => query.execute(*pool).await,
+            Self::Conn(conn) => query.execute(&mut **conn).await,
+        };
+        Ok(done.map_err(backend)?.rows_affected())
+    }
+
+    async fn fetch(
+        &mut self,
+        statement: Statement<'_>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let query = bind(statement);
+        let rows = match self {
+            Self::Pool(pool) => query.fetch_all(*pool).await,
+            Self::Conn(conn) => query.fetch_all(&mut **conn).await,
+        };
+        rows.map_err(backend)?
+            .iter()
+            .map(|row| cells(row, kinds))
+            .collect()
+    }
+}
+
+/// Creates the database file, readable and writable by its owner only
+/// (SQLite gives its `-wal` and `-shm` files the same mode), unless it
+/// exists. The file holds password hashes, sealed token seeds and the
+/// audit log: nobody else on the machine needs to read it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path` in WAL mode,
-    /// with a busy timeout and foreign keys on. Call [`SqliteStore::migrate`]
-    /// before first use, and after every upgrade of this crate.
+    /// Opens (creating if missing, readable by its owner only) the database
+    /// file at `path` in WAL mode, with a busy timeout and foreign keys on.
+    /// Call [`SqliteStore::migrate`] before first use, and after every
+    /// upgrade of this crate.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be opened.
     pub async fn connect(path: impl AsRef<Path>, keyring: Keyring) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        create_private(path).map_err(|e| StoreError::Backend(BackendError::permanent(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -88,12 +182,18 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         Ok(Self {
+            path: path.to_owned(),
             pool,
             writer: writer::Writer::new(writes.clone()),
             writes,
-            keyring,
-            seeds: lockstep_store_sql::SeedCache::default(),
+            directory: SealedDirectory::new(keyring),
         })
+    }
+
+    /// The database file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Applies the embedded, versioned migrations that are not applied yet;
@@ -108,17 +208,82 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
     }
 
-    /// Closes the pool (waits for connections to be returned).
+    /// Closes the pools (waits for connections to be returned).
     pub async fn close(&self) {
         self.writes.close().await;
         self.pool.close().await;
     }
 
-    /// Hands `op` to the writing task and waits until the batch it ran in
-    /// is committed.
-    async fn commit(&self, op: lockstep_store_sql::Write) -> Result<(), StoreError> {
-        self.writer.write(op).await
+    /// Re-seals every token seed not sealed with the active key in the
+    /// current format (idempotent, resumable, a compare-and-swap per row,
+    /// safe beside logins); returns how many rows moved.
+    ///
+    /// # Errors
+    /// As [`SealedDirectory::rotate`].
+    pub async fn rotate(&self, random: &dyn Random) -> Result<usize, StoreError> {
+        self.directory
+            .rotate(&mut Target::Pool(&self.pool), random)
+            .await
+    }
+
+    /// The key IDs that seal at least one stored seed: a key not listed
+    /// can be retired.
+    ///
+    /// # Errors
+    /// As [`SealedDirectory::keys_in_use`].
+    pub async fn keys_in_use(&self) -> Result<Vec<KeyId>, StoreError> {
+        SealedDirectory::keys_in_use(&mut Target::Pool(&self.pool)).await
     }
 }
 
-lockstep_store_sql::sql_store!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
+impl AccountStore for SqliteStore {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        lockstep_store_sql::load(&mut Target::Pool(&self.pool), user_id).await
+    }
+
+    /// Hands the write to the writing task and waits until the batch it ran
+    /// in is committed.
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.writer.write(write).await
+    }
+
+    async fn token_status(
+        &self,
+        id: &CredentialId,
+        user_id: &str,
+    ) -> Result<TokenStatus, StoreError> {
+        lockstep_store_sql::token_status(&mut Target::Pool(&self.pool), id, user_id).await
+    }
+}
+
+impl AuditLog for SqliteStore {
+    async fn events(
+        &self,
+        user_id: &str,
+        from: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError> {
+        lockstep_store_sql::events(&mut Target::Pool(&self.pool), user_id, from, limit).await
+    }
+
+    async fn attempts(&self, user_id: &str) -> Result<Attempts, StoreError> {
+        lockstep_store_sql::attempts(&mut Target::Pool(&self.pool), user_id).await
+    }
+}
+
+impl TokenDirectory for SqliteStore {
+    async fn seed(&self, id: &CredentialId) -> Result<Option<TokenSeed>, StoreError> {
+        self.directory.seed(&mut Target::Pool(&self.pool), id).await
+    }
+
+    async fn insert(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> Result<(), StoreError> {
+        self.directory
+            .insert(&mut Target::Pool(&self.pool), id, seed, random)
+            .await
+    }
+}

@@ -29,12 +29,12 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lockstep_account::{BackendError, StoreError};
-use lockstep_store_sql::{Write, connection_out_of_transaction, is_refusal};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use lockstep_account::{BackendError, StoreError, Write};
+use lockstep_store_sql::{apply, connection_out_of_transaction, is_refusal};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{backend, sql};
+use crate::{Target, backend};
 
 /// The most writes in one transaction.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -161,7 +161,7 @@ async fn run_batch(pool: &SqlitePool, mut pending: VecDeque<Job>) -> u64 {
         if pending.len() == 1 {
             // No savepoint needed: the transaction is the write's own.
             if let Some(job) = pending.pop_front() {
-                let answer = sql::write_alone(&mut conn, BEGIN, &job.op).await;
+                let answer = write_alone(&mut conn, &job.op).await;
                 commits += u64::from(answer.is_ok());
                 job.answer(answer);
             }
@@ -222,12 +222,27 @@ fn answer_all(jobs: VecDeque<Job>, e: &StoreError) {
     }
 }
 
+/// `op` in a transaction of its own: committed when it succeeds, rolled
+/// back at once (releasing the write lock) when it fails.
+pub(crate) async fn write_alone(conn: &mut SqliteConnection, op: &Write) -> Answer {
+    let mut tx = sqlx::Connection::begin_with(conn, BEGIN)
+        .await
+        .map_err(backend)?;
+    match apply(&mut Target::Conn(&mut tx), op).await {
+        Ok(()) => tx.commit().await.map_err(backend),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 /// `op` in a savepoint: `Ok(Ok)` kept, `Ok(Err(refusal))` rolled back to
 /// the savepoint (the transaction goes on), `Err` a backend failure after
 /// which the transaction must be rolled back.
 async fn in_savepoint(tx: &mut Transaction<'_, Sqlite>, op: &Write) -> Result<Answer, StoreError> {
     let mut savepoint = sqlx::Connection::begin(&mut **tx).await.map_err(backend)?;
-    match sql::apply(&mut savepoint, op).await {
+    match apply(&mut Target::Conn(&mut savepoint), op).await {
         Ok(()) => {
             savepoint.commit().await.map_err(backend)?;
             Ok(Ok(()))
@@ -249,14 +264,15 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::Arc;
 
-    use lockstep_account::seal::{KeyId, Keyring, SealingKey};
-    use lockstep_account::{Account, AccountStore, AuditEvent, EventKind, OsRandom, Random};
-    use lockstep_store_sql::Write;
+    use lockstep_account::{
+        Account, AccountStore, AttemptNote, AuditEvent, EventKind, OsRandom, Random, Write,
+    };
+    use lockstep_store_sql::seal::{KeyId, Keyring, SealingKey};
     use proptest::prelude::*;
     use sqlx::Row as _;
 
-    use super::{BEGIN, Job, run_batch};
-    use crate::{SqliteStore, sql};
+    use super::{Job, run_batch, write_alone};
+    use crate::SqliteStore;
 
     /// A database file removed (with its WAL) when dropped.
     struct TempDb(PathBuf);
@@ -327,25 +343,20 @@ mod tests {
             a
         };
         match *op {
-            Op::Create(u) => Write::Create {
-                account: account(u, 0),
-                events: vec![event(&format!("u{u}"), n)],
-            },
-            Op::Replace(u, expected) => Write::Replace {
-                account: account(u, expected + 1),
+            Op::Create(u) => Write::create(account(u, 0), vec![event(&format!("u{u}"), n)]),
+            Op::Replace(u, expected) => Write::replace(
+                account(u, expected + 1),
                 expected,
-                events: vec![event(&format!("u{u}"), n), event(&format!("u{u}"), n)],
-            },
-            Op::Append(u) => Write::Append {
-                events: vec![event(&format!("u{u}"), n)],
-            },
-            Op::Boom => Write::Append {
-                events: vec![event("boom", n)],
-            },
-            Op::Note(u) => Write::NoteAttempt {
-                user_id: format!("u{u}"),
-                at: u64::try_from(n).unwrap(),
-            },
+                vec![event(&format!("u{u}"), n), event(&format!("u{u}"), n)],
+            ),
+            Op::Append(u) => Write::events(vec![event(&format!("u{u}"), n)]),
+            Op::Boom => Write::events(vec![event("boom", n)]),
+            Op::Note(u) => {
+                Write::events(vec![event(&format!("u{u}"), n)]).with_attempt(AttemptNote {
+                    user_id: format!("u{u}"),
+                    at: u64::try_from(n).unwrap(),
+                })
+            }
         }
     }
 
@@ -435,7 +446,7 @@ mod tests {
                 let mut want = Vec::new();
                 let mut conn = alone.writes.acquire().await.unwrap();
                 for (n, op) in ops.iter().enumerate() {
-                    want.push(kind(&sql::write_alone(&mut conn, BEGIN, &write(op, n)).await));
+                    want.push(kind(&write_alone(&mut conn, &write(op, n)).await));
                 }
                 drop(conn);
 
@@ -458,7 +469,9 @@ mod tests {
             let (store, start) = (Arc::clone(&store), Arc::clone(&start));
             tasks.push(tokio::spawn(async move {
                 start.wait().await;
-                store.append(&[event(&format!("u{}", n % 3), n)]).await
+                store
+                    .write(Write::events(vec![event(&format!("u{}", n % 3), n)]))
+                    .await
             }));
         }
         for t in tasks {
@@ -478,13 +491,19 @@ mod tests {
         let first = tokio::runtime::Runtime::new().unwrap();
         let store = first.block_on(async {
             let store = db.open().await;
-            store.append(&[event("u0", 1)]).await.unwrap();
+            store
+                .write(Write::events(vec![event("u0", 1)]))
+                .await
+                .unwrap();
             store
         });
         drop(first);
         let second = tokio::runtime::Runtime::new().unwrap();
         second.block_on(async {
-            store.append(&[event("u0", 2)]).await.unwrap();
+            store
+                .write(Write::events(vec![event("u0", 2)]))
+                .await
+                .unwrap();
             let (_, events, _) = state(&store).await;
             assert_eq!(events.len(), 2);
         });

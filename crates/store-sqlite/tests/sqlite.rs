@@ -7,13 +7,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lockstep_account::seal::{KeyId, Keyring, SealError, SealingKey};
 use lockstep_account::{
     AccountStore, Config, OsRandom, Random, StoreError, TokenDirectory, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{CredentialId, Secret, Totp, TotpParams};
 use lockstep_store_sqlite::SqliteStore;
-use lockstep_store_tests::{Fx, TEMP};
+use lockstep_store_sqlite::seal::{KeyId, Keyring, SealError, SealingKey};
+use lockstep_store_tests::{Fx, TEMP, all_events};
 
 /// A fresh database file in the temporary directory (never `:memory:`:
 /// with a pool, each connection would get its own database).
@@ -38,7 +38,32 @@ async fn temp_store() -> SqliteStore {
     open(&temp_path(), keys(1, 7)).await
 }
 
-lockstep_store_tests::store_conformance!(async { Some(temp_store().await) });
+/// Cuts a write off half-way: a connection of its own changes the record
+/// and adds an event inside a transaction, then goes away without a commit
+/// or a rollback.
+async fn tear(store: Arc<SqliteStore>, user: &'static str) {
+    use sqlx::Connection;
+    let path = store.path();
+    let mut cut = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mut tx = cut.begin().await.unwrap();
+    sqlx::query("UPDATE accounts SET version = version + 1, record = 'torn' WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ($1, 1, NULL, 'x')")
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // The connection goes away mid-transaction: no commit, no rollback sent.
+    drop(tx);
+    cut.close_hard().await.unwrap();
+}
+
+lockstep_store_tests::store_conformance!(async { Some(temp_store().await) }, torn: tear);
 
 #[tokio::test]
 async fn migrations_run_again_harmlessly() {
@@ -58,8 +83,8 @@ async fn everything_survives_a_reopen() {
     let secret = Secret::from_bytes(&[5; 20]).unwrap();
     let seed = TokenSeed::totp(secret.clone(), TotpParams::DEFAULT);
     let id = CredentialId::from_random([5; 16]);
-    store.insert_token(&id, &seed, &OsRandom).await.unwrap();
-    fx.directory.insert(id, seed.clone()).unwrap();
+    store.insert(&id, &seed, &OsRandom).await.unwrap();
+    fx.directory.put(id, seed.clone()).unwrap();
     let totp = Totp::new(&secret, TotpParams::DEFAULT);
     fx.create("u1").await;
     let t = fx.login("u1", TEMP).await;
@@ -67,7 +92,7 @@ async fn everything_survives_a_reopen() {
     fx.desk("u1", lockstep_account::OperatorAction::RevokeToken)
         .await;
     let before = fx.load("u1").await;
-    let events = store.events("u1", 0, u64::MAX).await.unwrap();
+    let events = all_events(&*store, "u1").await;
     assert!(events.len() >= 4, "{events:?}");
     store.close().await;
     drop(fx);
@@ -83,7 +108,7 @@ async fn everything_survives_a_reopen() {
         again.token_status(&id, "other").await.unwrap(),
         TokenStatus::Revoked
     );
-    assert_eq!(again.events("u1", 0, u64::MAX).await.unwrap(), events);
+    assert_eq!(all_events(&again, "u1").await, events);
     let opened = again.seed(&id).await.unwrap().unwrap();
     assert_eq!(opened.secret.expose_bytes(), secret.expose_bytes());
     again.close().await;
@@ -99,9 +124,9 @@ async fn seeds_are_sealed_and_a_wrong_key_is_an_error() {
     let secret = [0x5a_u8; 20];
     let id = CredentialId::from_random([9; 16]);
     let seed = TokenSeed::totp(Secret::from_bytes(&secret).unwrap(), TotpParams::DEFAULT);
-    store.insert_token(&id, &seed, &OsRandom).await.unwrap();
+    store.insert(&id, &seed, &OsRandom).await.unwrap();
     assert_eq!(
-        store.insert_token(&id, &seed, &OsRandom).await,
+        store.insert(&id, &seed, &OsRandom).await,
         Err(StoreError::AlreadyExists)
     );
     store.close().await;
@@ -146,7 +171,7 @@ async fn rotation_under_concurrent_logins_loses_no_token() {
         })
         .collect();
     for (id, seed) in &seeds {
-        old.insert_token(id, seed, &OsRandom).await.unwrap();
+        old.insert(id, seed, &OsRandom).await.unwrap();
     }
     old.close().await;
 
@@ -196,42 +221,61 @@ async fn rotation_under_concurrent_logins_loses_no_token() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// A write that dies half-way (its connection closed after the record's
-/// update, before the commit) leaves the old record, its tokens and its
-/// events as they were.
+/// The database file, its WAL and its shared memory are readable by their
+/// owner only: they hold password hashes, sealed seeds and the audit log.
+#[cfg(unix)]
 #[tokio::test]
-async fn a_write_cut_off_half_way_leaves_the_old_record() {
-    use sqlx::Connection;
+async fn the_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
     let path = temp_path();
-    let store = Arc::new(open(&path, keys(1, 7)).await);
-    let fx = Fx::over(Arc::clone(&store), Config::default());
+    let store = open(&path, keys(1, 7)).await;
+    let fx = Fx::over(Arc::new(store), Config::default());
     fx.create("u1").await;
-    let before = fx.load("u1").await;
-    let events = store.events("u1", 0, u64::MAX).await.unwrap();
-    let mut cut = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let mut tx = cut.begin().await.unwrap();
-    sqlx::query("UPDATE accounts SET version = version + 1, record = 'torn' WHERE user_id = 'u1'")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ('u1', 1, NULL, 'x')")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    // The connection goes away mid-transaction: no commit, no rollback sent.
-    drop(tx);
-    cut.close_hard().await.unwrap();
-    assert_eq!(fx.load("u1").await, before);
-    assert_eq!(store.events("u1", 0, u64::MAX).await.unwrap(), events);
-    // And the store writes on as before.
-    let r = fx.reset("u1", "Reset123").await;
-    assert!(
-        matches!(r.outcome, lockstep_account::Outcome::Done),
-        "{r:?}"
-    );
-    assert_eq!(fx.load("u1").await.version, before.version + 1);
-    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{p:?}: {mode:o}");
+    }
     std::fs::remove_file(&path).unwrap();
+}
+
+/// A sealed seed row copied from one store into another (the desk's into
+/// the customers', say) does not open there: the seal names its store.
+#[tokio::test]
+async fn a_sealed_row_copied_into_another_store_does_not_open() {
+    let (a_path, b_path) = (temp_path(), temp_path());
+    let a = open(&a_path, keys(1, 7)).await;
+    let b = open(&b_path, keys(1, 7)).await;
+    let id = CredentialId::from_random([4; 16]);
+    let seed = TokenSeed::totp(Secret::from_bytes(&[4; 20]).unwrap(), TotpParams::DEFAULT);
+    a.insert(&id, &seed, &OsRandom).await.unwrap();
+    assert!(a.seed(&id).await.unwrap().is_some());
+    let row: (String, String, Vec<u8>) =
+        sqlx::query_as("SELECT credential_id, kind, sealed FROM token_seeds")
+            .fetch_one(
+                &sqlx::SqlitePool::connect(&format!("sqlite://{}", a_path.display()))
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", b_path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO token_seeds (credential_id, kind, sealed) VALUES ($1, $2, $3)")
+        .bind(&row.0)
+        .bind(&row.1)
+        .bind(&row.2)
+        .execute(&other)
+        .await
+        .unwrap();
+    let err = b.seed(&id).await.unwrap_err();
+    let source = std::error::Error::source(&err)
+        .and_then(std::error::Error::source)
+        .and_then(|e| e.downcast_ref::<SealError>());
+    assert_eq!(source, Some(&SealError::Tampered), "{err:?}");
+    for p in [a_path, b_path] {
+        std::fs::remove_file(&p).unwrap();
+    }
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use lockstep_account::machine::{self, Decision, Deps, Facts, Input};
 use lockstep_account::testing::FakeClock;
 use lockstep_account::{
-    Account, AccountStore, Authenticator, Clock, Config, Entry, LoginTicket, MemoryDirectory,
-    MemoryStore, OperatorAction, Outcome, Response, Session, TokenDirectory, provision,
+    Account, AccountStore, Authenticator, Clock, Config, Entry, Error, LoginTicket,
+    MemoryDirectory, MemoryStore, OperatorAction, Outcome, Reply, TokenDirectory, TokenStatus,
+    UserSession, Write, provision,
 };
 use lockstep_otp::{CredentialId, Totp, TotpParams};
 use lockstep_password::{
-    Argon2Params, HashError, InsecureTestHasher, Password, PasswordHasher, PasswordPolicy,
+    Argon2Params, InsecureTestHasher, Password, PasswordHashing, PasswordPolicy,
 };
 
 use crate::CountingHasher;
@@ -70,9 +71,12 @@ impl<S: AccountStore + 'static> Fx<S> {
         let hasher = Arc::new(CountingHasher::default());
         let clock = FakeClock::at(T);
         let auth = Authenticator::builder(Arc::clone(&store), Arc::clone(&directory))
-            .hasher(Arc::clone(&hasher) as Arc<dyn PasswordHasher>)
+            .hasher(Arc::clone(&hasher) as Arc<dyn PasswordHashing>)
             .clock(Arc::new(clock.clone()))
             .config(config)
+            // The races send 64 password steps at once: none is turned
+            // away as busy here (admission has tests of its own).
+            .max_waiting_hashes(4096)
             .build()
             .unwrap();
         Self {
@@ -88,7 +92,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     /// with other settings (a service restarted with a new configuration).
     pub fn sibling(&self, config: Config) -> Authenticator<Arc<S>, Arc<MemoryDirectory>> {
         Authenticator::builder(Arc::clone(&self.store), Arc::clone(&self.directory))
-            .hasher(Arc::clone(&self.hasher) as Arc<dyn PasswordHasher>)
+            .hasher(Arc::clone(&self.hasher) as Arc<dyn PasswordHashing>)
             .clock(Arc::new(self.clock.clone()))
             .config(config)
             .build()
@@ -97,11 +101,12 @@ impl<S: AccountStore + 'static> Fx<S> {
 
     /// The pure machine on `record` at the fixture's time and settings,
     /// for what the driver never lets through (a locked record with a live
-    /// ticket, say).
+    /// ticket, say); tokens are looked up in the fixture's directory as
+    /// free.
     ///
     /// # Errors
     /// As [`machine::decide`].
-    pub fn decide(&self, record: &Account, input: &Input<'_>) -> Result<Decision, HashError> {
+    pub fn decide(&self, record: &Account, input: Input<'_>) -> Result<Decision, Error> {
         let dummy = self
             .hasher
             .hash_with_salt(&Password::from("dummy-pass1"), b"dummysalt")?;
@@ -117,7 +122,11 @@ impl<S: AccountStore + 'static> Fx<S> {
             ticket_random: [5; 16],
             salt: [6; 16],
         };
-        machine::decide(record, input, &deps, &facts)
+        let tokens = |id: &CredentialId| {
+            let seed = self.directory.get(id);
+            (seed, TokenStatus::Free)
+        };
+        machine::decide(Some(record), &record.user_id, input, deps, facts, &tokens)
     }
 
     pub fn now(&self) -> u64 {
@@ -127,9 +136,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     /// A token in the directory; `n` makes it distinct.
     pub fn token(&self, n: u8) -> (CredentialId, Totp) {
         let p = provision(&[n; 36], "Bank", TotpParams::DEFAULT).unwrap();
-        self.directory
-            .insert(p.credential_id, p.seed.clone())
-            .unwrap();
+        self.directory.put(p.credential_id, p.seed.clone()).unwrap();
         (
             p.credential_id,
             Totp::new(&p.seed.secret, TotpParams::DEFAULT),
@@ -147,7 +154,8 @@ impl<S: AccountStore + 'static> Fx<S> {
     }
 
     pub async fn create(&self, user: &str) {
-        self.auth
+        let r = self
+            .auth
             .create_account(
                 "op-1",
                 user,
@@ -157,11 +165,12 @@ impl<S: AccountStore + 'static> Fx<S> {
             )
             .await
             .unwrap();
+        assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     }
 
     /// The password step with the entry button a user who knows their
     /// state would press: first use while no token is bound, else login.
-    pub async fn password(&self, user: &str, pw: &str) -> Response {
+    pub async fn password(&self, user: &str, pw: &str) -> Reply {
         let entry = match self.store.load(user).await.unwrap() {
             Some(a) if a.token.is_none() => Entry::Enroll,
             _ => Entry::Login,
@@ -170,7 +179,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     }
 
     /// The password step with a given entry button.
-    pub async fn password_with(&self, user: &str, pw: &str, entry: Entry) -> Response {
+    pub async fn password_with(&self, user: &str, pw: &str, entry: Entry) -> Reply {
         self.auth
             .login_password(user, &Password::from(pw), entry)
             .await
@@ -191,7 +200,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     }
 
     /// Step 2 with the token's code `offset` steps from now.
-    pub async fn otp(&self, user: &str, t: &LoginTicket, totp: &Totp, offset: i64) -> Response {
+    pub async fn otp(&self, user: &str, t: &LoginTicket, totp: &Totp, offset: i64) -> Reply {
         self.auth
             .submit_otp(user, t, &self.code(totp, offset))
             .await
@@ -207,7 +216,7 @@ impl<S: AccountStore + 'static> Fx<S> {
         totp: &Totp,
         a: i64,
         b: i64,
-    ) -> Response {
+    ) -> Reply {
         self.auth
             .enroll(
                 user,
@@ -221,14 +230,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     }
 
     /// Resync with the token's codes `a` and `b` steps from now.
-    pub async fn resync(
-        &self,
-        user: &str,
-        t: &LoginTicket,
-        totp: &Totp,
-        a: i64,
-        b: i64,
-    ) -> Response {
+    pub async fn resync(&self, user: &str, t: &LoginTicket, totp: &Totp, a: i64, b: i64) -> Reply {
         self.auth
             .resync(user, t, &self.code(totp, a), &self.code(totp, b))
             .await
@@ -257,18 +259,22 @@ impl<S: AccountStore + 'static> Fx<S> {
             .as_str()
             .to_owned();
         let mut a = self.load(user).await;
-        a.password.hash.clone_from(&hash);
-        self.store.replace(&a, a.version, &[]).await.unwrap();
+        a.password.hash = lockstep_password::PasswordHash::parse(&hash).unwrap();
+        let version = a.version;
+        self.store
+            .write(Write::replace(a, version, Vec::new()))
+            .await
+            .unwrap();
         hash
     }
 
     /// A support-desk action by `op`.
-    pub async fn desk(&self, user: &str, action: OperatorAction<'_>) -> Response {
+    pub async fn desk(&self, user: &str, action: OperatorAction<'_>) -> Reply {
         self.auth.operator("op", user, action).await.unwrap()
     }
 
     /// The desk resets `user`'s password to `temporary`.
-    pub async fn reset(&self, user: &str, temporary: &str) -> Response {
+    pub async fn reset(&self, user: &str, temporary: &str) -> Reply {
         let temporary = Password::from(temporary);
         self.desk(
             user,
@@ -349,7 +355,7 @@ impl<S: AccountStore + 'static> Fx<S> {
     }
 
     /// A whole daily login (password, then the current code): its session.
-    pub async fn session(&self, user: &str, pw: &str, totp: &Totp) -> Session {
+    pub async fn session(&self, user: &str, pw: &str, totp: &Totp) -> UserSession {
         let t = self.login(user, pw).await;
         match self.otp(user, &t, totp, 0).await.outcome {
             Outcome::LoggedIn(session) => session,

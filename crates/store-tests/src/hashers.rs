@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use data_encoding::BASE64_NOPAD;
-use lockstep_password::{HashError, InsecureTestHasher, Password, PasswordHash, PasswordHasher};
+use lockstep_password::{HashError, InsecureTestHasher, Password, PasswordHash, PasswordHashing};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,7 +58,7 @@ impl<H: std::fmt::Debug> std::fmt::Debug for CountingHasher<H> {
     }
 }
 
-impl<H: PasswordHasher> PasswordHasher for CountingHasher<H> {
+impl<H: PasswordHashing> PasswordHashing for CountingHasher<H> {
     fn hash_with_salt(&self, p: &Password, s: &[u8]) -> Result<PasswordHash, HashError> {
         self.hashes.fetch_add(1, Ordering::SeqCst);
         self.inner.hash_with_salt(p, s)
@@ -94,7 +94,7 @@ impl StubHasher {
     }
 }
 
-impl PasswordHasher for StubHasher {
+impl PasswordHashing for StubHasher {
     fn hash_with_salt(&self, password: &Password, salt: &[u8]) -> Result<PasswordHash, HashError> {
         let hash = Self::digest(password, salt);
         PasswordHash::parse(&format!(

@@ -34,10 +34,10 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use lockstep::account::seal::Keyring;
 use lockstep::account::testing::FakeClock;
 use lockstep::account::{Clock as _, Entry, Outcome, Password};
 use lockstep::otp::{KeyUri, Totp};
+use lockstep::seal::Keyring;
 
 const CLIENTS: usize = 16;
 const USERS_PER_CLIENT: usize = 4;

@@ -4,54 +4,18 @@
 //! same kind — two files, or two schemas — so that no customer credential
 //! ever opens the desk and no operator is a customer.
 
-use std::future::Future;
 use std::path::Path;
 
-use lockstep::account::seal::Keyring;
-use lockstep::account::{
-    AccountStore, CredentialId, Random, StoreError, TokenDirectory, TokenSeed,
-};
+use lockstep::account::{AccountStore, AuditLog, StoreError, TokenDirectory};
 use lockstep::postgres::PostgresStore;
+use lockstep::seal::Keyring;
 use lockstep::sqlite::SqliteStore;
 
-/// A store the service can run on: accounts, the token directory, and
-/// adding a token to the directory (what VIP's provisioning does for the
-/// bank).
-pub trait Backend: AccountStore + TokenDirectory + Send + Sync + 'static {
-    /// Adds a token to the directory, its seed sealed.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] for a known credential ID, or a backend
-    /// failure.
-    fn insert_token(
-        &self,
-        id: &CredentialId,
-        seed: &TokenSeed,
-        random: &dyn Random,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
+/// A store the service can run on: accounts, the desk's reads of the audit
+/// log, and the token directory.
+pub trait Backend: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static {}
 
-impl Backend for SqliteStore {
-    fn insert_token(
-        &self,
-        id: &CredentialId,
-        seed: &TokenSeed,
-        random: &dyn Random,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        SqliteStore::insert_token(self, id, seed, random)
-    }
-}
-
-impl Backend for PostgresStore {
-    fn insert_token(
-        &self,
-        id: &CredentialId,
-        seed: &TokenSeed,
-        random: &dyn Random,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        PostgresStore::insert_token(self, id, seed, random)
-    }
-}
+impl<S: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static> Backend for S {}
 
 /// Opens and migrates the customers' and the desk's SQLite files in `dir`
 /// (created if missing).

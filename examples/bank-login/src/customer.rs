@@ -92,6 +92,9 @@ pub(crate) async fn password_post<S: Backend>(
             .await?;
             Ok(to::<Customer>("/home"))
         }
-        other => refused_here::<Customer>(&session, &other, "/password").await,
+        other => {
+            let config = bank.customers.auth.config();
+            refused_here::<Customer>(&session, config, &other, "/password").await
+        }
     }
 }

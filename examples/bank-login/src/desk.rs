@@ -11,8 +11,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use lockstep::account::{
-    AccountStore, AuditEvent, Error, EventKind, Factor, MustChange, OperatorAction, Outcome,
-    StoreError,
+    AccountStore, AuditEvent, AuditLog, Cursor, EventKind, Factor, MustChange, OperatorAction,
+    Outcome, Refusal,
 };
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -69,13 +69,13 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
     let Some(account) = store.load(user_id).await? else {
         return Ok(None);
     };
-    let events = store.events(user_id, 0, u64::MAX).await?;
+    // The newest page only: the log is never read whole (anyone can grow it).
+    let events = store.events(user_id, Cursor::Newest, EVENTS_SHOWN).await?;
     let last_login = events
         .iter()
-        .rev()
-        .find(|e| matches!(e.kind, EventKind::LoggedIn))
-        .map_or_else(|| "なし".to_owned(), |e| jst(e.at));
-    let rows = events.iter().rev().take(EVENTS_SHOWN).map(row).collect();
+        .find(|e| matches!(e.event.kind, EventKind::LoggedIn))
+        .map_or_else(|| "なし".to_owned(), |e| jst(e.event.at));
+    let rows = events.iter().map(|e| row(&e.event)).collect();
     let (otp_locked, otp_failures) = account
         .token
         .as_ref()
@@ -91,11 +91,10 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
     };
     // Attempts the record does not count: those made while the password
     // was locked (lockstep notes them where it reserves a known attempt).
-    let (tries, last_try) = store.attempts(user_id).await?;
-    let locked_attempts = if tries == 0 {
-        "なし".to_owned()
-    } else {
-        format!("累計 {tries} 回（最終 {}）", jst(last_try))
+    let tries = store.attempts(user_id).await?;
+    let locked_attempts = match tries.last_at {
+        Some(last) if tries.count > 0 => format!("累計 {} 回（最終 {}）", tries.count, jst(last)),
+        _ => "なし".to_owned(),
     };
     let revoked: Vec<String> = account
         .revoked_tokens
@@ -286,11 +285,10 @@ pub(crate) async fn action<S: Backend>(
             ..Flash::default()
         },
         other => Flash {
-            error: Some(
-                other
-                    .refusal()
-                    .map_or_else(|| "操作できませんでした。".to_owned(), |r| r.message_ja()),
-            ),
+            error: Some(other.refusal().map_or_else(
+                || "操作できませんでした。".to_owned(),
+                |r| r.message_ja(bank.customers.auth.config()),
+            )),
             ..Flash::default()
         },
     };
@@ -354,15 +352,15 @@ pub(crate) async fn create<S: Backend>(
             }),
             ..Flash::default()
         },
+        Ok(r) if r.refusal() == Some(&Refusal::UserIdTaken) => Flash {
+            error: Some(format!("ユーザ ID {user_id} は既に使われています。")),
+            ..Flash::default()
+        },
         Ok(r) => Flash {
             error: r
                 .outcome
                 .refusal()
-                .map(lockstep::account::Refusal::message_ja),
-            ..Flash::default()
-        },
-        Err(Error::Store(StoreError::AlreadyExists)) => Flash {
-            error: Some(format!("ユーザ ID {user_id} は既に使われています。")),
+                .map(|r| r.message_ja(bank.customers.auth.config())),
             ..Flash::default()
         },
         Err(e) => return Err(e.into()),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use lockstep::account::{Entry, LoginTicket, Outcome, Password, Refusal, SessionToken};
+use lockstep::account::{Config, Entry, LoginTicket, Outcome, Password, Refusal, SessionToken};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -212,7 +212,7 @@ pub(crate) async fn login_post<S: Backend, P: Side>(
             user_id,
             ticket: ticket.expose_hex(),
         },
-        other => return refused_here::<P>(&session, &other, "/").await,
+        other => return refused_here::<P>(&session, portal.auth.config(), &other, "/").await,
     };
     rotate(&session).await?;
     set_flow(&session, &next).await?;
@@ -224,6 +224,7 @@ pub(crate) async fn login_post<S: Backend, P: Side>(
 /// the same stage.
 pub(crate) async fn refused_here<P: Side>(
     session: &Session,
+    config: &Config,
     outcome: &Outcome,
     stage: &str,
 ) -> Result<Response, AppError> {
@@ -232,24 +233,11 @@ pub(crate) async fn refused_here<P: Side>(
         return restart::<P>(session, "操作が正しくありません。".into()).await;
     };
     tracing::info!(refusal = refusal.code(), side = P::PREFIX, "refused");
-    let ends = if stage == "/password" {
-        // A voluntary change: a wrong current password is shown there; a
-        // lock it causes ends the session, which the next page notices.
-        matches!(refusal, Refusal::InvalidTicket)
-    } else {
-        matches!(
-            refusal,
-            Refusal::InvalidCredentials
-                | Refusal::InvalidTicket
-                | Refusal::TokenLocked
-                | Refusal::TemporaryPasswordExpired
-                | Refusal::ChangeRequired
-                | Refusal::AlreadyEnrolled
-                | Refusal::NotEnrolled
-        )
-    };
+    // The machine says whether what was presented still opens its stage; a
+    // voluntary change's session that ends shows on the next page.
+    let ends = !outcome.stage_open() && stage != "/password";
     if ends || stage == "/" {
-        return restart::<P>(session, refusal.message_ja()).await;
+        return restart::<P>(session, refusal.message_ja(config)).await;
     }
     let flash = match refusal {
         Refusal::PasswordRejected(violations) => Flash {
@@ -257,7 +245,7 @@ pub(crate) async fn refused_here<P: Side>(
             ..Flash::default()
         },
         other => Flash {
-            error: Some(other.message_ja()),
+            error: Some(other.message_ja(config)),
             ..Flash::default()
         },
     };
@@ -268,6 +256,7 @@ pub(crate) async fn refused_here<P: Side>(
 /// A stage's outcome: the next stage, logged in, or a refusal.
 async fn advance<P: Side>(
     session: &Session,
+    config: &Config,
     user_id: String,
     outcome: Outcome,
     stage: &str,
@@ -309,7 +298,7 @@ async fn advance<P: Side>(
             "/home",
             None,
         ),
-        other => return refused_here::<P>(session, &other, stage).await,
+        other => return refused_here::<P>(session, config, &other, stage).await,
     };
     rotate(session).await?;
     set_flow(session, &next).await?;
@@ -359,7 +348,12 @@ async fn open<P: Side>(session: &Session, want: &str) -> Result<Open, AppError> 
             token_id,
         }),
         None => Ok(Open::Elsewhere(
-            restart::<P>(session, Refusal::InvalidTicket.message_ja()).await?,
+            // The text of an expired ticket names no configured cap.
+            restart::<P>(
+                session,
+                Refusal::InvalidTicket.message_ja(&Config::default()),
+            )
+            .await?,
         )),
     }
 }
@@ -409,7 +403,14 @@ pub(crate) async fn enroll_post<S: Backend, P: Side>(
             form.otp2.expose(),
         )
         .await?;
-    advance::<P>(&session, user_id, response.outcome, "/enroll").await
+    advance::<P>(
+        &session,
+        P::portal(&bank).auth.config(),
+        user_id,
+        response.outcome,
+        "/enroll",
+    )
+    .await
 }
 
 /// GET `/otp`: OTP 認証, with the registered token ID.
@@ -450,7 +451,14 @@ pub(crate) async fn otp_post<S: Backend, P: Side>(
         .auth
         .submit_otp(&user_id, &ticket, form.otp.expose())
         .await?;
-    advance::<P>(&session, user_id, response.outcome, "/otp").await
+    advance::<P>(
+        &session,
+        P::portal(&bank).auth.config(),
+        user_id,
+        response.outcome,
+        "/otp",
+    )
+    .await
 }
 
 /// GET `/resync`: 同期ズレ補正.
@@ -492,7 +500,14 @@ pub(crate) async fn resync_post<S: Backend, P: Side>(
         .auth
         .resync(&user_id, &ticket, form.otp1.expose(), form.otp2.expose())
         .await?;
-    advance::<P>(&session, user_id, response.outcome, "/resync").await
+    advance::<P>(
+        &session,
+        P::portal(&bank).auth.config(),
+        user_id,
+        response.outcome,
+        "/resync",
+    )
+    .await
 }
 
 /// GET `/resync/done`: the completion message and [OTP 認証画面へ] (2.6 (4)).
@@ -548,7 +563,14 @@ pub(crate) async fn change_post<S: Backend, P: Side>(
         .auth
         .change_password(&user_id, &ticket, &new, &confirmation)
         .await?;
-    advance::<P>(&session, user_id, response.outcome, "/change").await
+    advance::<P>(
+        &session,
+        P::portal(&bank).auth.config(),
+        user_id,
+        response.outcome,
+        "/change",
+    )
+    .await
 }
 
 /// The logged-in user and the session, checked against the store on every
@@ -557,7 +579,7 @@ pub(crate) async fn change_post<S: Backend, P: Side>(
 pub(crate) async fn logged_in<S: Backend, P: Side>(
     bank: &Bank<S>,
     session: &Session,
-) -> Result<Result<lockstep::account::Session, Response>, AppError> {
+) -> Result<Result<lockstep::account::UserSession, Response>, AppError> {
     let Some(Flow::LoggedIn {
         user_id,
         session: token,

@@ -245,9 +245,13 @@ impl<S: Backend> Bank<S> {
         } else {
             &self.customers.store
         };
-        store
-            .insert_token(&minted.credential_id, &minted.seed, &OsRandom)
-            .await?;
+        lockstep::account::TokenDirectory::insert(
+            &**store,
+            &minted.credential_id,
+            &minted.seed,
+            &OsRandom,
+        )
+        .await?;
         Ok(IssuedToken {
             credential_id: minted.credential_id,
             uri: minted.uri,

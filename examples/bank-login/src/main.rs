@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bank_login::{Backend, Bank, WebOptions, open_postgres, open_sqlite, secret};
 use clap::{Parser, Subcommand};
-use lockstep::account::seal::Keyring;
 use lockstep::account::{AccountStore, OsRandom, Random};
+use lockstep::seal::Keyring;
 use zeroize::Zeroizing;
 
 /// The environment variable that holds the sealing keys

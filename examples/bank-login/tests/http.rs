@@ -15,12 +15,8 @@ use lockstep::account::{AccountStore as _, EventKind};
 const NEW_PASSWORD: &str = "Fresh2027x";
 
 async fn events(h: &Harness, user: &str) -> Vec<EventKind> {
-    h.bank
-        .customers()
-        .store
-        .events(user, 0, u64::MAX)
+    lockstep_store_tests::all_events(&*h.bank.customers().store, user)
         .await
-        .unwrap()
         .into_iter()
         .map(|e| e.kind)
         .collect()
@@ -484,13 +480,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
         "{}",
         page.body
     );
-    let log = h
-        .bank
-        .customers()
-        .store
-        .events(USER, 0, u64::MAX)
-        .await
-        .unwrap();
+    let log = lockstep_store_tests::all_events(&*h.bank.customers().store, USER).await;
     let unlock = log
         .iter()
         .find(|e| matches!(e.kind, EventKind::Unlocked { .. }))
@@ -739,13 +729,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
         .await;
     let page = d.get(a.location()).await;
     let shown = shown_once(&page.body);
-    let created = h
-        .bank
-        .customers()
-        .store
-        .events("hanako02", 0, u64::MAX)
-        .await
-        .unwrap();
+    let created = lockstep_store_tests::all_events(&*h.bank.customers().store, "hanako02").await;
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].operator_id.as_deref(), Some(OPERATOR));
     let mut c = Client::new(h.router(true));

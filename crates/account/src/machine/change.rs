@@ -1,39 +1,47 @@
-//! Password changes: the forced change of a login (R-LOG-4) and a logged-in
-//! user's voluntary change, both under the password rules (R-PWD-1,
-//! R-PWD-2, R-PWD-3, R-PWD-4, R-PWD-5, R-PWD-7). Any change starts a new
-//! password age (R-PWD-6), ends the pending login and every session.
+//! Password changes: the forced change of a login (R-LOG-4), a logged-in
+//! user's voluntary change, and the temporary passwords the desk sets
+//! (creation, reset), all under the password rules (R-PWD-1, R-PWD-2,
+//! R-PWD-3, R-PWD-4, R-PWD-5, R-PWD-7, R-OPS-2). The rules and the hash run
+//! in the step's hash job; what they found is decided here. Any change
+//! starts a new password age (R-PWD-6), ends the pending login and every
+//! session.
 
-use lockstep_password::{Context, HashError, History, Password, PasswordHash};
+use lockstep_password::{PasswordHash, Violations};
 
-use super::Run;
-use super::password::PasswordCheck;
+use super::password::Reservation;
+use super::{Draft, session};
 use crate::event::{EventKind, Factor, Outcome, Refusal};
-use crate::record::{LoginTicket, MustChange, SessionToken, Stage};
+use crate::record::{Account, Failures, MustChange, SessionToken};
 
-impl Run<'_, '_> {
-    /// The forced change (R-LOG-4, R-ACC-2, R-OPS-2), with the ticket of the
-    /// OTP step: a valid new password completes the login (R-ACC-1).
-    pub(super) fn forced_change(
-        &mut self,
-        ticket: &LoginTicket,
-        new: &Password,
-        confirmation: &Password,
-    ) -> Result<Outcome, HashError> {
-        if !self.ticket_ok(ticket, Stage::ChangePassword) {
-            return Ok(self.ticket_rejected());
+/// The hashes a new password must differ from (R-PWD-4): the current one,
+/// then the earlier ones, newest first.
+pub(super) fn history(account: &Account) -> Vec<PasswordHash> {
+    core::iter::once(&account.password.hash)
+        .chain(&account.password.previous)
+        .cloned()
+        .collect()
+}
+
+impl Draft<'_, '_> {
+    /// The forced change (R-LOG-4, R-ACC-2, R-OPS-2), once the ticket of
+    /// the OTP step passed: a valid new password completes the login
+    /// (R-ACC-1).
+    pub(super) fn forced_change(&mut self, new: Result<PasswordHash, Violations>) -> Outcome {
+        match self.new_password(new, None) {
+            Err(refused) => refused,
+            Ok(()) => {
+                self.event(EventKind::LoggedIn);
+                Outcome::LoggedIn(self.open_session())
+            }
         }
-        if let Err(refused) = self.change_password(new, confirmation)? {
-            return Ok(refused);
-        }
-        self.event(EventKind::LoggedIn);
-        Ok(Outcome::LoggedIn(self.open_session()))
     }
 
     /// The voluntary change's gate (R-LOG-4, R-LCK-1, R-LCK-2): the session
     /// of a completed login, no required change pending, no expired
-    /// temporary password, neither factor locked. `None`: go on to reserve the current password's check.
-    pub(super) fn voluntary_gate(&mut self, session: &SessionToken) -> Option<Outcome> {
-        if !self.session_ok(session) {
+    /// temporary password, neither factor locked. `None`: go on to reserve
+    /// the current password's check.
+    pub(super) fn voluntary_gate(&mut self, token: &SessionToken) -> Option<Outcome> {
+        if session::open(&self.acc, token, self.facts.now).is_none() {
             return Some(self.ticket_rejected());
         }
         let refusal = if self.acc.password.must_change.is_some() {
@@ -41,80 +49,94 @@ impl Run<'_, '_> {
         } else if self.temporary_expired() {
             Refusal::TemporaryPasswordExpired
         } else if self.acc.password.failures.locked {
-            self.event(EventKind::LockedAttempt {
-                factor: Factor::Password,
-            });
+            self.locked_attempt(Factor::Password);
             Refusal::InvalidCredentials
         } else if self.acc.otp_locked() {
-            self.event(EventKind::LockedAttempt {
-                factor: Factor::Otp,
-            });
+            self.locked_attempt(Factor::Otp);
             Refusal::TokenLocked
         } else {
             return None;
         };
-        Some(Outcome::Refused(refusal))
+        Some(Outcome::refused(refusal))
     }
 
     /// The voluntary change's answer once the current password is verified:
-    /// a wrong one counts as a password failure (R-LCK-1); a right one
-    /// resets the counter (R-LCK-3) and the new password is checked and set
-    /// (R-PWD-4, R-PWD-5, R-PWD-7). The
-    /// device that changed it gets a new session; every other one ends.
-    pub(super) fn voluntary_result(
+    /// a wrong one counts as a password failure (R-LCK-1) and says so (the
+    /// user is logged in: there is no user ID to hide); a right one resets
+    /// the counter (R-LCK-3) and the new password is checked and set
+    /// (R-PWD-4, R-PWD-5, R-PWD-7). The device that changed it gets a new
+    /// session; every other one ends.
+    pub(super) fn voluntary_change(
         &mut self,
-        pending: &PasswordCheck,
-        matched: bool,
-        new: &Password,
-        confirmation: &Password,
-    ) -> Result<Outcome, HashError> {
-        if !self.conclude_password(pending, matched) {
-            return Ok(Outcome::Refused(Refusal::InvalidCredentials));
+        reserved: &Reservation,
+        current_matched: bool,
+        new: Option<Result<PasswordHash, Violations>>,
+    ) -> Outcome {
+        if !self.conclude_password(reserved, current_matched) {
+            let refusal = if current_matched {
+                // Right, but another attempt locked the password meanwhile.
+                Refusal::InvalidCredentials
+            } else {
+                Refusal::WrongCurrentPassword
+            };
+            return Outcome::refused(refusal);
         }
-        if let Err(refused) = self.change_password(new, confirmation)? {
-            return Ok(refused);
+        self.event(EventKind::PasswordAccepted);
+        let Some(new) = new else {
+            return Outcome::refused(Refusal::WrongCurrentPassword);
+        };
+        match self.new_password(new, None) {
+            Err(refused) => refused,
+            Ok(()) => Outcome::PasswordChanged(self.open_session()),
         }
-        Ok(Outcome::PasswordChanged(self.open_session()))
     }
 
-    /// Checks `new` against every rule, history included (R-PWD-4), and
-    /// sets it. `Err` is the refusal listing every broken rule (R-PWD-7).
-    fn change_password(
+    /// The desk's reset to a temporary password that satisfies the rules
+    /// itself (R-OPS-2): must change at next login, password lock cleared.
+    /// The history is not consulted: a refusal for reuse would tell the
+    /// operator the customer's recent password.
+    pub(super) fn reset_password(
         &mut self,
-        new: &Password,
-        confirmation: &Password,
-    ) -> Result<Result<(), Outcome>, HashError> {
-        let hashes: Vec<PasswordHash> = core::iter::once(&self.acc.password.hash)
-            .chain(&self.acc.password.previous)
-            .filter_map(|h| PasswordHash::parse(h).ok())
-            .collect();
-        let context = Context {
-            user_name: Some(&self.acc.user_name),
-            user_id: Some(&self.acc.user_id),
-            confirmation: Some(confirmation),
-            history: Some(History {
-                hasher: self.deps.hasher,
-                hashes: &hashes,
-            }),
-        };
-        if let Err(violations) = self.deps.policy.validate(new, &context) {
-            self.event(EventKind::PasswordChangeRejected {
-                codes: violations.codes().map(str::to_owned).collect(),
-            });
-            return Ok(Err(Outcome::Refused(Refusal::PasswordRejected(violations))));
+        temporary: Result<PasswordHash, Violations>,
+    ) -> Outcome {
+        if let Err(refused) = self.new_password(temporary, Some(MustChange::Reset)) {
+            return refused;
         }
-        let hash = self.deps.hasher.hash_with_salt(new, &self.facts.salt)?;
-        self.set_password(&hash, None);
-        self.event(EventKind::PasswordChanged);
-        Ok(Ok(()))
+        self.acc.password.failures = Failures::default();
+        self.event(EventKind::PasswordReset);
+        Outcome::Done
+    }
+
+    /// Sets a new password whose rules and hash the job checked, or
+    /// refuses it listing every broken rule (R-PWD-7).
+    fn new_password(
+        &mut self,
+        new: Result<PasswordHash, Violations>,
+        must_change: Option<MustChange>,
+    ) -> Result<(), Outcome> {
+        match new {
+            Err(violations) => {
+                self.event(EventKind::PasswordChangeRejected {
+                    codes: violations.codes().map(str::to_owned).collect(),
+                });
+                Err(Outcome::refused(Refusal::PasswordRejected(violations)))
+            }
+            Ok(hash) => {
+                self.set_password(hash, must_change);
+                if must_change.is_none() {
+                    self.event(EventKind::PasswordChanged);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Rotates the history (R-PWD-4), sets the new hash and date (R-PWD-6),
     /// and ends the pending login and every session.
-    pub(super) fn set_password(&mut self, hash: &PasswordHash, must_change: Option<MustChange>) {
+    fn set_password(&mut self, hash: PasswordHash, must_change: Option<MustChange>) {
         let keep = self.deps.policy.history_depth().saturating_sub(1);
         let p = &mut self.acc.password;
-        let old = core::mem::replace(&mut p.hash, hash.as_str().to_owned());
+        let old = core::mem::replace(&mut p.hash, hash);
         p.previous.insert(0, old);
         p.previous.truncate(keep);
         p.set_at = self.facts.now;

@@ -1,19 +1,70 @@
-//! The machine's vocabulary: its inputs (with the token facts a driver
-//! looked up), the support desk's actions, and what a call depends on.
+//! The machine's vocabulary: its inputs, the support desk's actions, and
+//! what a step depends on.
 
 use core::fmt;
 
-use lockstep_otp::CredentialId;
-use lockstep_password::{Password, PasswordHash, PasswordHasher, PasswordPolicy};
+use lockstep_otp::{Code, CodeError, Digits};
+use lockstep_password::{Password, PasswordHash, PasswordHashing, PasswordPolicy};
 
-use super::ticket_opens;
 use crate::config::Config;
 use crate::event::Entry;
-use crate::record::{Account, LoginTicket, SessionToken};
-use crate::token::{TokenSeed, TokenStatus};
+use crate::record::{LoginTicket, SessionToken};
 
-/// One input to the machine. Secrets are borrowed, never stored; `Debug`
-/// shows no code, ticket or password.
+/// A one-time password as typed, or already parsed by the OTP engine; a
+/// parsed code is used as it is, never turned back into text. `Debug`
+/// shows neither.
+#[derive(Clone, Copy)]
+pub enum CodeInput<'a> {
+    /// As typed: checked against the token's length and digits.
+    Text(&'a str),
+    /// Parsed already: its length must be the token's.
+    Code(&'a Code),
+}
+
+impl CodeInput<'_> {
+    /// The code for a token of `digits` digits.
+    pub(crate) fn parse(self, digits: Digits) -> Result<Code, CodeError> {
+        match self {
+            Self::Text(text) => Code::parse(text, digits),
+            Self::Code(code) if code.digits() == digits => Ok(code.clone()),
+            Self::Code(code) => {
+                let (expected, actual) = (digits.get(), usize::from(code.digits().get()));
+                Err(if actual < usize::from(expected) {
+                    CodeError::TooShort { expected, actual }
+                } else {
+                    CodeError::TooLong { expected, actual }
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Debug for CodeInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeInput(..)")
+    }
+}
+
+impl<'a> From<&'a str> for CodeInput<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a String> for CodeInput<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl<'a> From<&'a Code> for CodeInput<'a> {
+    fn from(code: &'a Code) -> Self {
+        Self::Code(code)
+    }
+}
+
+/// One input to the machine, for one user ID. Secrets are borrowed, never
+/// stored; `Debug` shows no code, ticket or password.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Input<'a> {
@@ -29,10 +80,8 @@ pub enum Input<'a> {
     Otp {
         /// From the password step.
         ticket: &'a LoginTicket,
-        /// As typed.
-        code: &'a str,
-        /// The bound token's seed, from the directory (`None`: unknown there).
-        token: Option<&'a TokenSeed>,
+        /// The code.
+        code: CodeInput<'a>,
     },
     /// Token registration (R-ENR-2, R-ENR-3).
     Enroll {
@@ -41,23 +90,18 @@ pub enum Input<'a> {
         /// The token ID as typed.
         credential_id: &'a str,
         /// The first code.
-        otp1: &'a str,
+        otp1: CodeInput<'a>,
         /// The next code.
-        otp2: &'a str,
-        /// What the directory and the store know of the typed token ID
-        /// (`None`: not a token ID the directory knows).
-        token: Option<Candidate<'a>>,
+        otp2: CodeInput<'a>,
     },
     /// Drift correction from the OTP stage (R-SYN-2).
     Resync {
         /// From the password step.
         ticket: &'a LoginTicket,
         /// The first code.
-        otp1: &'a str,
+        otp1: CodeInput<'a>,
         /// The next code.
-        otp2: &'a str,
-        /// The bound token's seed, from the directory.
-        token: Option<&'a TokenSeed>,
+        otp2: CodeInput<'a>,
     },
     /// The forced password change (R-LOG-4).
     ChangePassword {
@@ -80,6 +124,17 @@ pub enum Input<'a> {
         /// Typed again (R-PWD-5).
         confirmation: &'a Password,
     },
+    /// Whether a session is open (every authenticated page asks): reads
+    /// only.
+    Session {
+        /// From the completed login.
+        session: &'a SessionToken,
+    },
+    /// Logout: ends that one session.
+    Logout {
+        /// From the completed login.
+        session: &'a SessionToken,
+    },
     /// A support-desk action (R-OPS-1, R-OPS-2, R-OPS-3).
     Operator {
         /// Who did it, for the audit trail.
@@ -87,84 +142,31 @@ pub enum Input<'a> {
         /// What.
         action: OperatorAction<'a>,
     },
-}
-
-/// A token ID typed at enrollment, as the directory and the store know it.
-#[derive(Clone, Copy, Debug)]
-pub struct Candidate<'a> {
-    /// Its seed in the directory.
-    pub seed: &'a TokenSeed,
-    /// Whether it is free, bound or revoked, from the store.
-    pub status: TokenStatus,
-}
-
-impl<'a> Input<'a> {
-    /// The credential ID whose seed (and, at enrollment, store status) this
-    /// input needs, if any, and only if its ticket opens its stage on
-    /// `account` at `now`: a driver asks this before it looks anything up,
-    /// so a bad ticket costs the same for every account, known or not.
-    #[must_use]
-    pub fn token_to_look_up(&self, account: &Account, now: u64) -> Option<CredentialId> {
-        if !ticket_opens(account, self, now) {
-            return None;
-        }
-        match self {
-            Self::Enroll { credential_id, .. } => CredentialId::parse(credential_id).ok(),
-            Self::Otp { .. } | Self::Resync { .. } => {
-                account.token.as_ref().map(|t| t.credential_id)
-            }
-            _ => None,
-        }
-    }
-
-    /// This input with the token facts a driver looked up attached: the
-    /// seed for OTP and resync, the seed and store status for enrollment.
-    #[must_use]
-    pub fn with_token<'b>(self, seed: Option<&'b TokenSeed>, status: TokenStatus) -> Input<'b>
-    where
-        'a: 'b,
-    {
-        match self {
-            Self::Otp { ticket, code, .. } => Input::Otp {
-                ticket,
-                code,
-                token: seed,
-            },
-            Self::Resync {
-                ticket, otp1, otp2, ..
-            } => Input::Resync {
-                ticket,
-                otp1,
-                otp2,
-                token: seed,
-            },
-            Self::Enroll {
-                ticket,
-                credential_id,
-                otp1,
-                otp2,
-                ..
-            } => Input::Enroll {
-                ticket,
-                credential_id,
-                otp1,
-                otp2,
-                token: seed.map(|seed| Candidate { seed, status }),
-            },
-            other => other,
-        }
-    }
+    /// The support desk creates the account, with a temporary password
+    /// that must itself satisfy the password rules (R-ACC-2, R-OPS-2).
+    Create {
+        /// Who did it, for the audit trail.
+        operator_id: &'a str,
+        /// The user name.
+        user_name: &'a str,
+        /// The customer (お客様名).
+        customer_name: &'a str,
+        /// The temporary password.
+        temporary: &'a Password,
+    },
 }
 
 impl Input<'_> {
-    /// Whether deciding this input hashes a password (Argon2: milliseconds),
-    /// so that the driver runs it through its offload hook.
-    pub(crate) const fn hashes(&self) -> bool {
+    /// Whether this input hashes a password (Argon2: milliseconds), so
+    /// that a driver bounds how many wait to be hashed.
+    #[must_use]
+    pub const fn hashes(&self) -> bool {
         matches!(
             self,
             Self::Password { .. }
                 | Self::ChangePassword { .. }
                 | Self::ChangePasswordLoggedIn { .. }
+                | Self::Create { .. }
                 | Self::Operator {
                     action: OperatorAction::ResetPassword { .. },
                     ..
@@ -182,15 +184,19 @@ impl Input<'_> {
             Self::Resync { .. } => "resync",
             Self::ChangePassword { .. } => "change_password",
             Self::ChangePasswordLoggedIn { .. } => "change_password_logged_in",
+            Self::Session { .. } => "session",
+            Self::Logout { .. } => "logout",
             Self::Operator { .. } => "operator",
+            Self::Create { .. } => "create",
         }
     }
 
-    /// The password this input asks to verify, if any.
-    pub(super) const fn password(&self) -> Option<&Password> {
+    /// The operator who acts, for desk inputs.
+    pub(crate) const fn operator(&self) -> Option<&str> {
         match self {
-            Self::Password { password, .. } => Some(password),
-            Self::ChangePasswordLoggedIn { current, .. } => Some(current),
+            Self::Operator { operator_id, .. } | Self::Create { operator_id, .. } => {
+                Some(operator_id)
+            }
             _ => None,
         }
     }
@@ -207,6 +213,7 @@ impl fmt::Debug for Input<'_> {
                 operator_id,
                 action,
             } => d.field("operator_id", operator_id).field("action", action),
+            Self::Create { operator_id, .. } => d.field("operator_id", operator_id),
             _ => &mut d,
         };
         d.finish_non_exhaustive()
@@ -251,10 +258,10 @@ impl fmt::Debug for OperatorAction<'_> {
 pub struct Deps<'a> {
     /// The settings.
     pub config: &'a Config,
-    /// The password rules for changes and desk resets.
+    /// The password rules for changes and temporary passwords.
     pub policy: &'a PasswordPolicy,
     /// Verifies and makes password hashes.
-    pub hasher: &'a dyn PasswordHasher,
+    pub hasher: &'a dyn PasswordHashing,
     /// A hash of a random password made by `hasher` at its configured cost:
     /// verified instead of a real one wherever a real one must not be
     /// evaluated (unknown user, locked user, oversized input), so that they

@@ -1,125 +1,275 @@
-//! The sans-IO state machine: `(record, input, deps, facts) -> (record',
-//! outcome, events)`, for those who drive it themselves; most services use
-//! the [`crate::Authenticator`] instead.
+//! The sans-IO state machine. Every decision of a login is made here; a
+//! driver (the [`crate::Authenticator`], or your own) only carries out
+//! what the machine asks for next, and hands back the result.
 //!
 //! No I/O, no clock, no RNG: the fixed dependencies (settings, password
 //! rules, hasher) arrive in [`Deps`], the facts of one call (time, fresh
-//! randomness) in [`Facts`], and what a directory and a store know of a
-//! token travels in the [`Input`] that needs it. Hashing is done through
-//! the [`PasswordHasher`](lockstep_password::PasswordHasher) passed in, which is CPU work only.
+//! randomness) in [`Facts`].
 //!
-//! This module holds the vocabulary and the dispatcher; each stage has its
-//! own file:
-//! - `machine/password.rs`: the password step and its count-first protocol;
-//! - `machine/otp.rs`: OTP login, enrollment and resync;
-//! - `machine/change.rs`: the forced and the voluntary password change;
-//! - `machine/desk.rs`: the support desk's actions;
-//! - `machine/session.rs`: whether a session is open, and logout.
+//! A step starts with [`start`] and returns a [`Next`]: one of four things
+//! to do, each a continuation that is consumed by value and resumed with
+//! exactly what it asked for, until the answer.
 //!
-//! Inputs that carry a password are decided in two phases, so that a burst
-//! of concurrent guesses can never get more evaluated than the lock allows:
-//! [`begin`] reserves the failure (the caller writes that record first),
-//! [`check`] verifies, and [`finish`] turns the reservation into the
-//! answer. [`decide`] runs all three on one record, for callers without
-//! concurrency (tests, the model, fuzzing).
+//! ```text
+//!             start(user_id, input, deps, facts)
+//!                          │
+//!      ┌───────────────────┼────────────────────┬───────────────────┐
+//!      ▼                   ▼                    ▼                   ▼
+//!  Next::Load          Next::LookUp         Next::Hash          Next::Write
+//!  AwaitRecord         AwaitToken           AwaitHash           AwaitWrite
+//!  .loaded(record)     .found(seed,status)  .hash()  (on the    .take() → (Write, AwaitWritten)
+//!                                             offload   hook)   .written(store's result)
+//!                                           HashDone.resume()
+//!      └───────────────────┴────────┬───────────┴───────────────────┘
+//!                                   ▼
+//!                     the next Next … or Next::Done(reply)
+//! ```
+//!
+//! The password step, whatever the user ID — unknown, wrong, locked or
+//! right, with a current or an older-cost hash — takes the same path:
+//!
+//! ```text
+//!  Load ─► Write (the count: a reservation, or an attempt note, with its event)
+//!       ─► Hash  (one turn: the stored hash, or the dummy)
+//!       ─► Write (the answer, with its events) ─► Done
+//! ```
+//!
+//! - A reservation that loses its compare-and-swap starts over from the
+//!   load, nothing counted. An answer that loses its write is decided again
+//!   on the new record without hashing again, while the stored hash is the
+//!   one verified. A rehash (the password was right and its stored hash is
+//!   due for one) is made in the same turn and written after the answer,
+//!   as its own write.
+//! - A counted attempt owes its hash: dropping the continuation of a
+//!   counting write, or of the hash that follows it, runs the hash where
+//!   it is dropped. A caller that goes away costs what one that stays does.
+//! - Skipping a phase, or feeding one phase's result to another, does not
+//!   compile: each continuation has its own type and its own resume method.
+//!
+//! [`decide`] runs a step on one record with no store, for tests, models
+//! and fuzzing.
 
 mod change;
 mod desk;
+mod draft;
+mod flow;
+mod hash;
 mod input;
+mod local;
 mod otp;
 mod password;
-mod run;
 mod session;
 
 use core::fmt;
 
-use lockstep_password::{HashError, Password};
+use lockstep_otp::CredentialId;
 
-use crate::event::{AuditEvent, EventKind, Outcome, Refusal};
-use crate::record::{Account, Failures, LoginTicket, MustChange, PasswordState, Stage};
+pub use flow::start;
+pub use input::{CodeInput, Deps, Facts, Input, OperatorAction};
+pub use local::{Decision, decide};
 
-pub use input::{Candidate, Deps, Facts, Input, OperatorAction};
-pub use password::{PasswordCheck, rehash};
-pub use session::{logout, session};
+use draft::Draft;
+use flow::{AfterHash, AfterWrite, Ctx, OnLoad};
+use hash::{Job, Owed};
 
-use run::Run;
+use crate::error::Error;
+use crate::event::{AuditEvent, Outcome};
+use crate::record::{Account, LoginTicket, Stage};
+use crate::store::StoreError;
+use crate::token::{TokenSeed, TokenStatus};
+use crate::write::Write;
 
-/// What one input did.
-pub struct Decision {
-    /// The new record, or `None` when nothing changed (no write needed).
-    pub account: Option<Account>,
-    /// The answer for the caller.
+/// The answer to one step: the outcome and every audit event the step
+/// wrote, in order.
+#[derive(Debug)]
+pub struct Reply {
+    /// For the caller.
     pub outcome: Outcome,
-    /// The audit trail of this decision.
+    /// What the audit log holds of this step.
     pub events: Vec<AuditEvent>,
 }
 
-impl fmt::Debug for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decision")
-            .field("writes", &self.account.is_some())
-            .field("outcome", &self.outcome)
-            .field("events", &self.events)
-            .finish()
+impl Reply {
+    /// The refusal, if the outcome is one.
+    #[must_use]
+    pub const fn refusal(&self) -> Option<&crate::Refusal> {
+        self.outcome.refusal()
     }
 }
 
-/// The first phase of an input.
+/// The answer to a hashing input refused at admission: the driver holds
+/// too many hashing steps already. The same for every user ID; nothing is
+/// loaded, written or counted.
+#[must_use]
+pub fn busy() -> Reply {
+    Reply {
+        outcome: Outcome::refused(crate::Refusal::Busy),
+        events: Vec::new(),
+    }
+}
+
+/// What the machine needs next.
+#[must_use = "a step is carried out by resuming its continuation"]
 #[derive(Debug)]
-pub enum Step {
-    /// Decided: write `account` (if any) and answer.
-    Done(Decision),
-    /// A password must be verified: write [`PasswordCheck::reserved`] first
-    /// (compare-and-swap on the loaded version), then [`check`], then
-    /// [`finish`].
-    Verify(PasswordCheck),
+pub enum Next<'a> {
+    /// Load the record of a user ID.
+    Load(AwaitRecord<'a>),
+    /// Look a token ID up: its seed in the directory and its status in the
+    /// store.
+    LookUp(AwaitToken<'a>),
+    /// Hash: the one heavy part of a step, for the offload hook.
+    Hash(AwaitHash<'a>),
+    /// Write one [`Write`], atomically.
+    Write(AwaitWrite<'a>),
+    /// The step is over.
+    Done(Result<Reply, Error>),
 }
 
-/// Builds a new account with a temporary password (R-ACC-2): must change at
-/// first login. The password is hashed as given; the desk's tools should
-/// check it against the policy first (the driver does).
+/// Waits for a record: resume with [`AwaitRecord::loaded`].
+pub struct AwaitRecord<'a> {
+    ctx: Ctx<'a>,
+    on: OnLoad,
+}
+
+impl<'a> AwaitRecord<'a> {
+    /// The user ID whose record to load.
+    #[must_use]
+    pub fn user_id(&self) -> &str {
+        self.ctx.user_id
+    }
+
+    /// Resumes with the record as stored (`None`: no such account).
+    pub fn loaded(self, record: Option<Account>) -> Next<'a> {
+        flow::loaded(self.ctx, self.on, record)
+    }
+}
+
+/// Waits for what the directory and the store know of a token ID: resume
+/// with [`AwaitToken::found`].
+pub struct AwaitToken<'a> {
+    ctx: Ctx<'a>,
+    account: Account,
+    id: CredentialId,
+}
+
+impl<'a> AwaitToken<'a> {
+    /// The token ID to look up.
+    #[must_use]
+    pub const fn token_id(&self) -> CredentialId {
+        self.id
+    }
+
+    /// The user ID asking (the store's status is as seen from it).
+    #[must_use]
+    pub fn user_id(&self) -> &str {
+        self.ctx.user_id
+    }
+
+    /// Resumes with the token's seed from the directory (`None`: unknown
+    /// there) and its status from the store.
+    pub fn found(self, seed: Option<TokenSeed>, status: TokenStatus) -> Next<'a> {
+        flow::found(self.ctx, &self.account, seed.as_ref(), status)
+    }
+}
+
+/// Waits for the step's hashing: run [`AwaitHash::hash`] — CPU work only,
+/// milliseconds of Argon2 — where the service runs such work (the
+/// driver's offload hook), then [`HashDone::resume`] anywhere.
 ///
-/// # Errors
-/// [`HashError`] if hashing fails.
-pub fn create_account(
-    user_id: &str,
-    user_name: &str,
-    customer_name: &str,
-    temporary: &Password,
-    operator_id: &str,
-    deps: &Deps<'_>,
-    facts: &Facts,
-) -> Result<(Account, AuditEvent), HashError> {
-    let hash = deps.hasher.hash_with_salt(temporary, &facts.salt)?;
-    let account = Account {
-        user_id: user_id.to_owned(),
-        user_name: user_name.to_owned(),
-        customer_name: customer_name.to_owned(),
-        password: PasswordState {
-            hash: hash.as_str().to_owned(),
-            previous: Vec::new(),
-            set_at: facts.now,
-            must_change: Some(MustChange::FirstLogin),
-            failures: Failures::default(),
-        },
-        enrollment: Failures::default(),
-        token: None,
-        revoked_tokens: Vec::new(),
-        ticket: None,
-        sessions: Vec::new(),
-        version: 0,
-    };
-    let event = AuditEvent {
-        at: facts.now,
-        user_id: user_id.to_owned(),
-        operator_id: Some(operator_id.to_owned()),
-        kind: EventKind::AccountCreated,
-    };
-    Ok((account, event))
+/// If this value is dropped unrun after a write counted an attempt (the
+/// caller went away while waiting for a turn), the hash runs as it drops.
+pub struct AwaitHash<'a> {
+    ctx: Ctx<'a>,
+    job: Option<Job<'a>>,
+    owed: Owed<'a>,
+    then: AfterHash,
 }
 
-/// The longest user ID an audit event keeps of what was typed, in bytes.
+impl<'a> AwaitHash<'a> {
+    /// Runs the hashing. Nothing else of the step happens here.
+    pub fn hash(self) -> HashDone<'a> {
+        let Self {
+            ctx,
+            job,
+            owed,
+            then,
+        } = self;
+        let job = owed.take().or(job);
+        let result = match job {
+            Some(job) => job.run(&ctx.deps, &ctx.facts.salt),
+            None => Ok(hash::Hashed::Dummy),
+        };
+        HashDone { ctx, result, then }
+    }
+
+    /// Whether this hash is owed by an attempt already counted.
+    #[must_use]
+    pub const fn is_owed(&self) -> bool {
+        self.owed.is_owed()
+    }
+}
+
+/// A finished hash: resume with [`HashDone::resume`].
+pub struct HashDone<'a> {
+    ctx: Ctx<'a>,
+    result: Result<hash::Hashed, lockstep_password::HashError>,
+    then: AfterHash,
+}
+
+impl<'a> HashDone<'a> {
+    /// Decides what the hash found.
+    pub fn resume(self) -> Next<'a> {
+        flow::hashed(self.ctx, self.then, self.result)
+    }
+}
+
+/// Waits for a write: [`AwaitWrite::take`] the [`Write`] to hand to the
+/// store, and resume the [`AwaitWritten`] with the store's answer.
+pub struct AwaitWrite<'a> {
+    write: Write,
+    then: AwaitWritten<'a>,
+}
+
+impl<'a> AwaitWrite<'a> {
+    /// What to write.
+    #[must_use]
+    pub const fn write(&self) -> &Write {
+        &self.write
+    }
+
+    /// The write, and the continuation that waits for its result.
+    pub fn take(self) -> (Write, AwaitWritten<'a>) {
+        (self.write, self.then)
+    }
+}
+
+/// Waits for a write's result: resume with [`AwaitWritten::written`]. If
+/// this value is dropped while the write of a counted attempt is pending,
+/// the attempt's hash runs as it drops.
+pub struct AwaitWritten<'a> {
+    ctx: Ctx<'a>,
+    events: Vec<AuditEvent>,
+    then: AfterWrite,
+    owed: Owed<'a>,
+}
+
+impl<'a> AwaitWritten<'a> {
+    /// Resumes with the store's answer. A refused write
+    /// ([`StoreError::Conflict`], [`StoreError::TokenTaken`], a transient
+    /// failure) is decided again on the record as stored; a permanent
+    /// failure ends the step.
+    pub fn written(self, result: Result<(), StoreError>) -> Next<'a> {
+        flow::written(self, result)
+    }
+}
+
+/// The longest user ID an audit event or an attempt note keeps of what was
+/// typed, in bytes.
 pub const MAX_AUDITED_ID_BYTES: usize = 64;
+
+/// The longest user ID an account may have, in bytes: what the audit log
+/// keeps whole.
+pub const MAX_USER_ID_BYTES: usize = MAX_AUDITED_ID_BYTES;
 
 /// `id` cut to [`MAX_AUDITED_ID_BYTES`] at a character boundary.
 pub(crate) fn bounded(id: &str) -> String {
@@ -130,212 +280,42 @@ pub(crate) fn bounded(id: &str) -> String {
     id.get(..end).unwrap_or_default().to_owned()
 }
 
-/// An unknown user ID: the same public answer and the same work as for a
-/// known one (R-LOG-5). A password costs one verification against the dummy
-/// hash, like a wrong password; a ticket or session costs its digest and a
-/// comparison, like a wrong ticket; the refusal is the known user's.
-#[must_use]
-pub fn decide_unknown(
-    user_id: &str,
-    input: &Input<'_>,
-    deps: &Deps<'_>,
-    facts: &Facts,
-) -> Decision {
-    let outcome = match input {
-        Input::Password { password, .. } => {
-            password::dummy_verify(password, deps);
-            Refusal::InvalidCredentials
-        }
-        Input::ChangePasswordLoggedIn { session, .. } => {
-            let _ = session.matches(&[0; 32]);
-            Refusal::InvalidTicket
-        }
-        Input::Otp { ticket, .. }
-        | Input::Enroll { ticket, .. }
-        | Input::Resync { ticket, .. }
-        | Input::ChangePassword { ticket, .. } => {
-            let _ = ticket.matches(&[0; 32]);
-            Refusal::InvalidTicket
-        }
-        Input::Operator { .. } => Refusal::UnknownAccount,
-    };
-    Decision {
-        account: None,
-        outcome: Outcome::Refused(outcome),
-        events: vec![AuditEvent {
-            at: facts.now,
-            user_id: bounded(user_id),
-            operator_id: match input {
-                Input::Operator { operator_id, .. } => Some(bounded(operator_id)),
-                _ => None,
-            },
-            kind: EventKind::UnknownUser,
-        }],
-    }
+/// Whether a typed user ID can name an account at all: no control
+/// characters (NUL, CR, LF, …). Anything else is looked up as typed.
+fn plausible(user_id: &str) -> bool {
+    !user_id.chars().any(char::is_control)
 }
 
-/// The stage and ticket an OTP-stage input presents, if it is one.
-const fn presented_ticket<'a>(input: &Input<'a>) -> Option<(&'a LoginTicket, Stage)> {
-    match *input {
-        Input::Otp { ticket, .. } | Input::Resync { ticket, .. } => Some((ticket, Stage::Otp)),
-        Input::Enroll { ticket, .. } => Some((ticket, Stage::Enroll)),
-        Input::ChangePassword { ticket, .. } => Some((ticket, Stage::ChangePassword)),
-        _ => None,
-    }
-}
-
-/// Whether `input`'s ticket opens its stage on `account` at `now`. The
-/// driver asks this before it looks a token up anywhere, so an input with
-/// a bad ticket costs the same for every account, known or not.
-#[must_use]
-pub fn ticket_opens(account: &Account, input: &Input<'_>, now: u64) -> bool {
-    presented_ticket(input).is_some_and(|(ticket, stage)| ticket_ok(account, ticket, stage, now))
-}
-
-fn ticket_ok(account: &Account, ticket: &LoginTicket, stage: Stage, now: u64) -> bool {
+/// Whether `ticket` opens `stage` on `account` at `now`: the one place
+/// tickets are checked.
+fn ticket_opens(account: &Account, ticket: &LoginTicket, stage: Stage, now: u64) -> bool {
     account
         .ticket
         .as_ref()
         .is_some_and(|t| t.stage == stage && now <= t.expires_at && ticket.matches(&t.digest))
 }
 
-/// Decides one input for an existing account, in one go: for inputs with a
-/// password, [`begin`], [`check`] and [`finish`] on the same record, then
-/// [`rehash`]. Under concurrency use the phases (the driver does).
-///
-/// # Errors
-/// [`HashError`] when the stored password hash cannot be used or a new one
-/// cannot be made: an internal fault, not a user error.
-pub fn decide(
-    account: &Account,
-    input: &Input<'_>,
-    deps: &Deps<'_>,
-    facts: &Facts,
-) -> Result<Decision, HashError> {
-    match begin(account, input, deps, facts)? {
-        Step::Done(d) => Ok(d),
-        Step::Verify(pending) => {
-            let matched = check(&pending, input, deps)?;
-            let mut d = finish(&pending.reserved, input, &pending, matched, deps, facts)?;
-            let written = d.account.get_or_insert_with(|| pending.reserved.clone());
-            if let Some(p) = input
-                .password()
-                .filter(|_| password_passed(matched, &d.outcome))
-                && let Some((after, event)) = rehash(written, &pending, p, deps, facts)?
-            {
-                *written = after;
-                d.events.push(event);
+macro_rules! redacted_debug {
+    ($($name:ident),*) => {$(
+        /// Shows where the step is, never what was typed.
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("input", &self.ctx.input)
+                    .finish_non_exhaustive()
             }
-            if *written == *account {
-                d.account = None;
-            }
-            Ok(d)
         }
+    )*};
+}
+
+redacted_debug!(AwaitRecord, AwaitToken, AwaitHash, HashDone, AwaitWritten);
+
+/// Shows the write's shape, never a secret (events hold none).
+impl fmt::Debug for AwaitWrite<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwaitWrite")
+            .field("events", &self.write.events)
+            .field("then", &self.then)
+            .finish_non_exhaustive()
     }
-}
-
-/// Whether a finished password check passed the password factor (so that
-/// a [`rehash`] is due): the password matched and was not refused because
-/// another attempt locked it meanwhile.
-#[must_use]
-pub fn password_passed(matched: bool, outcome: &Outcome) -> bool {
-    matched && outcome.refusal() != Some(&Refusal::InvalidCredentials)
-}
-
-/// Phase one: decides every input that needs no password verification, and
-/// for those that do, reserves the failure.
-///
-/// # Errors
-/// [`HashError`] as for [`decide`].
-pub fn begin(
-    account: &Account,
-    input: &Input<'_>,
-    deps: &Deps<'_>,
-    facts: &Facts,
-) -> Result<Step, HashError> {
-    let mut run = Run::new(account, deps, facts);
-    let outcome = match *input {
-        Input::Password { password, .. } => match run.password_gate(password) {
-            Some(refused) => refused,
-            None => return Ok(Step::Verify(run.reserve())),
-        },
-        Input::ChangePasswordLoggedIn { session, .. } => match run.voluntary_gate(session) {
-            Some(refused) => refused,
-            None => return Ok(Step::Verify(run.reserve())),
-        },
-        Input::Otp {
-            ticket,
-            code,
-            token,
-        } => run.otp(ticket, code, token),
-        Input::Enroll {
-            ticket,
-            credential_id,
-            otp1,
-            otp2,
-            token,
-        } => run.enroll(ticket, credential_id, otp1, otp2, token),
-        Input::Resync {
-            ticket,
-            otp1,
-            otp2,
-            token,
-        } => run.resync(ticket, otp1, otp2, token),
-        Input::ChangePassword {
-            ticket,
-            new,
-            confirmation,
-        } => run.forced_change(ticket, new, confirmation)?,
-        Input::Operator {
-            operator_id,
-            action,
-        } => {
-            run.operator = Some(bounded(operator_id));
-            run.operator(action)?
-        }
-    };
-    Ok(Step::Done(run.done(account, outcome)))
-}
-
-/// Phase two: verifies the password of `input` for a reservation made by
-/// [`begin`]. Oversized input is not hashed (the dummy is verified instead,
-/// for the same work); a stored hash made at a cheaper cost is followed by
-/// [`PasswordHasher::pad_to_cost`](lockstep_password::PasswordHasher::pad_to_cost), so that it never answers faster.
-///
-/// # Errors
-/// [`HashError`] when the stored hash is malformed or out of range.
-pub fn check(
-    pending: &PasswordCheck,
-    input: &Input<'_>,
-    deps: &Deps<'_>,
-) -> Result<bool, HashError> {
-    match input.password() {
-        Some(p) => password::verify(pending, p, deps),
-        None => Ok(false),
-    }
-}
-
-/// Phase three: the answer, on `current` (the stored record, which may have
-/// moved on since the reservation: the caller must restart from [`begin`]
-/// when its password hash is no longer the one checked).
-///
-/// # Errors
-/// [`HashError`] as for [`decide`].
-pub fn finish(
-    current: &Account,
-    input: &Input<'_>,
-    pending: &PasswordCheck,
-    matched: bool,
-    deps: &Deps<'_>,
-    facts: &Facts,
-) -> Result<Decision, HashError> {
-    let mut run = Run::new(current, deps, facts);
-    let outcome = match *input {
-        Input::Password { entry, .. } => run.password_result(pending, matched, entry),
-        Input::ChangePasswordLoggedIn {
-            new, confirmation, ..
-        } => run.voluntary_result(pending, matched, new, confirmation)?,
-        _ => Outcome::Refused(Refusal::InvalidTicket),
-    };
-    Ok(run.done(current, outcome))
 }

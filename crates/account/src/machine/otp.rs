@@ -1,18 +1,23 @@
 //! The OTP stage: login with one code (R-LOG-2, R-LOG-3, R-TOK-3), token
 //! enrollment (R-ENR-2, R-ENR-3, R-ENR-4, R-ENR-5, R-ENR-6, R-TOK-1,
 //! R-TOK-2) and resync (R-SYN-1, R-SYN-2, R-SYN-3), with the OTP lock
-//! (R-LCK-2, R-LCK-3). Enrollment and resync share [`Run::verify_pair`].
+//! (R-LCK-2, R-LCK-3). The ticket was checked before any of this runs (in
+//! the flow's gate, the one place tickets are checked).
 //!
 //! Everything here belongs to the token: its replay guard (`last_used`),
 //! its drift and its failure counter. A login never moves the drift; only
 //! enrollment and resync set it.
 
-use lockstep_otp::{Code, CodeError, CredentialId, Error as OtpError, Window};
+use lockstep_otp::{
+    Code, CodeError, CredentialId, CredentialIdError, Error as OtpError, Secret, Totp, TotpParams,
+    Window,
+};
 
-use super::{Candidate, Run};
+use super::{CodeInput, Draft};
 use crate::event::{EventKind, Factor, Outcome, Refusal};
-use crate::record::{Failures, LoginTicket, Stage, TokenBinding};
-use crate::token::{Keyed, TokenKind, TokenSeed, TokenStatus};
+use crate::record::{Failures, MustChange, Stage, TokenBinding};
+use crate::token::{Generator, TokenKind, TokenSeed, TokenStatus};
+use crate::write::TokenChange;
 
 /// Where a pair of codes is looked for.
 #[derive(Clone, Copy)]
@@ -24,41 +29,40 @@ enum PairSearch {
 }
 
 /// Parses two codes of the token's length; the first error wins.
-fn parse_pair(otp1: &str, otp2: &str, kind: TokenKind) -> Result<(Code, Code), CodeError> {
-    Ok((
-        Code::parse(otp1, kind.digits())?,
-        Code::parse(otp2, kind.digits())?,
-    ))
+fn parse_pair(
+    otp1: CodeInput<'_>,
+    otp2: CodeInput<'_>,
+    kind: TokenKind,
+) -> Result<(Code, Code), CodeError> {
+    Ok((otp1.parse(kind.digits())?, otp2.parse(kind.digits())?))
 }
 
-impl Run<'_, '_> {
+/// A seed no token has, searched in place of an enrollment's unusable
+/// token ID so that an unknown ID costs what a known one does.
+fn stand_in(kind: Option<TokenKind>) -> Option<TokenSeed> {
+    let secret = Secret::from_bytes(&[0x5a; 20]).ok()?;
+    Some(TokenSeed {
+        secret,
+        kind: kind.unwrap_or(TokenKind::Totp(TotpParams::DEFAULT)),
+    })
+}
+
+impl Draft<'_, '_> {
     /// The window for the code a login expects at `now` (R-TOK-3): the
     /// current step, `ahead` more, and the previous one only within the
     /// grace after the boundary.
-    fn acceptance_window(&self, totp: &lockstep_otp::Totp) -> Window {
+    fn acceptance_window(&self, totp: &Totp) -> Window {
         let period = totp.params().period.seconds();
         let left = totp.seconds_left(self.facts.now).unwrap_or(period);
         self.config().acceptance.window(period.saturating_sub(left))
     }
 
     /// Counts an OTP failure against the bound token, or the enrollment
-    /// counter when none is bound (R-ENR-5, R-LCK-2); the Nth locks and ends
-    /// the pending login and every session. The refusal names the token
-    /// (R-LOG-2).
+    /// counter when none is bound (R-ENR-5, R-LCK-2); the Nth locks. The
+    /// refusal names the token (R-LOG-2).
     fn otp_failure(&mut self, kind: fn(u32) -> EventKind, refusal: Refusal) -> Outcome {
-        let cap = self.config().otp_lock_after;
         let token_id = self.acc.token.as_ref().map(|t| t.credential_id);
-        let f = match self.acc.token.as_mut() {
-            Some(t) => &mut t.failures,
-            None => &mut self.acc.enrollment,
-        };
-        f.count = f.count.saturating_add(1).min(cap);
-        let count = f.count;
-        let locks = count >= cap;
-        f.locked |= locks;
-        self.event(kind(count));
-        let refusal = if locks {
-            self.void_logins();
+        let refusal = if self.count_failure(Factor::Otp, kind) {
             self.event(EventKind::Locked {
                 factor: Factor::Otp,
             });
@@ -66,73 +70,68 @@ impl Run<'_, '_> {
         } else {
             refusal
         };
-        match token_id {
-            Some(token_id) => Outcome::OtpRefused { refusal, token_id },
-            None => Outcome::Refused(refusal),
+        Outcome::Refused {
+            refusal,
+            token_id,
+            stage_open: false,
         }
     }
 
-    /// The checks every input on a bound token shares: a valid ticket for
-    /// the OTP stage, a bound token, not locked (a locked factor is neither
-    /// evaluated nor counted), and its seed. `Err` is the refusal.
+    /// The checks every input on a bound token shares: a bound token, not
+    /// locked (a locked factor is neither evaluated nor counted), and its
+    /// seed. `Err` is the refusal.
     fn bound_token<'s>(
         &mut self,
-        ticket: &LoginTicket,
         seed: Option<&'s TokenSeed>,
     ) -> Result<(TokenBinding, &'s TokenSeed), Outcome> {
-        if !self.ticket_ok(ticket, Stage::Otp) {
-            return Err(self.ticket_rejected());
-        }
         // The OTP stage is opened only with a token bound; revoke voids it.
         let Some(binding) = self.acc.token.clone() else {
             return Err(self.ticket_rejected());
         };
-        let token_id = binding.credential_id;
+        let token_id = Some(binding.credential_id);
         if binding.failures.locked {
-            self.event(EventKind::LockedAttempt {
-                factor: Factor::Otp,
-            });
-            return Err(Outcome::OtpRefused {
+            self.locked_attempt(Factor::Otp);
+            return Err(Outcome::Refused {
                 refusal: Refusal::TokenLocked,
                 token_id,
+                stage_open: false,
             });
         }
         match seed {
             Some(seed) if seed.kind == binding.kind => Ok((binding, seed)),
             // The directory lost the token or changed its kind: a fault of
             // the service, not of the user; not counted.
-            _ => Err(Outcome::OtpRefused {
+            _ => Err(Outcome::Refused {
                 refusal: Refusal::TokenUnavailable,
                 token_id,
+                stage_open: false,
             }),
         }
     }
 
     /// One code at login (R-LOG-3, R-TOK-3). The drift is not touched.
-    pub(super) fn otp(
-        &mut self,
-        ticket: &LoginTicket,
-        typed: &str,
-        seed: Option<&TokenSeed>,
-    ) -> Outcome {
-        let (binding, seed) = match self.bound_token(ticket, seed) {
+    pub(super) fn otp(&mut self, typed: CodeInput<'_>, seed: Option<&TokenSeed>) -> Outcome {
+        let (binding, seed) = match self.bound_token(seed) {
             Ok(found) => found,
             Err(refused) => return refused,
         };
-        let token_id = binding.credential_id;
-        let uncounted = |refusal| Outcome::OtpRefused { refusal, token_id };
-        if binding.drift.unsigned_abs() > u64::from(self.config().max_drift) {
+        let uncounted = |refusal| Outcome::Refused {
+            refusal,
+            token_id: Some(binding.credential_id),
+            stage_open: false,
+        };
+        if !self.config().drift_within_bound(binding.drift) {
             // The bound was lowered below this token's drift: a resync
             // must come first; valid codes are not failures.
             return uncounted(Refusal::ResyncRequired);
         }
-        let code = match Code::parse(typed, binding.kind.digits()) {
+        let code = match typed.parse(binding.kind.digits()) {
             Ok(code) => code,
             Err(e) => return uncounted(Refusal::MalformedCode(e)),
         };
         let limits = self.config().otp_limits();
-        let verified = match seed.keyed() {
-            Keyed::Totp(totp) => {
+        let verified = match seed.generator() {
+            Generator::Totp(totp) => {
                 let totp = totp.with_limits(limits);
                 let window = self.acceptance_window(&totp);
                 totp.verify(
@@ -144,7 +143,7 @@ impl Run<'_, '_> {
                 )
                 .map(|v| v.step)
             }
-            Keyed::Hotp(hotp) => {
+            Generator::Hotp(hotp) => {
                 let next = binding.last_used.saturating_add(1);
                 hotp.with_limits(limits)
                     .verify(&code, next, self.config().hotp_look_ahead)
@@ -184,10 +183,7 @@ impl Run<'_, '_> {
         let p = &self.acc.password;
         let c = self.config();
         let expired = c.expired(p.set_at, c.password_max_age_days, self.facts.now);
-        match p
-            .must_change
-            .or(expired.then_some(crate::record::MustChange::Expired))
-        {
+        match p.must_change.or(expired.then_some(MustChange::Expired)) {
             Some(reason) => {
                 self.event(EventKind::PasswordChangeRequired { reason });
                 Outcome::PasswordChangeRequired {
@@ -213,8 +209,8 @@ impl Run<'_, '_> {
     ) -> Result<(u64, i64), OtpError> {
         let c = self.config();
         let limits = c.otp_limits();
-        match seed.keyed() {
-            Keyed::Totp(totp) => {
+        match seed.generator() {
+            Generator::Totp(totp) => {
                 let totp = totp.with_limits(limits);
                 let (window, drift, last_used) = match search {
                     PairSearch::Enroll => {
@@ -226,11 +222,10 @@ impl Run<'_, '_> {
                     PairSearch::Resync { drift, last_used } => {
                         // OTP2 within ±window of the stored drift; the scan
                         // starts one step earlier for OTP1.
-                        let bound = i64::from(c.max_drift);
                         let w = c.resync_window;
                         (
                             Window::new(w.saturating_add(1), w),
-                            drift.clamp(-bound, bound),
+                            c.bounded_drift(drift),
                             Some(last_used),
                         )
                     }
@@ -238,7 +233,7 @@ impl Run<'_, '_> {
                 totp.resync_around(first, second, self.facts.now, window, drift, last_used)
                     .map(|r| (r.step, r.drift))
             }
-            Keyed::Hotp(hotp) => {
+            Generator::Hotp(hotp) => {
                 let next = match search {
                     PairSearch::Enroll => 0,
                     PairSearch::Resync { last_used, .. } => last_used.saturating_add(1),
@@ -251,47 +246,48 @@ impl Run<'_, '_> {
     }
 
     /// Token registration (R-ENR-2, R-ENR-3, R-ENR-5, R-ENR-6, R-TOK-1,
-    /// R-TOK-2): every failure counts against the enrollment counter.
+    /// R-TOK-2): every failure counts against the enrollment counter. A
+    /// token ID that cannot be registered (unknown to the directory, bound,
+    /// ever revoked — the store's status decides) answers like wrong codes,
+    /// after the same search, so that enrollment is no way to learn which
+    /// token IDs exist.
     pub(super) fn enroll(
         &mut self,
-        ticket: &LoginTicket,
-        typed_id: &str,
-        otp1: &str,
-        otp2: &str,
-        candidate: Option<Candidate<'_>>,
+        typed_id: Result<CredentialId, CredentialIdError>,
+        otp1: CodeInput<'_>,
+        otp2: CodeInput<'_>,
+        seed: Option<&TokenSeed>,
+        status: TokenStatus,
     ) -> Outcome {
-        if !self.ticket_ok(ticket, Stage::Enroll) {
-            return self.ticket_rejected();
-        }
         if self.acc.token.is_some() {
             // R-TOK-1: one token; the Enroll stage is never opened with one
             // bound, so this is a race with another enrollment.
-            return Outcome::Refused(Refusal::AlreadyEnrolled);
+            return Outcome::refused(Refusal::AlreadyEnrolled);
         }
         if self.acc.enrollment.locked {
-            self.event(EventKind::LockedAttempt {
-                factor: Factor::Otp,
-            });
-            return Outcome::Refused(Refusal::TokenLocked);
+            self.locked_attempt(Factor::Otp);
+            return Outcome::refused(Refusal::TokenLocked);
         }
         let failed = |failures| EventKind::EnrollmentFailed { failures };
-        let id = match CredentialId::parse(typed_id) {
+        let id = match typed_id {
             Ok(id) => id,
             Err(e) => return self.otp_failure(failed, Refusal::MalformedTokenId(e)),
         };
-        // Unknown to the directory, bound to anyone, or ever revoked: counted.
-        let seed = candidate.filter(|c| {
-            matches!(c.status, TokenStatus::Free) && !self.acc.revoked_tokens.contains(&id)
-        });
-        let Some(Candidate { seed, .. }) = seed else {
-            return self.otp_failure(failed, Refusal::TokenUnavailable);
+        let usable = seed.filter(|_| status == TokenStatus::Free);
+        let searched = match usable {
+            Some(seed) => Some(seed.clone()),
+            None => stand_in(seed.map(|s| s.kind)),
+        };
+        let Some(searched) = searched else {
+            return self.otp_failure(failed, Refusal::EnrollmentFailed);
         };
         // R-ENR-5: a failure of any kind counts, a malformed code included.
-        let Ok((first, second)) = parse_pair(otp1, otp2, seed.kind) else {
-            return self.otp_failure(failed, Refusal::InvalidCode);
+        let Ok((first, second)) = parse_pair(otp1, otp2, searched.kind) else {
+            return self.otp_failure(failed, Refusal::EnrollmentFailed);
         };
-        match self.verify_pair(seed, &first, &second, PairSearch::Enroll) {
-            Ok((step, drift)) => {
+        let found = self.verify_pair(&searched, &first, &second, PairSearch::Enroll);
+        match (found, usable) {
+            (Ok((step, drift)), Some(seed)) => {
                 // Both codes are consumed: the second's step is the last
                 // used (R-ENR-4). The new token starts with its own counter.
                 self.acc.enrollment = Failures::default();
@@ -303,6 +299,10 @@ impl Run<'_, '_> {
                     failures: Failures::default(),
                     bound_at: self.facts.now,
                 });
+                self.tokens.push(TokenChange::Bind {
+                    id,
+                    owner: self.acc.user_id.clone(),
+                });
                 self.event(EventKind::Enrolled {
                     token_id: id,
                     drift,
@@ -312,7 +312,7 @@ impl Run<'_, '_> {
                     token_id: id,
                 }
             }
-            Err(_) => self.otp_failure(failed, Refusal::InvalidCode),
+            _ => self.otp_failure(failed, Refusal::EnrollmentFailed),
         }
     }
 
@@ -321,12 +321,11 @@ impl Run<'_, '_> {
     /// adopted and both codes are consumed.
     pub(super) fn resync(
         &mut self,
-        ticket: &LoginTicket,
-        otp1: &str,
-        otp2: &str,
+        otp1: CodeInput<'_>,
+        otp2: CodeInput<'_>,
         seed: Option<&TokenSeed>,
     ) -> Outcome {
-        let (binding, seed) = match self.bound_token(ticket, seed) {
+        let (binding, seed) = match self.bound_token(seed) {
             Ok(found) => found,
             Err(refused) => return refused,
         };
@@ -334,9 +333,10 @@ impl Run<'_, '_> {
         let (first, second) = match parse_pair(otp1, otp2, binding.kind) {
             Ok(pair) => pair,
             Err(e) => {
-                return Outcome::OtpRefused {
+                return Outcome::Refused {
                     refusal: Refusal::MalformedCode(e),
-                    token_id,
+                    token_id: Some(token_id),
+                    stage_open: false,
                 };
             }
         };
@@ -359,7 +359,7 @@ impl Run<'_, '_> {
             }
             Err(_) => self.otp_failure(
                 |failures| EventKind::ResyncFailed { failures },
-                Refusal::InvalidCode,
+                Refusal::ResyncFailed,
             ),
         }
     }

@@ -1,15 +1,25 @@
-//! Sessions after a completed login (R-ACC-1): whether one is open — every
-//! authenticated request of a service asks — and logout.
+//! Sessions after a completed login (R-ACC-1): the one test of whether a
+//! session is open — the session check of every authenticated page,
+//! logout and the voluntary change's gate all use it — and logout.
 
-use crate::event::{AuditEvent, EventKind, Session};
+use subtle::ConstantTimeEq;
+
+use crate::event::{AuditEvent, EventKind, UserSession};
 use crate::record::{Account, SessionRecord, SessionToken};
 
-/// The stored session `token` opens at `now`, if any.
-fn open<'a>(account: &'a Account, token: &SessionToken, now: u64) -> Option<&'a SessionRecord> {
-    account.sessions.iter().find(|s| {
-        let live = now <= s.expires_at;
-        // Both tests always run: the digest comparison is constant time.
-        live & token.matches(&s.digest)
+/// The stored session `token` opens at `now`, if any. Every stored session
+/// is compared, in constant time, with no early exit: how long it takes
+/// says nothing of which one matched, or whether one did.
+pub(super) fn open<'a>(
+    account: &'a Account,
+    token: &SessionToken,
+    now: u64,
+) -> Option<&'a SessionRecord> {
+    let digest = token.digest();
+    account.sessions.iter().fold(None, |found, s| {
+        let live = subtle::Choice::from(u8::from(now <= s.expires_at));
+        let hit: bool = (live & digest.ct_eq(&s.digest)).into();
+        found.or(hit.then_some(s))
     })
 }
 
@@ -17,9 +27,8 @@ fn open<'a>(account: &'a Account, token: &SessionToken, now: u64) -> Option<&'a 
 /// screen shows (R-ACC-1); `None` when the token names no session, or one
 /// that expired or was ended (logout, a lock, a reset, a revoke, a password
 /// change).
-#[must_use]
-pub fn session(account: &Account, token: &SessionToken, now: u64) -> Option<Session> {
-    open(account, token, now).map(|s| Session {
+pub(super) fn check(account: &Account, token: &SessionToken, now: u64) -> Option<UserSession> {
+    open(account, token, now).map(|s| UserSession {
         customer_name: account.customer_name.clone(),
         user_id: account.user_id.clone(),
         user_name: account.user_name.clone(),
@@ -28,11 +37,14 @@ pub fn session(account: &Account, token: &SessionToken, now: u64) -> Option<Sess
     })
 }
 
-/// Logout: `account` without the session `token` opens at `now`, and the
-/// audit event ([`EventKind::LoggedOut`]) to write with it; `None` when the
-/// token opens no session (nothing to write). Other sessions stay open.
-#[must_use]
-pub fn logout(account: &Account, token: &SessionToken, now: u64) -> Option<(Account, AuditEvent)> {
+/// Logout: `account` without the session `token` opens at `now`, and its
+/// audit event ([`EventKind::LoggedOut`]); `None` when the token opens no
+/// session (nothing to write). Other sessions stay open.
+pub(super) fn logout(
+    account: &Account,
+    token: &SessionToken,
+    now: u64,
+) -> Option<(Account, AuditEvent)> {
     let ended = open(account, token, now)?.digest;
     let mut after = account.clone();
     after.sessions.retain(|s| s.digest != ended);

@@ -1,15 +1,18 @@
-//! Item 2: user-ID enumeration (R-LOG-5).
+//! User-ID enumeration (R-LOG-5): every answer, every cost, every queue
+//! the same whatever the user ID.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::common::{Fx, refusal};
+use crate::common::{Fx, TEMP, all_events, refusal, ticket};
+use lockstep_account::offload::Offload;
 use lockstep_account::{
-    Authenticator, EventKind, LoginTicket, MemoryDirectory, Outcome, Refusal, SessionToken,
-    StoreError, TokenDirectory, TokenSeed,
+    Account, AccountStore, AuditLog, Authenticator, Entry, EventKind, LoginTicket, MemoryDirectory,
+    MemoryStore, Outcome, Random, Refusal, SessionToken, StoreError, TokenDirectory, TokenSeed,
+    TokenStatus, Write,
 };
 use lockstep_otp::CredentialId;
-use lockstep_password::{Password, PasswordHasher};
+use lockstep_password::{Password, PasswordHashing};
 
 /// A directory that counts its lookups.
 #[derive(Debug, Default)]
@@ -23,18 +26,26 @@ impl TokenDirectory for CountingDirectory {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.seed(id).await
     }
+    async fn insert(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> Result<(), StoreError> {
+        self.inner.insert(id, seed, random).await
+    }
 }
 
-/// Item 2: every input has its unknown-user mirror. With a bad ticket, an
-/// unknown and a known user ID get the same answer, and no token is looked
-/// up for either (the ticket is checked first).
+/// Every input has its unknown-user mirror. With a bad ticket, an unknown
+/// and a known user ID get the same answer, and no token is looked up for
+/// either (the ticket is checked first).
 #[tokio::test]
 async fn otp_stage_inputs_answer_alike_for_unknown_and_known_ids() {
     let fx = Fx::new();
     let (id, _) = fx.ready("known", 1, "Owner123").await;
     let directory = Arc::new(CountingDirectory::default());
     let auth = Authenticator::builder(Arc::clone(&fx.store), Arc::clone(&directory))
-        .hasher(Arc::clone(&fx.hasher) as Arc<dyn PasswordHasher>)
+        .hasher(Arc::clone(&fx.hasher) as Arc<dyn PasswordHashing>)
         .clock(Arc::new(fx.clock.clone()))
         .build()
         .unwrap();
@@ -55,8 +66,8 @@ async fn otp_stage_inputs_answer_alike_for_unknown_and_known_ids() {
         ];
         for r in answers {
             assert_eq!(
-                format!("{:?}", r.outcome),
-                format!("{:?}", Outcome::Refused(Refusal::InvalidTicket)),
+                r.outcome,
+                Outcome::refused(Refusal::InvalidTicket),
                 "{user}"
             );
         }
@@ -68,24 +79,20 @@ async fn otp_stage_inputs_answer_alike_for_unknown_and_known_ids() {
     );
 }
 
-/// The unknown-user audit event keeps a bounded prefix of what was typed.
+/// The unknown-user audit events keep a bounded prefix of what was typed,
+/// and the attempt is noted under it, never under the megabytes typed.
 #[tokio::test]
 async fn the_audited_unknown_id_is_bounded() {
     let fx = Fx::new();
     let huge = "あ".repeat(100_000);
     let r = fx.password(&huge, "Wrong999").await;
-    assert_eq!(r.events[0].kind, EventKind::UnknownUser);
-    assert!(
-        r.events[0].user_id.len() <= 64,
-        "{}",
-        r.events[0].user_id.len()
-    );
-    assert!(huge.starts_with(&r.events[0].user_id));
-    // The attempt is counted under the same bounded prefix, not the whole.
-    use lockstep_account::AccountStore as _;
+    let kinds: Vec<_> = r.events.iter().map(|e| e.kind.clone()).collect();
+    assert_eq!(kinds, [EventKind::AttemptNoted, EventKind::UnknownUser]);
     let prefix = r.events[0].user_id.clone();
-    assert_eq!(fx.store.attempts(&prefix).await.unwrap().0, 1);
-    assert_eq!(fx.store.attempts(&huge).await.unwrap().0, 0);
+    assert!(prefix.len() <= 64, "{}", prefix.len());
+    assert!(huge.starts_with(&prefix));
+    assert_eq!(fx.store.attempts(&prefix).await.unwrap().count, 1);
+    assert_eq!(fx.store.attempts(&huge).await.unwrap().count, 0);
 }
 
 /// A stored hash at a cheaper, older cost is padded with a verification at
@@ -106,119 +113,201 @@ async fn an_older_cheaper_hash_is_padded_to_the_configured_cost() {
     );
 }
 
-// ------------------------------------------------------------ 3. count first
+/// What a step did, in order: loads, lookups, turns on the hook, writes.
+type Trace = Arc<Mutex<Vec<&'static str>>>;
 
-/// A store that counts its writes.
-#[derive(Debug, Default)]
-struct CountingWrites {
-    inner: lockstep_account::MemoryStore,
-    writes: AtomicUsize,
+/// A store that records its loads and writes into a trace.
+struct Tracing {
+    inner: MemoryStore,
+    trace: Trace,
 }
 
-impl CountingWrites {
-    fn wrote(&self) {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+impl AccountStore for Tracing {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        self.trace.lock().unwrap().push("load");
+        self.inner.load(user_id).await
+    }
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.trace.lock().unwrap().push("write");
+        self.inner.write(write).await
+    }
+    async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
+        self.trace.lock().unwrap().push("lookup");
+        self.inner.token_status(id, user).await
     }
 }
 
-impl lockstep_account::AccountStore for CountingWrites {
-    async fn load(&self, u: &str) -> Result<Option<lockstep_account::Account>, StoreError> {
-        self.inner.load(u).await
-    }
-    async fn create(
-        &self,
-        a: &lockstep_account::Account,
-        e: &[lockstep_account::AuditEvent],
-    ) -> Result<(), StoreError> {
-        self.wrote();
-        self.inner.create(a, e).await
-    }
-    async fn replace(
-        &self,
-        a: &lockstep_account::Account,
-        expected: u64,
-        e: &[lockstep_account::AuditEvent],
-    ) -> Result<(), StoreError> {
-        self.wrote();
-        self.inner.replace(a, expected, e).await
-    }
-    async fn append(&self, e: &[lockstep_account::AuditEvent]) -> Result<(), StoreError> {
-        self.wrote();
-        self.inner.append(e).await
-    }
+impl AuditLog for Tracing {
     async fn events(
         &self,
-        u: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<lockstep_account::AuditEvent>, StoreError> {
-        self.inner.events(u, from, to).await
+        user: &str,
+        from: lockstep_account::Cursor,
+        limit: usize,
+    ) -> Result<Vec<lockstep_account::Logged>, StoreError> {
+        self.inner.events(user, from, limit).await
     }
-    async fn token_status(
-        &self,
-        id: &CredentialId,
-        u: &str,
-    ) -> Result<lockstep_account::TokenStatus, StoreError> {
-        self.inner.token_status(id, u).await
-    }
-    async fn note_attempt(&self, u: &str, at: u64) -> Result<(), StoreError> {
-        self.wrote();
-        self.inner.note_attempt(u, at).await
-    }
-    async fn attempts(&self, u: &str) -> Result<(u64, u64), StoreError> {
-        self.inner.attempts(u).await
+    async fn attempts(&self, user: &str) -> Result<lockstep_account::Attempts, StoreError> {
+        self.inner.attempts(user).await
     }
 }
 
-/// Item 2, in the store's writes: a wrong password writes twice (the
-/// count-first reservation, then the answer), so an unknown user ID and a
-/// locked one must too — on a durable store each write is an fsync, and
-/// one write less was 7 % less time on SQLite. The extra writes count the
-/// attempt where no record does.
+/// A hook that records its turns into a trace.
+struct TracingHook(Trace);
+
+impl Offload for TracingHook {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
+        self.0.lock().unwrap().push("hash");
+        work();
+    }
+}
+
+/// The attacker's count of the five password steps that must cost alike —
+/// an unknown ID, a wrong password, a locked ID, the right password, and a
+/// wrong password on an older-cost hash: the same phases in the same order
+/// (a load, the write that counts, one turn on the hook, the answer's
+/// write), so the same number of passes on the hook, the same writes, and
+/// the same queue. (Before the machine decided every step, a wrong
+/// password passed the hook three times and an unknown or locked ID once,
+/// and a locked ID hashed before its first write.)
 #[tokio::test]
-async fn every_password_step_writes_as_often_whatever_the_user_id() {
-    use lockstep_account::AccountStore as _;
-    let store = Arc::new(CountingWrites::default());
-    let auth = Authenticator::builder(Arc::clone(&store), MemoryDirectory::new())
-        .hasher(Arc::new(lockstep_password::InsecureTestHasher::new()))
+async fn every_password_step_takes_the_same_path_whatever_the_user_id() {
+    let trace: Trace = Arc::default();
+    let store = Arc::new(Tracing {
+        inner: MemoryStore::new(),
+        trace: Arc::clone(&trace),
+    });
+    let fx = Fx::over(Arc::clone(&store), lockstep_account::Config::default());
+    let auth = Authenticator::builder(Arc::clone(&store), Arc::clone(&fx.directory))
+        .hasher(Arc::clone(&fx.hasher) as Arc<dyn PasswordHashing>)
+        .clock(Arc::new(fx.clock.clone()))
+        .offload(Arc::new(TracingHook(Arc::clone(&trace))))
         .build()
         .unwrap();
-    let right = Password::from("Right123");
-    let wrong = Password::from("Wrong999");
-    for user in ["wrong", "locked"] {
-        auth.create_account("op", user, "Name", "C", &right)
-            .await
-            .unwrap();
+    for user in ["known", "locked", "right", "older"] {
+        fx.create(user).await;
     }
     for _ in 0..5 {
-        auth.login_password("locked", &wrong, lockstep_account::Entry::Enroll)
-            .await
-            .unwrap();
+        fx.password("locked", "Wrong999").await;
     }
-    let mut writes = Vec::new();
-    for user in ["wrong", "locked", "nobody"] {
-        let before = store.writes.load(Ordering::SeqCst);
+    fx.plant_older_hash("older", TEMP).await;
+    let cases = [
+        ("nobody", "Wrong999"),
+        ("known", "Wrong999"),
+        ("locked", "Wrong999"),
+        ("right", TEMP),
+        ("older", "Wrong999"),
+    ];
+    let mut paths = Vec::new();
+    for (user, pw) in cases {
+        trace.lock().unwrap().clear();
         let r = auth
-            .login_password(user, &wrong, lockstep_account::Entry::Enroll)
+            .login_password(user, &Password::from(pw), Entry::Enroll)
             .await
             .unwrap();
-        assert_eq!(refusal(&r), Some(&Refusal::InvalidCredentials), "{user}");
-        writes.push((user, store.writes.load(Ordering::SeqCst) - before));
+        let expected = if user == "right" {
+            None
+        } else {
+            Some(&Refusal::InvalidCredentials)
+        };
+        assert_eq!(refusal(&r), expected, "{user}");
+        paths.push((user, trace.lock().unwrap().clone()));
+    }
+    for (user, path) in &paths {
+        assert_eq!(
+            path,
+            &["load", "write", "hash", "write"],
+            "{user}: {paths:?}"
+        );
+    }
+}
+
+/// A user ID with control characters (NUL, CR, LF) can name no account: it
+/// answers like an unknown ID after the same hash, and touches no store
+/// (it once reached PostgreSQL and failed there); an account cannot be
+/// created with one.
+#[tokio::test]
+async fn control_characters_in_a_user_id_touch_no_store() {
+    let trace: Trace = Arc::default();
+    let store = Arc::new(Tracing {
+        inner: MemoryStore::new(),
+        trace: Arc::clone(&trace),
+    });
+    let fx = Fx::over(Arc::clone(&store), lockstep_account::Config::default());
+    let ticket = LoginTicket::from_bytes([1; 16]);
+    for id in ["nul\0id", "cr\rlf\nid", "\u{7f}"] {
+        trace.lock().unwrap().clear();
+        let before = fx.hasher.verifies.load(Ordering::SeqCst);
+        let r = fx
+            .auth
+            .login_password(id, &Password::from("Wrong999"), Entry::Login)
+            .await
+            .unwrap();
+        assert_eq!(refusal(&r), Some(&Refusal::InvalidCredentials), "{id:?}");
+        assert_eq!(fx.hasher.verifies.load(Ordering::SeqCst) - before, 1);
+        let r = fx.auth.submit_otp(id, &ticket, "123456").await.unwrap();
+        assert_eq!(refusal(&r), Some(&Refusal::InvalidTicket));
+        assert!(trace.lock().unwrap().is_empty(), "{id:?} touched the store");
+        let r = fx
+            .auth
+            .create_account("op", id, "Name", "C", &Password::from(TEMP))
+            .await
+            .unwrap();
+        assert_eq!(refusal(&r), Some(&Refusal::UserIdRejected), "{id:?}");
+    }
+    let long = "a".repeat(65);
+    let r = fx
+        .auth
+        .create_account("op", &long, "Name", "C", &Password::from(TEMP))
+        .await
+        .unwrap();
+    assert_eq!(refusal(&r), Some(&Refusal::UserIdRejected));
+}
+
+/// Enrollment tells nobody which token IDs exist: after the password step,
+/// a token ID the directory does not know, one bound to another user, and
+/// a known free one with wrong codes answer alike, are counted alike, and
+/// leave the same events.
+#[tokio::test]
+async fn enrollment_is_no_token_id_oracle() {
+    let fx = Fx::new();
+    let (taken, _) = fx.enrolled("owner", 1).await;
+    let (free, _) = fx.token(2);
+    let unknown = CredentialId::from_random([99; 16]);
+    let mut answers = Vec::new();
+    for (n, id) in [unknown, taken, free].into_iter().enumerate() {
+        let user = format!("probe{n}");
+        fx.create(&user).await;
+        let t = ticket(fx.password(&user, TEMP).await.outcome);
+        let r = fx
+            .auth
+            .enroll(&user, &t, id.as_str(), "123456", "234567")
+            .await
+            .unwrap();
+        let kinds: Vec<_> = r.events.iter().map(|e| e.kind.clone()).collect();
+        answers.push((r.outcome, kinds, fx.load(&user).await.enrollment));
     }
     assert_eq!(
-        writes,
-        vec![("wrong", 2), ("locked", 2), ("nobody", 2)],
-        "writes per password step"
+        answers[0].0.refusal(),
+        Some(&Refusal::EnrollmentFailed),
+        "{answers:?}"
     );
-    assert_eq!(store.attempts("nobody").await.unwrap().0, 1);
-    assert_eq!(store.attempts("locked").await.unwrap().0, 1);
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+/// Attempts typed on a user ID before an account had it are not that
+/// account's: the desk would show a count on an account never tried.
+#[tokio::test]
+async fn attempts_before_an_account_existed_are_not_its_own() {
+    let fx = Fx::new();
+    for _ in 0..3 {
+        fx.password("later", "Guess1234").await;
+    }
+    assert_eq!(fx.store.attempts("later").await.unwrap().count, 3);
+    fx.create("later").await;
+    assert_eq!(fx.store.attempts("later").await.unwrap().count, 0);
+    let events = all_events(&*fx.store, "later").await;
     assert_eq!(
-        store.attempts("wrong").await.unwrap().0,
-        0,
-        "its record counts it"
+        events.last().map(|e| &e.kind),
+        Some(&EventKind::AccountCreated)
     );
-    // An OTP-stage input on an unknown ID is no password attempt.
-    let bad = LoginTicket::from_bytes([9; 16]);
-    auth.submit_otp("nobody", &bad, "123456").await.unwrap();
-    assert_eq!(store.attempts("nobody").await.unwrap().0, 1);
 }

@@ -8,6 +8,7 @@ mod common;
 
 mod count_first;
 mod enumeration;
+mod flood;
 mod limits;
 mod sessions;
 mod takeover;

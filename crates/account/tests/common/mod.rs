@@ -3,8 +3,9 @@
 
 pub use lockstep_store_tests::expect_ticket as ticket;
 pub use lockstep_store_tests::fixture::{Fx, T, TEMP};
+pub use lockstep_store_tests::{all_events, assert_counts_match_events};
 
-/// The refusal of a response, if it is one.
-pub fn refusal(r: &lockstep_account::Response) -> Option<&lockstep_account::Refusal> {
+/// The refusal of a reply, if it is one.
+pub fn refusal(r: &lockstep_account::Reply) -> Option<&lockstep_account::Refusal> {
     r.outcome.refusal()
 }

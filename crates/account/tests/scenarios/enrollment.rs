@@ -41,7 +41,11 @@ async fn r_enr_3_codes_must_be_consecutive_and_the_second_current() {
     fx.seconds_into_step(15);
     for (a, b) in [(-2, -1), (-2, 0), (0, -1), (-20, -19), (5, 6), (1, 2)] {
         let r = fx.enroll("u1", &t, id, &totp, a, b).await;
-        assert_eq!(refusal(&r), Some(&Refusal::InvalidCode), "pair ({a}, {b})");
+        assert_eq!(
+            refusal(&r),
+            Some(&Refusal::EnrollmentFailed),
+            "pair ({a}, {b})"
+        );
     }
     // Within the allowance after the boundary the previous step still counts.
     fx.clock.advance(20); // 5 s into the next step
@@ -126,7 +130,7 @@ async fn r_enr_5_ten_failed_enrollments_lock_until_the_desk_unlocks() {
         let want = if n == 10 {
             Refusal::TokenLocked
         } else {
-            Refusal::InvalidCode
+            Refusal::EnrollmentFailed
         };
         assert_eq!(refusal(&r), Some(&want), "attempt {n}");
     }
@@ -228,7 +232,7 @@ async fn r_log_6_the_wrong_entry_button_says_which_to_use() {
         r.outcome
             .refusal()
             .unwrap()
-            .message_ja()
+            .message_ja(&lockstep_account::Config::default())
             .contains("［利用開始登録］")
     );
     assert!(fx.load("u1").await.ticket.is_none());
@@ -245,7 +249,7 @@ async fn r_log_6_the_wrong_entry_button_says_which_to_use() {
         r.outcome
             .refusal()
             .unwrap()
-            .message_ja()
+            .message_ja(&lockstep_account::Config::default())
             .contains("［ワンタイムパスワードログイン］")
     );
     assert_eq!(fx.load("u1").await.password.failures.count, 0);

@@ -4,12 +4,11 @@
 use std::sync::atomic::Ordering;
 
 use lockstep_account::{
-    AccountStore as _, CodeAcceptance, Config, Entry, EventKind, MustChange, OperatorAction,
-    Outcome, Refusal,
+    CodeAcceptance, Config, Entry, EventKind, MustChange, OperatorAction, Outcome, Refusal,
 };
 use lockstep_password::Password;
 
-use crate::common::{Fx, TEMP, refusal};
+use crate::common::{Fx, TEMP, all_events, refusal};
 
 #[tokio::test]
 async fn r_acc_1_logged_in_outcome_shows_customer_user_id_and_name() {
@@ -96,7 +95,7 @@ async fn r_log_2_otp_refusals_carry_the_token_id() {
     let resync = fx.resync("u1", &t, &totp, 3, 5).await;
     for r in [wrong, malformed, resync] {
         assert!(
-            matches!(r.outcome, Outcome::OtpRefused { token_id, .. } if token_id == id),
+            matches!(r.outcome, Outcome::Refused { token_id: Some(token_id), .. } if token_id == id),
             "{:?}",
             r.outcome
         );
@@ -180,11 +179,11 @@ async fn r_log_5_unknown_wrong_and_locked_look_the_same_and_cost_the_same() {
         let refusal = r.outcome.refusal().unwrap().clone();
         answers.push((
             refusal.code(),
-            refusal.to_string(),
-            refusal.message_ja(),
+            refusal.message_en(fx.auth.config()),
+            refusal.message_ja(fx.auth.config()),
             format!("{:?}", r.outcome),
         ));
-        let truth = &r.events[0].kind;
+        let truth = &r.events.last().unwrap().kind;
         match user {
             "u1" => assert!(matches!(truth, EventKind::PasswordFailed { .. })),
             "nobody" => assert_eq!(truth, &EventKind::UnknownUser),
@@ -196,11 +195,20 @@ async fn r_log_5_unknown_wrong_and_locked_look_the_same_and_cost_the_same() {
     let unknown = fx.password("nobody", "Wrong999").await;
     assert_eq!(wrong.outcome, unknown.outcome, "outcomes compare equal");
     let (_, en, ja, _) = &answers[0];
-    assert!(en.contains("five") && en.contains("support desk"), "{en}");
+    assert!(
+        en.contains("5 wrong") && en.contains("support desk"),
+        "{en}"
+    );
     assert!(
         ja.contains("5回") && ja.contains("お取引店またはサポートデスク"),
         "{ja}"
     );
+    // The text states the configured caps, not the manual's defaults.
+    let three = Config::builder().lock_after(3, 7).build().unwrap();
+    let ja = Refusal::InvalidCredentials.message_ja(&three);
+    assert!(ja.contains("3回") && !ja.contains("5回"), "{ja}");
+    let ja = Refusal::InvalidCode.message_ja(&three);
+    assert!(ja.contains("7回") && !ja.contains("10回"), "{ja}");
 }
 
 #[tokio::test]
@@ -312,7 +320,7 @@ async fn r_tok_4_revoked_token_stops_at_once_and_a_new_one_starts_afresh() {
     // The revoked ID never again.
     let t = fx.login("u1", "Newpass1").await;
     let r = fx.enroll("u1", &t, old_id, &old_totp, -1, 0).await;
-    assert_eq!(refusal(&r), Some(&Refusal::TokenUnavailable));
+    assert_eq!(refusal(&r), Some(&Refusal::EnrollmentFailed));
     // The new token's replay guard is its own: an exact new token enrolls
     // and logs in at the current step, behind the old token's last step.
     let (new_id, new_totp) = fx.token(2);
@@ -374,7 +382,7 @@ async fn r_acc_1_session_is_open_until_logout_and_a_copied_token_dies_with_it() 
         "not u2's session"
     );
     assert_eq!(fx.load("u1").await.version, after, "nothing written");
-    let events = fx.store.events("u1", 0, u64::MAX).await.unwrap();
+    let events = all_events(&*fx.store, "u1").await;
     let logouts = events
         .iter()
         .filter(|e| e.kind == EventKind::LoggedOut)

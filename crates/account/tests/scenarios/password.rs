@@ -2,13 +2,13 @@
 //! R-PWD-2, R-PWD-3 are the password crate's, `crates/password/tests/rules.rs`),
 //! and the voluntary change behind a completed login.
 
-use lockstep_account::{Config, EventKind, MustChange, Outcome, Refusal, Session};
+use lockstep_account::{Config, EventKind, MustChange, Outcome, Refusal, UserSession};
 use lockstep_password::{Password, Violation};
 
 use crate::common::{Fx, T, ticket};
 
 /// A voluntary change with `session`.
-async fn change(fx: &Fx, session: &Session, cur: &str, new: &str) -> Outcome {
+async fn change(fx: &Fx, session: &UserSession, cur: &str, new: &str) -> Outcome {
     fx.auth
         .change_password_logged_in(
             "u1",
@@ -33,7 +33,10 @@ async fn r_pwd_4_change_refuses_the_last_two_passwords() {
     // Current and previous are refused, without saying which one matched…
     for again in ["Second22", "First111"] {
         match change(&fx, &s, "Second22", again).await {
-            Outcome::Refused(Refusal::PasswordRejected(v)) => {
+            Outcome::Refused {
+                refusal: Refusal::PasswordRejected(v),
+                ..
+            } => {
                 assert_eq!(v.as_slice(), [Violation::Reused]);
             }
             other => panic!("{other:?}"),
@@ -66,7 +69,10 @@ async fn r_pwd_5_confirmation_must_match_and_every_rule_is_reported() {
         .await
         .unwrap();
     match r.outcome {
-        Outcome::Refused(Refusal::PasswordRejected(v)) => {
+        Outcome::Refused {
+            refusal: Refusal::PasswordRejected(v),
+            ..
+        } => {
             assert_eq!(
                 v.codes().collect::<Vec<_>>(),
                 ["too_short", "same_as_user_id", "confirmation_mismatch"]
@@ -76,7 +82,7 @@ async fn r_pwd_5_confirmation_must_match_and_every_rule_is_reported() {
     }
     // A wrong current password counts as a password failure.
     let r = change(&fx, &s, "nope1234", "Other123").await;
-    assert_eq!(r.refusal(), Some(&Refusal::InvalidCredentials));
+    assert_eq!(r.refusal(), Some(&Refusal::WrongCurrentPassword));
     assert_eq!(fx.load("u1").await.password.failures.count, 1);
 }
 
@@ -139,9 +145,12 @@ async fn a_hash_with_other_parameters_is_replaced_at_the_next_login() {
     );
     let a = fx.load("u1").await;
     assert!(
-        a.password.hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+        a.password
+            .hash
+            .as_str()
+            .starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
         "{}",
-        a.password.hash
+        a.password.hash.as_str()
     );
     assert_eq!(
         (a.password.set_at, a.password.previous),

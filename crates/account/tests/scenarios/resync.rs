@@ -1,6 +1,6 @@
 //! 同期ズレ補正 (manual §2.6): R-SYN-1, R-SYN-2, R-SYN-3.
 
-use lockstep_account::machine::Input;
+use lockstep_account::machine::{CodeInput, Input};
 use lockstep_account::{Config, EventKind, LoginTicket, Outcome, Refusal};
 
 use crate::common::{Fx, refusal, ticket};
@@ -41,7 +41,7 @@ async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
     let (_, totp) = fx.ready("u1", 1, "First111").await;
     let t = fx.login("u1", "First111").await;
     let r = fx.resync("u1", &t, &totp, 10, 12).await;
-    assert_eq!(refusal(&r), Some(&Refusal::InvalidCode));
+    assert_eq!(refusal(&r), Some(&Refusal::ResyncFailed));
     assert_eq!(
         fx.load("u1").await.token.unwrap().failures.count,
         1,
@@ -49,7 +49,7 @@ async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
     );
     // Replaying consumed codes as a resync pair fails too (R-ENR-4).
     let r = fx.resync("u1", &t, &totp, -3, -2).await;
-    assert_eq!(refusal(&r), Some(&Refusal::InvalidCode));
+    assert_eq!(refusal(&r), Some(&Refusal::ResyncFailed));
     // Resync needs the OTP-stage ticket of the password step.
     let forged = LoginTicket::from_bytes([1; 16]);
     let r = fx.resync("u1", &forged, &totp, 0, 1).await;
@@ -63,16 +63,14 @@ async fn r_syn_2_resync_rules_consecutive_counted_and_refused_while_locked() {
     let binding = record.token.as_mut().unwrap();
     binding.failures.locked = true;
     binding.failures.count = 10;
-    let seed = fx.seed(binding.credential_id).await;
     let (a, b) = (fx.code(&totp, 0), fx.code(&totp, 1));
     let d = fx
         .decide(
             &record,
-            &Input::Resync {
+            Input::Resync {
                 ticket: &t,
-                otp1: &a,
-                otp2: &b,
-                token: Some(&seed),
+                otp1: CodeInput::Text(&a),
+                otp2: CodeInput::Text(&b),
             },
         )
         .unwrap();
@@ -106,7 +104,7 @@ async fn r_syn_2_the_resync_window_is_centred_on_the_stored_drift() {
     fx.clock.advance(30 * 60);
     let t = fx.login("u1", "First111").await;
     let r = fx.resync("u1", &t, &totp, -5, -4).await;
-    assert_eq!(refusal(&r), Some(&Refusal::InvalidCode));
+    assert_eq!(refusal(&r), Some(&Refusal::ResyncFailed));
     assert!(
         r.events
             .iter()
@@ -132,7 +130,7 @@ async fn r_syn_3_no_drift_past_the_bound() {
     let (_, totp) = fx.ready("u1", 1, "First111").await;
     let t = fx.login("u1", "First111").await;
     let r = fx.resync("u1", &t, &totp, 14, 15).await;
-    assert_eq!(refusal(&r), Some(&Refusal::InvalidCode));
+    assert_eq!(refusal(&r), Some(&Refusal::ResyncFailed));
     let r = fx.resync("u1", &t, &totp, 9, 10).await;
     assert!(
         matches!(r.outcome, Outcome::Resynced { .. }),

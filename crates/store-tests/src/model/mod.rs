@@ -38,13 +38,14 @@
 use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
-use lockstep_account::machine::{self, Candidate, Decision, Deps, Facts, Input};
+use lockstep_account::machine::{self, CodeInput, Decision, Deps, Facts, Input};
 use lockstep_account::{
     Account, Config, Entry, EventKind, LoginTicket, MustChange, OperatorAction, SessionToken,
     Stage, TokenSeed, TokenStatus,
 };
+use lockstep_account::{Error, Outcome};
 use lockstep_otp::{CredentialId, Secret, Totp, TotpParams};
-use lockstep_password::{HashError, Password, PasswordHash, PasswordHasher, PasswordPolicy};
+use lockstep_password::{HashError, Password, PasswordHash, PasswordHashing, PasswordPolicy};
 
 use crate::hashers::{CountingHasher, StubHasher};
 
@@ -149,13 +150,13 @@ struct Before {
 /// What one operation did, for the invariants.
 struct Step {
     expect: Expect,
-    decision: Result<Decision, HashError>,
+    decision: Result<Decision, Error>,
     /// The held session a voluntary change used, if any.
     session_used: Option<usize>,
 }
 
 impl World {
-    fn new(config: Config) -> Result<Self, HashError> {
+    fn new(config: Config) -> Result<Self, Error> {
         let secret =
             Secret::from_bytes(b"model-token-secret-20").map_err(|_| HashError::Malformed)?;
         let seed = TokenSeed::totp(secret, TotpParams::DEFAULT);
@@ -188,9 +189,15 @@ impl World {
             config,
         };
         let facts = w.facts();
-        let (acc, _) =
-            machine::create_account("u1", "user-one", "Customer", &temp, "op", &w.deps(), &facts)?;
-        w.acc = acc;
+        let create = Input::Create {
+            operator_id: "op",
+            user_name: "user-one",
+            customer_name: "Customer",
+            temporary: &temp,
+        };
+        let no_tokens = |_: &CredentialId| (None, TokenStatus::Free);
+        let created = machine::decide(None, "u1", create, w.deps(), facts, &no_tokens)?;
+        w.acc = created.account.ok_or(Error::Hash(HashError::Malformed))?;
         Ok(w)
     }
 
@@ -221,9 +228,11 @@ impl World {
         }
     }
 
-    fn decide(&mut self, input: &Input<'_>) -> Result<Decision, HashError> {
+    fn decide(&mut self, input: &Input<'_>) -> Result<Decision, Error> {
         let facts = self.facts();
-        machine::decide(&self.acc, input, &self.deps(), &facts)
+        let seed = self.seed.clone();
+        let tokens = move |_: &CredentialId| (Some(seed.clone()), TokenStatus::Free);
+        machine::decide(Some(&self.acc), "u1", *input, self.deps(), facts, &tokens)
     }
 
     fn current_step(&self) -> u64 {
@@ -321,11 +330,9 @@ impl World {
         }
         let good = step.is_some_and(|s| lo <= s && s <= hi && last.is_none_or(|l| s > l));
         let ticket = self.presented_ticket();
-        let seed = self.seed.clone();
         let decision = self.decide(&Input::Otp {
             ticket: &ticket,
-            code: &code,
-            token: Some(&seed),
+            code: CodeInput::Text(&code),
         });
         let (caps, now, index) = (self.caps, self.now, self.held.len());
         let m = &mut self.m;
@@ -345,7 +352,7 @@ impl World {
                 Expect::LoggedIn
             }
         } else {
-            m.otp_fail(caps)
+            m.otp_fail(caps, "invalid_code")
         };
         Some(Step {
             expect,
@@ -373,24 +380,18 @@ impl World {
             return None;
         }
         let ticket = self.presented_ticket();
-        let seed = self.seed.clone();
         let input = if enroll {
             Input::Enroll {
                 ticket: &ticket,
                 credential_id: id.as_str(),
-                otp1: &a,
-                otp2: &b,
-                token: Some(Candidate {
-                    seed: &seed,
-                    status: TokenStatus::Free,
-                }),
+                otp1: CodeInput::Text(&a),
+                otp2: CodeInput::Text(&b),
             }
         } else {
             Input::Resync {
                 ticket: &ticket,
-                otp1: &a,
-                otp2: &b,
-                token: Some(&seed),
+                otp1: CodeInput::Text(&a),
+                otp2: CodeInput::Text(&b),
             }
         };
         let decision = self.decide(&input);
@@ -423,7 +424,14 @@ impl World {
             });
             m.open(Stage::Otp, now, caps)
         } else {
-            m.otp_fail(caps)
+            m.otp_fail(
+                caps,
+                if enroll {
+                    "enrollment_failed"
+                } else {
+                    "resync_failed"
+                },
+            )
         };
         Some(Step {
             expect,
@@ -496,7 +504,7 @@ impl World {
         } else if m.otp_locked() {
             Expect::Refused("token_locked")
         } else if !m.password_attempt(caps, right) {
-            Expect::Refused("invalid_credentials")
+            Expect::Refused("wrong_current_password")
         } else if valid {
             m.void();
             m.open_session(index, now, caps);
@@ -599,9 +607,18 @@ impl World {
     }
 
     /// The session check of an authenticated page; names what it saw.
-    fn session(&self, i: usize, n: u8) -> &'static str {
+    fn session(&mut self, i: usize, n: u8) -> &'static str {
         let (pick, token) = self.held_session(n);
-        let got = machine::session(&self.acc, &token, self.now);
+        let got = match self.decide(&Input::Session { session: &token }) {
+            Ok(d) => {
+                assert!(d.writes.is_empty(), "op {i}: a session check wrote");
+                match d.outcome {
+                    Outcome::SessionOpen(s) => Some(s),
+                    _ => None,
+                }
+            }
+            Err(e) => panic!("op {i}: {e}"),
+        };
         let want = pick.and_then(|p| {
             self.m
                 .sessions
@@ -633,9 +650,20 @@ impl World {
     fn logout(&mut self, i: usize, n: u8) -> &'static str {
         let (pick, token) = self.held_session(n);
         let live = self.m.session_live(pick, self.now);
-        let got = machine::logout(&self.acc, &token, self.now);
-        assert_eq!(got.is_some(), live, "op {i} Logout({n}): ended a session");
-        if let Some((after, event)) = got {
+        let got = match self.decide(&Input::Logout { session: &token }) {
+            Ok(d) => d,
+            Err(e) => panic!("op {i}: {e}"),
+        };
+        assert_eq!(
+            got.outcome == Outcome::LoggedOut,
+            live,
+            "op {i} Logout({n}): ended a session"
+        );
+        if !live {
+            assert!(got.writes.is_empty(), "op {i}: a logout of nothing wrote");
+        }
+        if let (Some(after), [event]) = (got.account, got.events.as_slice()) {
+            let event = event.clone();
             assert_eq!(
                 (
                     event.kind,
@@ -646,10 +674,13 @@ impl World {
                 (EventKind::LoggedOut, self.now, "u1", None),
                 "op {i}: the logout's audit event"
             );
+            let before = core::mem::replace(&mut self.acc, after.clone());
+            let still = self.decide(&Input::Session { session: &token });
             assert!(
-                machine::session(&after, &token, self.now).is_none(),
+                still.is_ok_and(|d| d.outcome.session().is_none()),
                 "op {i}: the session is still open after its logout"
             );
+            self.acc = before;
             assert_eq!(
                 after.sessions.len() + 1,
                 self.acc.sessions.len(),
@@ -676,10 +707,29 @@ impl World {
             !d.events.is_empty(),
             "op {i} {op:?}: a decision without an audit event"
         );
+        if let Op::Password(_) | Op::WrongButton = op {
+            // Every password step, whatever the user ID and its state:
+            // one hash, and two writes (the count with its own event, then
+            // the answer), a third only for a rehash.
+            let counted = d.writes.first().is_some_and(|w| {
+                w.events.iter().any(|e| {
+                    matches!(
+                        e.kind,
+                        EventKind::PasswordAttempt { .. } | EventKind::AttemptNoted
+                    )
+                })
+            });
+            assert!(
+                counted,
+                "op {i}: the first write does not count the attempt"
+            );
+            assert_eq!(d.hashes, 1, "op {i}: hashes of a password step");
+            assert_eq!(d.writes.len(), 2, "op {i}: writes of a password step");
+        }
         let (verified_before, before) = (before.verified, &before.acc);
         if before.password.failures.locked {
             assert_eq!(
-                self.hasher.verifications_of(&before.password.hash),
+                self.hasher.verifications_of(before.password.hash.as_str()),
                 verified_before,
                 "op {i}: locked password evaluated"
             );
@@ -824,7 +874,7 @@ pub fn run_with(ops: &[Op], config: Config) -> BTreeMap<String, usize> {
     let mut w = World::new(config).unwrap_or_else(|e| panic!("{e}"));
     for (i, &op) in ops.iter().enumerate() {
         let before = Before {
-            verified: w.hasher.verifications_of(&w.acc.password.hash),
+            verified: w.hasher.verifications_of(w.acc.password.hash.as_str()),
             acc: w.acc.clone(),
         };
         let checked = match op {

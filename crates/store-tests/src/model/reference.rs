@@ -69,7 +69,7 @@ impl Model {
     }
 
     /// An OTP failure against the token, or the enrollment counter.
-    pub(super) fn otp_fail(&mut self, caps: Caps) -> Expect {
+    pub(super) fn otp_fail(&mut self, caps: Caps, code: &'static str) -> Expect {
         let (failures, locked) = match self.token.as_mut() {
             Some(tok) => (&mut tok.failures, &mut tok.locked),
             None => (&mut self.enroll_failures, &mut self.enroll_locked),
@@ -80,7 +80,7 @@ impl Model {
             self.void();
             Expect::Refused("token_locked")
         } else {
-            Expect::Refused("invalid_code")
+            Expect::Refused(code)
         }
     }
 
@@ -123,6 +123,8 @@ impl Model {
 pub(super) enum Expect {
     Ticket(Stage),
     LoggedIn,
+    Session,
+    LoggedOut,
     Changed,
     Done,
     Refused(&'static str),
@@ -137,6 +139,8 @@ impl Expect {
             Outcome::EnrollmentRequired { .. } => Self::Ticket(Stage::Enroll),
             Outcome::PasswordChangeRequired { .. } => Self::Ticket(Stage::ChangePassword),
             Outcome::LoggedIn(_) => Self::LoggedIn,
+            Outcome::SessionOpen(_) => Self::Session,
+            Outcome::LoggedOut => Self::LoggedOut,
             Outcome::PasswordChanged(_) => Self::Changed,
             other => other
                 .refusal()
@@ -148,6 +152,8 @@ impl Expect {
         match self {
             Self::Ticket(stage) => format!("ticket:{stage:?}"),
             Self::LoggedIn => "logged_in".to_owned(),
+            Self::Session => "session".to_owned(),
+            Self::LoggedOut => "logged_out".to_owned(),
             Self::Changed => "changed".to_owned(),
             Self::Done => "done".to_owned(),
             Self::Refused(code) => format!("refused:{code}"),

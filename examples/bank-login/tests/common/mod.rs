@@ -14,10 +14,10 @@ pub mod client;
 use std::sync::Arc;
 
 use bank_login::{Bank, IssuedToken, WebOptions, open_sqlite};
-use lockstep::account::seal::Keyring;
 use lockstep::account::testing::FakeClock;
 use lockstep::account::{CredentialId, Password};
 use lockstep::otp::{KeyUri, Totp};
+use lockstep::seal::Keyring;
 use lockstep::sqlite::SqliteStore;
 
 /// The start of every test's clock: a step boundary (30 s).

@@ -1,29 +1,54 @@
 //! Token secrets sealed at rest: AES-256-GCM under a keyring the embedder
-//! provides, for stores that keep a token directory.
+//! provides, for the stores' token directories.
 //!
 //! The stored form is `version (1) ‖ key ID (4, big-endian) ‖ nonce (12) ‖
 //! ciphertext + tag`. The associated data binds it to its row: a fixed
-//! label, the format version, the key ID, the credential ID and the token's
-//! kind and parameters — a sealed secret copied onto another credential, or
-//! relabelled with other parameters, does not open. One key of the
-//! [`Keyring`] seals; every key in it opens, found by its ID (never by trying
-//! each). A key is retired once no row names it: [`Keyring::reseal`] moves a
-//! row to the active key and does nothing for a row already on it, so a
-//! rotation is idempotent and can resume anywhere.
+//! label, the format version, the key ID, the store's own ID, the
+//! credential ID and the token's kind and parameters — a sealed secret
+//! copied onto another credential, relabelled with other parameters, or
+//! copied into another store (the desk's row into the customers' store, or
+//! one replica set's into another's), does not open. One key of the
+//! [`Keyring`] seals; every key in it opens, found by its ID (never by
+//! trying each). A key is retired once no row names it:
+//! [`Keyring::reseal`] moves a row to the active key and the current
+//! format, and does nothing for a row already there, so a rotation is
+//! idempotent and can resume anywhere. Rows of format 1 (before the store's
+//! ID was bound in) still open, and a rotation moves them to format 2.
 
 use core::fmt;
 use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
-use lockstep_otp::{Algorithm, CredentialId, Secret};
+use lockstep_account::{CredentialId, Random, TokenKind, TokenSeed};
+use lockstep_otp::{Algorithm, Secret};
 use zeroize::Zeroizing;
 
-use crate::random::Random;
-use crate::token::{TokenKind, TokenSeed};
+/// The format version this code writes. It also reads version 1, whose
+/// associated data has no store ID.
+pub const SEAL_VERSION: u8 = 2;
 
-/// The format version this code writes (and the only one it reads).
-pub const SEAL_VERSION: u8 = 1;
+/// The first format, read for rotation.
+const SEAL_VERSION_1: u8 = 1;
+
+/// A store's own ID, made when its tables are (a random value in its
+/// `store_meta` table): bound into every secret it seals.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StoreId(String);
+
+impl StoreId {
+    /// A store ID as the store keeps it.
+    #[must_use]
+    pub const fn new(id: String) -> Self {
+        Self(id)
+    }
+
+    /// The ID's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 const LABEL: &[u8] = b"lockstep sealed token secret";
 const HEADER: usize = 1 + 4 + 12;
@@ -229,14 +254,15 @@ impl Keyring {
         self.keys.get(&id).ok_or(SealError::UnknownKey(id))
     }
 
-    /// Seals `seed`'s secret for `credential_id` under the active key, with
-    /// a fresh random nonce.
+    /// Seals `seed`'s secret for `credential_id` in `store` under the
+    /// active key, with a fresh random nonce.
     ///
     /// # Errors
     /// [`SealError::Random`] without randomness; [`SealError::UnknownKey`]
     /// cannot happen for the active key.
     pub fn seal(
         &self,
+        store: &StoreId,
         credential_id: &CredentialId,
         seed: &TokenSeed,
         random: &dyn Random,
@@ -244,7 +270,7 @@ impl Keyring {
         let key = self.key(self.active)?;
         let mut nonce = [0_u8; 12];
         random.fill(&mut nonce).map_err(|_| SealError::Random)?;
-        let aad = associated_data(key.id, credential_id, seed.kind);
+        let aad = associated_data(SEAL_VERSION, key.id, Some(store), credential_id, seed.kind);
         let sealed = key
             .cipher()
             .encrypt(
@@ -263,22 +289,25 @@ impl Keyring {
         Ok(SealedSecret(out))
     }
 
-    /// Opens a sealed secret of `credential_id` with `kind`.
+    /// Opens a sealed secret of `credential_id` with `kind`, in `store`.
     ///
     /// # Errors
     /// [`SealError::UnknownKey`] for a key not in the ring,
     /// [`SealError::Tampered`] for a wrong key, a changed byte, another
-    /// credential or other parameters, [`SealError::BadSecret`] for a
-    /// secret the OTP engine refuses.
+    /// credential, other parameters or another store,
+    /// [`SealError::BadSecret`] for a secret the OTP engine refuses.
     pub fn open(
         &self,
+        store: &StoreId,
         credential_id: &CredentialId,
         kind: TokenKind,
         sealed: &SealedSecret,
     ) -> Result<TokenSeed, SealError> {
         let (key_id, nonce, body) = sealed.parts();
         let key = self.key(key_id)?;
-        let aad = associated_data(key_id, credential_id, kind);
+        let version = sealed.version();
+        let store = (version != SEAL_VERSION_1).then_some(store);
+        let aad = associated_data(version, key_id, store, credential_id, kind);
         let secret = Zeroizing::new(
             key.cipher()
                 .decrypt(
@@ -295,32 +324,46 @@ impl Keyring {
         Ok(TokenSeed { secret, kind })
     }
 
-    /// The row sealed again under the active key, or `None` when it is
-    /// already on it (idempotent: a rotation re-runs safely).
+    /// The row sealed again under the active key and in the current
+    /// format, or `None` when it is already both (idempotent: a rotation
+    /// re-runs safely).
     ///
     /// # Errors
     /// As [`Keyring::open`] and [`Keyring::seal`].
     pub fn reseal(
         &self,
+        store: &StoreId,
         credential_id: &CredentialId,
         kind: TokenKind,
         sealed: &SealedSecret,
         random: &dyn Random,
     ) -> Result<Option<SealedSecret>, SealError> {
-        if sealed.key_id() == self.active {
+        if sealed.key_id() == self.active && sealed.version() == SEAL_VERSION {
             return Ok(None);
         }
-        let seed = self.open(credential_id, kind, sealed)?;
-        self.seal(credential_id, &seed, random).map(Some)
+        let seed = self.open(store, credential_id, kind, sealed)?;
+        self.seal(store, credential_id, &seed, random).map(Some)
     }
 }
 
-/// The associated data binding a sealed secret to its row.
-fn associated_data(key_id: KeyId, credential_id: &CredentialId, kind: TokenKind) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(LABEL.len() + 40);
+/// The associated data binding a sealed secret to its row (and, from
+/// format 2, to its store).
+fn associated_data(
+    version: u8,
+    key_id: KeyId,
+    store: Option<&StoreId>,
+    credential_id: &CredentialId,
+    kind: TokenKind,
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(LABEL.len() + 80);
     aad.extend_from_slice(LABEL);
-    aad.push(SEAL_VERSION);
+    aad.push(version);
     aad.extend_from_slice(&key_id.0.to_be_bytes());
+    if let Some(store) = store {
+        let id = store.as_str().as_bytes();
+        aad.extend_from_slice(&u32::try_from(id.len()).unwrap_or(u32::MAX).to_be_bytes());
+        aad.extend_from_slice(id);
+    }
     aad.extend_from_slice(credential_id.as_str().as_bytes()); // always 12 characters
     // Each field length-prefixed or fixed-size, so no two rows share bytes.
     let mut name = |a: Algorithm| {
@@ -340,6 +383,11 @@ fn associated_data(key_id: KeyId, credential_id: &CredentialId, kind: TokenKind)
             name(algorithm);
             aad.push(b'H');
             aad.push(digits.get());
+        }
+        // A kind added later: its stored form, whole.
+        other => {
+            aad.push(b'?');
+            aad.extend_from_slice(&serde_json::to_vec(&other).unwrap_or_default());
         }
     }
     aad
@@ -361,7 +409,7 @@ impl SealedSecret {
         let Some(&version) = bytes.first() else {
             return Err(SealError::Malformed);
         };
-        if version != SEAL_VERSION {
+        if version != SEAL_VERSION && version != SEAL_VERSION_1 {
             return Err(SealError::UnsupportedVersion(version));
         }
         if bytes.len() < HEADER + TAG {
@@ -380,6 +428,12 @@ impl SealedSecret {
     #[must_use]
     pub fn key_id(&self) -> KeyId {
         self.parts().0
+    }
+
+    /// The format version it was sealed in.
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        self.0.first().copied().unwrap_or(SEAL_VERSION)
     }
 
     fn parts(&self) -> (KeyId, [u8; 12], &[u8]) {
@@ -402,5 +456,61 @@ impl fmt::Debug for SealedSecret {
             .field("version", &self.0.first())
             .field("key_id", &self.key_id())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use lockstep_account::{CredentialId, OsRandom, TokenSeed, TotpParams};
+    use lockstep_otp::Secret;
+
+    use super::*;
+
+    /// A row sealed in the first format (no store ID in its associated
+    /// data), as stores wrote them before: it still opens, in any store,
+    /// and a rotation moves it to the current format, bound to its store —
+    /// where a copy no longer opens elsewhere.
+    #[test]
+    fn format_1_rows_open_and_rotate_to_the_current_format() {
+        let ring = Keyring::new(SealingKey::new(KeyId(1), [7; 32]));
+        let id = CredentialId::from_random([3; 16]);
+        let seed = TokenSeed::totp(Secret::from_bytes(&[3; 20]).unwrap(), TotpParams::DEFAULT);
+        let nonce = [1_u8; 12];
+        let key = ring.key(KeyId(1)).unwrap();
+        let aad = associated_data(SEAL_VERSION_1, KeyId(1), None, &id, seed.kind);
+        let body = key
+            .cipher()
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: seed.secret.expose_bytes(),
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        let mut bytes = vec![SEAL_VERSION_1];
+        bytes.extend_from_slice(&1_u32.to_be_bytes());
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&body);
+        let old = SealedSecret::parse(&bytes).unwrap();
+        let (here, there) = (StoreId::new("here".into()), StoreId::new("there".into()));
+        assert!(ring.open(&there, &id, seed.kind, &old).is_ok());
+        let moved = ring
+            .reseal(&here, &id, seed.kind, &old, &OsRandom)
+            .unwrap()
+            .unwrap();
+        assert_eq!(moved.version(), SEAL_VERSION);
+        let opened = ring.open(&here, &id, seed.kind, &moved).unwrap();
+        assert_eq!(opened.secret.expose_bytes(), seed.secret.expose_bytes());
+        assert_eq!(
+            ring.open(&there, &id, seed.kind, &moved).err(),
+            Some(SealError::Tampered)
+        );
+        assert!(
+            ring.reseal(&here, &id, seed.kind, &moved, &OsRandom)
+                .unwrap()
+                .is_none()
+        );
     }
 }

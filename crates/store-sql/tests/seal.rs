@@ -3,10 +3,15 @@
 //! keyring descriptions, and the stored format's parser.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use lockstep_account::seal::{KeyId, Keyring, SealError, SealedSecret, SealingKey};
 use lockstep_account::{OsRandom, TokenKind, TokenSeed};
 use lockstep_otp::{Algorithm, CredentialId, Digits, Secret, TotpParams};
+use lockstep_store_sql::seal::{KeyId, Keyring, SealError, SealedSecret, SealingKey, StoreId};
 use proptest::prelude::*;
+
+/// The store every row here belongs to.
+fn store() -> StoreId {
+    StoreId::new("5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a".into())
+}
 
 fn ring(id: u32, byte: u8) -> Keyring {
     Keyring::new(SealingKey::new(KeyId(id), [byte; 32]))
@@ -24,19 +29,19 @@ fn id(n: u8) -> CredentialId {
 fn a_sealed_secret_opens_for_its_row_only() {
     let keys = ring(1, 7);
     let s = seed(b"0123456789abcdef0123");
-    let sealed = keys.seal(&id(1), &s, &OsRandom).unwrap();
+    let sealed = keys.seal(&store(), &id(1), &s, &OsRandom).unwrap();
     assert!(
         !sealed
             .as_bytes()
             .windows(20)
             .any(|w| w == b"0123456789abcdef0123")
     );
-    let opened = keys.open(&id(1), s.kind, &sealed).unwrap();
+    let opened = keys.open(&store(), &id(1), s.kind, &sealed).unwrap();
     assert_eq!(opened.secret.expose_bytes(), s.secret.expose_bytes());
     assert_eq!(opened.kind, s.kind);
     // Moved to another credential, or relabelled with other parameters.
     assert_eq!(
-        keys.open(&id(2), s.kind, &sealed).err(),
+        keys.open(&store(), &id(2), s.kind, &sealed).err(),
         Some(SealError::Tampered)
     );
     let hotp = TokenKind::Hotp {
@@ -44,7 +49,7 @@ fn a_sealed_secret_opens_for_its_row_only() {
         digits: Digits::SIX,
     };
     assert_eq!(
-        keys.open(&id(1), hotp, &sealed).err(),
+        keys.open(&store(), &id(1), hotp, &sealed).err(),
         Some(SealError::Tampered)
     );
     let eight = TokenKind::Totp(TotpParams {
@@ -52,24 +57,30 @@ fn a_sealed_secret_opens_for_its_row_only() {
         ..TotpParams::DEFAULT
     });
     assert_eq!(
-        keys.open(&id(1), eight, &sealed).err(),
+        keys.open(&store(), &id(1), eight, &sealed).err(),
+        Some(SealError::Tampered)
+    );
+    // Copied into another store.
+    let other = StoreId::new("another store".into());
+    assert_eq!(
+        keys.open(&other, &id(1), s.kind, &sealed).err(),
         Some(SealError::Tampered)
     );
     // Two seals of one secret differ (fresh nonces).
-    assert_ne!(sealed, keys.seal(&id(1), &s, &OsRandom).unwrap());
+    assert_ne!(sealed, keys.seal(&store(), &id(1), &s, &OsRandom).unwrap());
 }
 
 #[test]
 fn a_wrong_or_unknown_key_is_a_typed_error() {
     let s = seed(b"0123456789abcdef0123");
-    let sealed = ring(1, 7).seal(&id(1), &s, &OsRandom).unwrap();
+    let sealed = ring(1, 7).seal(&store(), &id(1), &s, &OsRandom).unwrap();
     assert_eq!(
-        ring(1, 8).open(&id(1), s.kind, &sealed).err(),
+        ring(1, 8).open(&store(), &id(1), s.kind, &sealed).err(),
         Some(SealError::Tampered),
         "same ID, other bytes"
     );
     assert_eq!(
-        ring(2, 7).open(&id(1), s.kind, &sealed).err(),
+        ring(2, 7).open(&store(), &id(1), s.kind, &sealed).err(),
         Some(SealError::UnknownKey(KeyId(1)))
     );
 }
@@ -78,11 +89,12 @@ fn a_wrong_or_unknown_key_is_a_typed_error() {
 fn any_changed_byte_is_refused() {
     let keys = ring(1, 7);
     let s = seed(b"0123456789abcdef0123");
-    let sealed = keys.seal(&id(1), &s, &OsRandom).unwrap();
+    let sealed = keys.seal(&store(), &id(1), &s, &OsRandom).unwrap();
     for at in 0..sealed.as_bytes().len() {
         let mut bytes = sealed.as_bytes().to_vec();
         bytes[at] ^= 0x01;
-        let result = SealedSecret::parse(&bytes).and_then(|t| keys.open(&id(1), s.kind, &t));
+        let result =
+            SealedSecret::parse(&bytes).and_then(|t| keys.open(&store(), &id(1), s.kind, &t));
         assert!(
             matches!(
                 result,
@@ -103,7 +115,7 @@ fn rotation_moves_rows_to_the_active_key_idempotently() {
     let rows: Vec<(CredentialId, TokenSeed, SealedSecret)> = (0..20_u8)
         .map(|n| {
             let s = seed(&[n.wrapping_add(1); 20]);
-            let sealed = before.seal(&id(n), &s, &OsRandom).unwrap();
+            let sealed = before.seal(&store(), &id(n), &s, &OsRandom).unwrap();
             (id(n), s, sealed)
         })
         .collect();
@@ -111,12 +123,14 @@ fn rotation_moves_rows_to_the_active_key_idempotently() {
     let mut moved = Vec::new();
     for (cid, s, sealed) in &rows {
         let again = during
-            .reseal(cid, s.kind, sealed, &OsRandom)
+            .reseal(&store(), cid, s.kind, sealed, &OsRandom)
             .unwrap()
             .unwrap();
         assert_eq!(again.key_id(), KeyId(2));
         assert_eq!(
-            during.reseal(cid, s.kind, &again, &OsRandom).unwrap(),
+            during
+                .reseal(&store(), cid, s.kind, &again, &OsRandom)
+                .unwrap(),
             None,
             "idempotent"
         );
@@ -125,11 +139,13 @@ fn rotation_moves_rows_to_the_active_key_idempotently() {
     // The old key retired: every moved row opens, an unmoved one names its key.
     let after = Keyring::new(new);
     for (cid, s, sealed) in &moved {
-        let opened = after.open(cid, s.kind, sealed).unwrap();
+        let opened = after.open(&store(), cid, s.kind, sealed).unwrap();
         assert_eq!(opened.secret.expose_bytes(), s.secret.expose_bytes());
     }
     assert_eq!(
-        after.open(&rows[0].0, rows[0].1.kind, &rows[0].2).err(),
+        after
+            .open(&store(), &rows[0].0, rows[0].1.kind, &rows[0].2)
+            .err(),
         Some(SealError::UnknownKey(KeyId(1)))
     );
 }
@@ -173,18 +189,20 @@ fn keyring_descriptions_parse_strictly_and_print_no_key() {
 
 proptest! {
     /// The stored format's parser: never panics, keeps what it accepts as
-    /// it is, and accepts only version-1 forms of header + tag length.
+    /// it is, and accepts only forms of version 1 or 2 of header + tag
+    /// length.
     #[test]
     fn the_stored_format_parses_exactly(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let known = |v: u8| v == 1 || v == 2;
         match SealedSecret::parse(&bytes) {
             Ok(s) => {
                 prop_assert_eq!(s.as_bytes(), &bytes[..]);
-                prop_assert!(bytes.len() >= 33 && bytes[0] == 1);
+                prop_assert!(bytes.len() >= 33 && known(bytes[0]));
             }
-            Err(SealError::UnsupportedVersion(v)) => prop_assert!(v != 1),
+            Err(SealError::UnsupportedVersion(v)) => prop_assert!(!known(v)),
             Err(e) => {
                 prop_assert_eq!(e, SealError::Malformed);
-                prop_assert!(bytes.is_empty() || (bytes[0] == 1 && bytes.len() < 33));
+                prop_assert!(bytes.is_empty() || (known(bytes[0]) && bytes.len() < 33));
             }
         }
     }
@@ -204,8 +222,8 @@ proptest! {
         };
         let keys = Keyring::new(SealingKey::new(KeyId(u32::from(n)), key));
         let s = TokenSeed { secret: Secret::from_bytes(&secret).unwrap(), kind };
-        let stored = keys.seal(&id(n), &s, &OsRandom).unwrap().as_bytes().to_vec();
-        let opened = keys.open(&id(n), kind, &SealedSecret::parse(&stored).unwrap()).unwrap();
+        let stored = keys.seal(&store(), &id(n), &s, &OsRandom).unwrap().as_bytes().to_vec();
+        let opened = keys.open(&store(), &id(n), kind, &SealedSecret::parse(&stored).unwrap()).unwrap();
         prop_assert_eq!(opened.secret.expose_bytes(), &secret[..]);
     }
 }

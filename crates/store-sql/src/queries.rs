@@ -1,0 +1,327 @@
+//! The account store's and the audit log's queries.
+
+use lockstep_account::{
+    Account, Attempts, AuditEvent, CredentialId, Cursor, Logged, MAX_EVENTS_PAGE, RecordWrite,
+    StoreError, TokenChange, TokenStatus, Write,
+};
+
+use crate::codec::{decode_account, decode_event, encode_account};
+use crate::seal::StoreId;
+use crate::{Arg, Cell, Kind, Sql, Statement, encoding};
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn int(cell: Option<&Cell>) -> Result<i64, StoreError> {
+    match cell {
+        Some(Cell::Int(n)) => Ok(*n),
+        _ => Err(encoding("an integer column")),
+    }
+}
+
+fn text(cell: Option<Cell>) -> Result<String, StoreError> {
+    match cell {
+        Some(Cell::Text(t)) => Ok(t),
+        _ => Err(encoding("a text column")),
+    }
+}
+
+/// Applies `write` in the transaction `sql` is in (the store contract's
+/// rule 2): the record's create or compare-and-swap, the token changes in
+/// order, the events, the attempt note. The first refusal returns at once;
+/// the caller rolls the transaction (or its savepoint) back.
+///
+/// # Errors
+/// [`StoreError::AlreadyExists`], [`StoreError::Conflict`],
+/// [`StoreError::NotFound`], [`StoreError::TokenTaken`], or the backend's.
+pub async fn apply<S: Sql>(sql: &mut S, write: &Write) -> Result<(), StoreError> {
+    match &write.record {
+        Some(RecordWrite::Create(account)) => create(sql, account).await?,
+        Some(RecordWrite::Replace { account, expected }) => {
+            replace(sql, account, *expected).await?;
+        }
+        _ => {}
+    }
+    for change in &write.tokens {
+        token(sql, change).await?;
+    }
+    insert_events(sql, &write.events).await?;
+    if let Some(note) = &write.attempt {
+        sql.execute(Statement::new(
+            "INSERT INTO attempts (user_id, count, last_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (user_id) DO UPDATE \
+             SET count = attempts.count + 1, last_at = excluded.last_at",
+            vec![Arg::Text(&note.user_id), Arg::Int(signed(note.at))],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+async fn create<S: Sql>(sql: &mut S, account: &Account) -> Result<(), StoreError> {
+    let record = encode_account(account)?;
+    let done = sql
+        .execute(Statement::new(
+            "INSERT INTO accounts (user_id, version, record) VALUES ($1, 0, $2) \
+             ON CONFLICT (user_id) DO NOTHING",
+            vec![Arg::Text(&account.user_id), Arg::Text(&record)],
+        ))
+        .await?;
+    if done == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    // Attempts typed before the account existed are not its attempts.
+    sql.execute(Statement::new(
+        "DELETE FROM attempts WHERE user_id = $1",
+        vec![Arg::Text(&account.user_id)],
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn replace<S: Sql>(sql: &mut S, account: &Account, expected: u64) -> Result<(), StoreError> {
+    let record = encode_account(account)?;
+    let done = sql
+        .execute(Statement::new(
+            "UPDATE accounts SET version = $1, record = $2 WHERE user_id = $3 AND version = $4",
+            vec![
+                Arg::Int(signed(expected.saturating_add(1))),
+                Arg::Text(&record),
+                Arg::Text(&account.user_id),
+                Arg::Int(signed(expected)),
+            ],
+        ))
+        .await?;
+    if done == 1 {
+        return Ok(());
+    }
+    let exists = sql
+        .fetch(
+            Statement::new(
+                "SELECT version FROM accounts WHERE user_id = $1",
+                vec![Arg::Text(&account.user_id)],
+            ),
+            &[Kind::Int],
+        )
+        .await?;
+    Err(if exists.is_empty() {
+        StoreError::NotFound
+    } else {
+        StoreError::Conflict
+    })
+}
+
+/// A token change. Every token ID ever bound has one row of `tokens`, whose
+/// primary key makes a second binding impossible (R-TOK-1); a revoked row
+/// stays, so its ID is never bound again (R-TOK-4).
+async fn token<S: Sql>(sql: &mut S, change: &TokenChange) -> Result<(), StoreError> {
+    match change {
+        TokenChange::Bind { id, owner } => {
+            let done = sql
+                .execute(Statement::new(
+                    "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 0) \
+                     ON CONFLICT (credential_id) DO NOTHING",
+                    vec![Arg::Text(id.as_str()), Arg::Text(owner)],
+                ))
+                .await?;
+            if done == 0 {
+                return Err(StoreError::TokenTaken);
+            }
+        }
+        TokenChange::Revoke { id, owner } => {
+            sql.execute(Statement::new(
+                "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 1) \
+                 ON CONFLICT (credential_id) DO UPDATE SET revoked = 1 \
+                 WHERE tokens.owner = excluded.owner",
+                vec![Arg::Text(id.as_str()), Arg::Text(owner)],
+            ))
+            .await?;
+        }
+        _ => return Err(encoding("a token change this store does not know")),
+    }
+    Ok(())
+}
+
+async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(), StoreError> {
+    // One statement per 16 events (a step writes one to three), rows in
+    // the order given, so that sequence numbers keep the order of writing.
+    for chunk in events.chunks(16) {
+        let mut text = String::from("INSERT INTO events (user_id, at, operator_id, kind) VALUES ");
+        let mut kinds = Vec::with_capacity(chunk.len());
+        for (n, e) in chunk.iter().enumerate() {
+            let p = n * 4;
+            if n > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+            kinds.push(serde_json::to_string(&e.kind).map_err(encoding)?);
+        }
+        let mut args = Vec::with_capacity(chunk.len() * 4);
+        for (e, kind) in chunk.iter().zip(&kinds) {
+            args.push(Arg::Text(&e.user_id));
+            args.push(Arg::Int(signed(e.at)));
+            args.push(e.operator_id.as_deref().map_or(Arg::Null, Arg::Text));
+            args.push(Arg::Text(kind));
+        }
+        sql.execute(Statement::new(&text, args)).await?;
+    }
+    Ok(())
+}
+
+/// The record of `user_id`, if any.
+///
+/// # Errors
+/// The backend's, or an encoding error for a row that does not decode.
+pub async fn load<S: Sql>(sql: &mut S, user_id: &str) -> Result<Option<Account>, StoreError> {
+    let rows = sql
+        .fetch(
+            Statement::new(
+                "SELECT version, record FROM accounts WHERE user_id = $1",
+                vec![Arg::Text(user_id)],
+            ),
+            &[Kind::Int, Kind::Text],
+        )
+        .await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let version = int(row.first())?;
+    let record = text(row.into_iter().nth(1))?;
+    decode_account(version, &record).map(Some)
+}
+
+/// What the tokens table says of `id`, as seen from `user_id`.
+///
+/// # Errors
+/// The backend's.
+pub async fn token_status<S: Sql>(
+    sql: &mut S,
+    id: &CredentialId,
+    user_id: &str,
+) -> Result<TokenStatus, StoreError> {
+    let rows = sql
+        .fetch(
+            Statement::new(
+                "SELECT owner, revoked FROM tokens WHERE credential_id = $1",
+                vec![Arg::Text(id.as_str())],
+            ),
+            &[Kind::Text, Kind::Int],
+        )
+        .await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(TokenStatus::Free);
+    };
+    let revoked = int(row.get(1))?;
+    let owner = text(row.into_iter().next())?;
+    Ok(if revoked != 0 {
+        TokenStatus::Revoked
+    } else if owner == user_id {
+        TokenStatus::BoundTo
+    } else {
+        TokenStatus::BoundToOther
+    })
+}
+
+/// A page of `user_id`'s audit events (at most [`MAX_EVENTS_PAGE`]).
+///
+/// # Errors
+/// The backend's, or an encoding error for a row that does not decode.
+pub async fn events<S: Sql>(
+    sql: &mut S,
+    user_id: &str,
+    from: Cursor,
+    limit: usize,
+) -> Result<Vec<Logged>, StoreError> {
+    let limit = i64::try_from(limit.min(MAX_EVENTS_PAGE)).unwrap_or(0);
+    let (query, seq) = match from {
+        Cursor::After(seq) => (
+            "SELECT id, at, operator_id, kind FROM events \
+             WHERE user_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
+            Some(seq),
+        ),
+        Cursor::Before(seq) => (
+            "SELECT id, at, operator_id, kind FROM events \
+             WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            Some(seq),
+        ),
+        Cursor::Newest => (
+            "SELECT id, at, operator_id, kind FROM events \
+             WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+            None,
+        ),
+        _ => (
+            "SELECT id, at, operator_id, kind FROM events \
+             WHERE user_id = $1 ORDER BY id ASC LIMIT $2",
+            None,
+        ),
+    };
+    let mut args = vec![Arg::Text(user_id)];
+    if let Some(seq) = seq {
+        args.push(Arg::Int(signed(seq)));
+    }
+    args.push(Arg::Int(limit));
+    let rows = sql
+        .fetch(
+            Statement::new(query, args),
+            &[Kind::Int, Kind::Int, Kind::OptText, Kind::Text],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let seq = u64::try_from(int(row.first())?).map_err(encoding)?;
+            let at = int(row.get(1))?;
+            let mut cells = row.into_iter().skip(2);
+            let operator_id = match cells.next() {
+                Some(Cell::Text(t)) => Some(t),
+                _ => None,
+            };
+            let kind = text(cells.next())?;
+            let event = decode_event(user_id.to_owned(), at, operator_id, &kind)?;
+            Ok(Logged { seq, event })
+        })
+        .collect()
+}
+
+/// The attempts noted for `user_id`.
+///
+/// # Errors
+/// The backend's.
+pub async fn attempts<S: Sql>(sql: &mut S, user_id: &str) -> Result<Attempts, StoreError> {
+    let rows = sql
+        .fetch(
+            Statement::new(
+                "SELECT count, last_at FROM attempts WHERE user_id = $1",
+                vec![Arg::Text(user_id)],
+            ),
+            &[Kind::Int, Kind::Int],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(Attempts::default());
+    };
+    Ok(Attempts {
+        count: u64::try_from(int(row.first())?).map_err(encoding)?,
+        last_at: Some(u64::try_from(int(row.get(1))?).map_err(encoding)?),
+    })
+}
+
+/// The store's own ID, made by its migrations: bound into every secret it
+/// seals.
+///
+/// # Errors
+/// The backend's; an encoding error when the migrations have not run.
+pub async fn store_id<S: Sql>(sql: &mut S) -> Result<StoreId, StoreError> {
+    let rows = sql
+        .fetch(
+            Statement::new(
+                "SELECT value FROM store_meta WHERE name = 'store_id'",
+                Vec::new(),
+            ),
+            &[Kind::Text],
+        )
+        .await?;
+    let id = text(rows.into_iter().next().and_then(|r| r.into_iter().next()))
+        .map_err(|_| encoding("no store ID: run the store's migrations"))?;
+    Ok(StoreId::new(id))
+}

@@ -1,0 +1,478 @@
+//! The store contract, case by case (see [`lockstep_account::AccountStore`]
+//! for its rules).
+
+use std::sync::Arc;
+
+use lockstep_account::{
+    AttemptNote, Attempts, AuditLog, Cursor, EventKind, MAX_EVENTS_PAGE, StoreError, TokenBinding,
+    TokenChange, TokenKind, TokenStatus, Write,
+};
+use lockstep_otp::{CredentialId, TotpParams};
+
+use crate::{Store, all_events, event, sample};
+
+fn binding(id: CredentialId) -> TokenBinding {
+    TokenBinding {
+        credential_id: id,
+        kind: TokenKind::Totp(TotpParams::DEFAULT),
+        drift: 0,
+        last_used: 0,
+        failures: lockstep_account::Failures::default(),
+        bound_at: 0,
+    }
+}
+
+fn bind(id: CredentialId, owner: &str) -> TokenChange {
+    TokenChange::Bind {
+        id,
+        owner: owner.into(),
+    }
+}
+
+fn note(user: &str, at: u64) -> Write {
+    Write::events(vec![event(user, at, EventKind::AttemptNoted)]).with_attempt(AttemptNote {
+        user_id: user.into(),
+        at,
+    })
+}
+
+/// Rules 1 and 2: create, load, duplicate create, a compare-and-swap of
+/// nobody.
+pub async fn create_and_load<S: Store>(store: Arc<S>) {
+    assert_eq!(store.load("alice").await.unwrap(), None);
+    let mut a = sample("alice");
+    a.version = 41; // create stores version 0 whatever it is given
+    store
+        .write(Write::create(a.clone(), Vec::new()))
+        .await
+        .unwrap();
+    let loaded = store.load("alice").await.unwrap().unwrap();
+    assert_eq!(loaded.version, 0);
+    assert_eq!(loaded.user_name, "alice name");
+    assert_eq!(
+        store.write(Write::create(a, Vec::new())).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .write(Write::replace(sample("nobody"), 0, Vec::new()))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Rule 2: a replace writes only at the expected version, and bumps it.
+pub async fn replace_is_compare_and_swap<S: Store>(store: Arc<S>) {
+    store
+        .write(Write::create(sample("bob"), Vec::new()))
+        .await
+        .unwrap();
+    let mut b = store.load("bob").await.unwrap().unwrap();
+    b.user_name = "Bob".into();
+    store
+        .write(Write::replace(b.clone(), 0, Vec::new()))
+        .await
+        .unwrap();
+    let after = store.load("bob").await.unwrap().unwrap();
+    assert_eq!((after.version, after.user_name.as_str()), (1, "Bob"));
+    b.user_name = "stale".into();
+    assert_eq!(
+        store.write(Write::replace(b, 0, Vec::new())).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.load("bob").await.unwrap().unwrap().user_name,
+        "Bob",
+        "nothing written"
+    );
+}
+
+/// Rule 2's token changes: one account per token ID; a revoked ID never
+/// binds again, not even to its last owner.
+pub async fn token_ids_are_unique_and_revocation_is_final<S: Store>(store: Arc<S>) {
+    let id = CredentialId::parse("VSST12345678").unwrap();
+    for user in ["carol", "dave"] {
+        store
+            .write(Write::create(sample(user), Vec::new()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.token_status(&id, "carol").await.unwrap(),
+        TokenStatus::Free
+    );
+    let mut c = store.load("carol").await.unwrap().unwrap();
+    c.token = Some(binding(id));
+    store
+        .write(Write::replace(c, 0, Vec::new()).with_token(bind(id, "carol")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_status(&id, "carol").await.unwrap(),
+        TokenStatus::BoundTo
+    );
+    assert_eq!(
+        store.token_status(&id, "dave").await.unwrap(),
+        TokenStatus::BoundToOther
+    );
+    let mut d = store.load("dave").await.unwrap().unwrap();
+    d.token = Some(binding(id));
+    let steal = Write::replace(d.clone(), 0, Vec::new()).with_token(bind(id, "dave"));
+    assert_eq!(store.write(steal).await, Err(StoreError::TokenTaken));
+
+    // Revoke from carol: then nobody, carol included, may bind it.
+    let mut c = store.load("carol").await.unwrap().unwrap();
+    c.token = None;
+    c.revoked_tokens.push(id);
+    let revoke = TokenChange::Revoke {
+        id,
+        owner: "carol".into(),
+    };
+    store
+        .write(Write::replace(c, 1, Vec::new()).with_token(revoke))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_status(&id, "dave").await.unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store.token_status(&id, "carol").await.unwrap(),
+        TokenStatus::Revoked
+    );
+    let again = Write::replace(d.clone(), 0, Vec::new()).with_token(bind(id, "dave"));
+    assert_eq!(store.write(again).await, Err(StoreError::TokenTaken));
+    let c = store.load("carol").await.unwrap().unwrap();
+    let back = Write::replace(c, 2, Vec::new()).with_token(bind(id, "carol"));
+    assert_eq!(store.write(back).await, Err(StoreError::TokenTaken));
+    // Another ID is fine.
+    let other = CredentialId::parse("VSST87654321").unwrap();
+    d.token = Some(binding(other));
+    store
+        .write(Write::replace(d, 0, Vec::new()).with_token(bind(other, "dave")))
+        .await
+        .unwrap();
+}
+
+/// Rule 2: a write is all or nothing. A refused token change, a lost
+/// compare-and-swap or a duplicate create leaves no record change, no
+/// event, no attempt and no other token change of the same write.
+pub async fn a_refused_write_writes_nothing<S: Store>(store: Arc<S>) {
+    let (taken, free) = (
+        CredentialId::parse("VSST11112222").unwrap(),
+        CredentialId::parse("VSST33334444").unwrap(),
+    );
+    for user in ["erin", "frank"] {
+        store
+            .write(Write::create(sample(user), Vec::new()))
+            .await
+            .unwrap();
+    }
+    let e = store.load("erin").await.unwrap().unwrap();
+    store
+        .write(Write::replace(e, 0, Vec::new()).with_token(bind(taken, "erin")))
+        .await
+        .unwrap();
+    let mut f = store.load("frank").await.unwrap().unwrap();
+    f.user_name = "changed".into();
+    let refused = Write::replace(f.clone(), 0, vec![event("frank", 5, EventKind::LoggedIn)])
+        .with_token(bind(free, "frank"))
+        .with_token(bind(taken, "frank"))
+        .with_attempt(AttemptNote {
+            user_id: "frank".into(),
+            at: 5,
+        });
+    assert_eq!(store.write(refused).await, Err(StoreError::TokenTaken));
+    let lost = Write::replace(f, 7, vec![event("frank", 6, EventKind::LoggedIn)])
+        .with_token(bind(free, "frank"));
+    assert_eq!(store.write(lost).await, Err(StoreError::Conflict));
+    let dup = Write::create(
+        sample("frank"),
+        vec![event("frank", 7, EventKind::LoggedIn)],
+    );
+    assert_eq!(store.write(dup).await, Err(StoreError::AlreadyExists));
+    let after = store.load("frank").await.unwrap().unwrap();
+    assert_eq!((after.version, after.user_name.as_str()), (0, "frank name"));
+    assert!(all_events(&*store, "frank").await.is_empty());
+    assert_eq!(store.attempts("frank").await.unwrap(), Attempts::default());
+    assert_eq!(
+        store.token_status(&free, "frank").await.unwrap(),
+        TokenStatus::Free,
+        "the other bind of the refused write"
+    );
+}
+
+/// Attempt notes count per user ID (any text, as typed) and keep the time
+/// of the last; IDs never noted read as none; concurrent notes are all
+/// counted; creating an account starts its count afresh (attempts typed
+/// before the account existed are not its attempts).
+pub async fn attempts_are_counted_per_user_id<S: Store>(store: Arc<S>) {
+    for at in [10, 20, 30] {
+        store.write(note("nobody", at)).await.unwrap();
+    }
+    store.write(note("ユーザー'; --", 5)).await.unwrap();
+    let counted = |count, last| Attempts {
+        count,
+        last_at: Some(last),
+    };
+    assert_eq!(store.attempts("nobody").await.unwrap(), counted(3, 30));
+    assert_eq!(
+        store.attempts("ユーザー'; --").await.unwrap(),
+        counted(1, 5)
+    );
+    assert_eq!(store.attempts("never").await.unwrap(), Attempts::default());
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.write(note("raced", n)).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.attempts("raced").await.unwrap().count, 16);
+    store
+        .write(Write::create(sample("nobody"), Vec::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.attempts("nobody").await.unwrap(),
+        Attempts::default(),
+        "the new account's attempts start afresh"
+    );
+    store.write(note("nobody", 40)).await.unwrap();
+    assert_eq!(store.attempts("nobody").await.unwrap(), counted(1, 40));
+}
+
+/// Rule 2: events go in with the record they belong to, and nowhere else;
+/// a lost compare-and-swap writes none of its events.
+pub async fn audit_log_is_written_with_the_record<S: Store>(store: Arc<S>) {
+    let ev = |user: &str, at| event(user, at, EventKind::LoggedIn);
+    store
+        .write(Write::create(sample("erin"), vec![ev("erin", 10)]))
+        .await
+        .unwrap();
+    let mut e = store.load("erin").await.unwrap().unwrap();
+    e.user_name = "Erin".into();
+    store
+        .write(Write::replace(
+            e.clone(),
+            0,
+            vec![ev("erin", 20), ev("erin", 30)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .write(Write::replace(e, 0, vec![ev("erin", 40)]))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    store
+        .write(Write::events(vec![ev("erin", 50), ev("frank", 50)]))
+        .await
+        .unwrap();
+    let all = all_events(&*store, "erin").await;
+    assert_eq!(
+        all.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [10, 20, 30, 50],
+        "in order, the lost write's event absent"
+    );
+    assert_eq!(all_events(&*store, "frank").await.len(), 1);
+}
+
+/// Pages of the audit log, in both directions, never longer than asked
+/// nor than [`MAX_EVENTS_PAGE`], and together the whole log once.
+pub async fn audit_log_pages_are_bounded<S: Store>(store: Arc<S>) {
+    let n = u64::try_from(MAX_EVENTS_PAGE).unwrap() + 37;
+    let events: Vec<_> = (0..n)
+        .map(|at| event("paged", at, EventKind::LoggedIn))
+        .collect();
+    store.write(Write::events(events)).await.unwrap();
+    store
+        .write(Write::events(vec![event("other", 0, EventKind::LoggedIn)]))
+        .await
+        .unwrap();
+    let oldest = store
+        .events("paged", Cursor::Oldest, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(oldest.len(), MAX_EVENTS_PAGE, "capped, whatever was asked");
+    assert!(oldest.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(oldest.first().map(|l| l.event.at), Some(0));
+    let newest = store.events("paged", Cursor::Newest, 10).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|l| l.event.at).collect::<Vec<_>>(),
+        (n - 10..n).rev().collect::<Vec<_>>()
+    );
+    let before = store
+        .events("paged", Cursor::Before(newest[9].seq), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        before.iter().map(|l| l.event.at).collect::<Vec<_>>(),
+        (n - 15..n - 10).rev().collect::<Vec<_>>()
+    );
+    let after = store
+        .events("paged", Cursor::After(oldest[2].seq), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|l| l.event.at).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    let whole = all_events(&*store, "paged").await;
+    assert_eq!(
+        whole.iter().map(|e| e.at).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .events("nobody", Cursor::Newest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Rule 2 when requests are cancelled: waves of writers, each writing
+/// again and again until it is aborted at a moment that lands anywhere
+/// (before, inside or after a write). Every account's stored version and
+/// its events must still agree write for write, and writing must go on
+/// afterwards (a write dropped half-way must not leave a pooled connection
+/// inside a transaction).
+pub async fn writes_dropped_half_way_leave_no_part_behind<S: Store>(store: Arc<S>) {
+    let users: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
+    for u in &users {
+        store
+            .write(Write::create(sample(u), Vec::new()))
+            .await
+            .unwrap();
+    }
+    for wave in 0..12_u64 {
+        let mut tasks = Vec::new();
+        for (n, u) in (0_u64..).zip(users.iter().cycle().take(16)) {
+            let (store, u) = (Arc::clone(&store), u.clone());
+            let task = tokio::spawn(async move {
+                loop {
+                    let Some(account) = store.load(&u).await.unwrap() else {
+                        return;
+                    };
+                    // The event says which version it belongs to.
+                    let version = account.version;
+                    let e = event(&u, version + 1, EventKind::LoggedIn);
+                    match store.write(Write::replace(account, version, vec![e])).await {
+                        Ok(()) | Err(StoreError::Conflict) => {}
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => panic!("{e}: {:?}", std::error::Error::source(&e)),
+                    }
+                    // A store that never waits (in memory) must still let
+                    // the abort in.
+                    tokio::task::yield_now().await;
+                }
+            });
+            let delay = std::time::Duration::from_micros(2_000 + (wave * 16 + n) * 7_919 % 20_000);
+            let handle = task.abort_handle();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                handle.abort();
+            });
+            tasks.push(task);
+        }
+        for t in tasks {
+            if let Err(e) = t.await {
+                assert!(e.is_cancelled(), "a writer failed: {e}");
+            }
+        }
+    }
+    for u in &users {
+        // A write whose caller was cancelled may still land a moment later
+        // (a store that commits for its callers, as a server does for a
+        // client that disconnected): a conflict here means another try.
+        let mut version = None;
+        for _ in 0..100 {
+            let account = store.load(u).await.unwrap().unwrap();
+            let v = account.version;
+            let e = event(u, v + 1, EventKind::LoggedIn);
+            match store.write(Write::replace(account, v, vec![e])).await {
+                Ok(()) => {
+                    version = Some(v + 1);
+                    break;
+                }
+                Err(StoreError::Conflict) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("writing does not go on: {e}"),
+            }
+        }
+        let version = version.expect("a write goes through once the writers are gone");
+        let mut ats: Vec<u64> = all_events(&*store, u).await.iter().map(|e| e.at).collect();
+        ats.sort_unstable();
+        assert_eq!(
+            ats,
+            (1..=version).collect::<Vec<u64>>(),
+            "{u}: version {version}"
+        );
+    }
+}
+
+/// Rule 2 under load: 64 tasks each add one to a counter by load + CAS
+/// retries; none is lost.
+pub async fn concurrent_replaces_lose_no_update<S: Store>(store: Arc<S>) {
+    store
+        .write(Write::create(sample("counter"), Vec::new()))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                loop {
+                    let mut a = store.load("counter").await.unwrap().unwrap();
+                    let v = a.version;
+                    a.enrollment.count += 1;
+                    match store.write(Write::replace(a, v, Vec::new())).await {
+                        Ok(()) => break,
+                        Err(e) if e.is_transient() => tokio::task::yield_now().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let a = store.load("counter").await.unwrap().unwrap();
+    assert_eq!((a.enrollment.count, a.version), (64, 64));
+}
+
+/// A durable store's transaction cut off half-way — `tear` changes the
+/// record and adds an event in a transaction of its own and loses its
+/// connection before the commit — leaves the old record and events, and
+/// the store writes on.
+pub async fn a_write_cut_off_half_way_leaves_the_old_record<S, F, Fut>(store: Arc<S>, tear: F)
+where
+    S: Store,
+    F: FnOnce(Arc<S>, &'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let fx = crate::Fx::over(Arc::clone(&store), lockstep_account::Config::default());
+    fx.create("u1").await;
+    let before = fx.load("u1").await;
+    let events = all_events(&*store, "u1").await;
+    tear(Arc::clone(&store), "u1").await;
+    assert_eq!(fx.load("u1").await, before);
+    assert_eq!(all_events(&*store, "u1").await, events);
+    let r = fx.reset("u1", "Reset123").await;
+    assert_eq!(r.outcome, lockstep_account::Outcome::Done, "{r:?}");
+    assert_eq!(fx.load("u1").await.version, before.version + 1);
+}
+
+/// Whether the log holds an event `kind` for `user`.
+pub async fn logged<S: AuditLog>(store: &S, user: &str, kind: &EventKind) -> bool {
+    all_events(store, user)
+        .await
+        .iter()
+        .any(|e| e.kind == *kind)
+}
