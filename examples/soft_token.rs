@@ -1,4 +1,4 @@
-//! An authenticator in the terminal: the role VIP Access plays in the seed.
+//! An authenticator in the terminal: the role VIP Access plays in the manual.
 //!
 //! ```text
 //! soft_token code --secret BASE32 [--algorithm sha1|sha256|sha512] [--digits N]

@@ -23,7 +23,7 @@ use lockstep_account::{
     TokenKind, TokenSeed, TokenStatus,
 };
 use lockstep_otp::{Algorithm, CredentialId, Digits, Hotp, Period, Secret, T0, Totp, TotpParams};
-use lockstep_password::{Password, PasswordHashing, PasswordPolicy};
+use lockstep_password::{Password, PasswordHash, PasswordHashing, PasswordPolicy};
 use lockstep_store_tests::{CountingHasher, StubHasher};
 
 #[derive(Debug, Arbitrary)]

@@ -7,7 +7,7 @@ use lockstep_otp::{Algorithm, CredentialId, Digits, Hotp, KeyUri, Secret, Totp, 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// A time token (TOTP, RFC 6238: the seed's 30-second codes) or an event
+/// A time token (TOTP, RFC 6238: the manual's 30-second codes) or an event
 /// token (HOTP, RFC 4226: a new code per button press). Manual 2.6.1
 /// explains drift as a mismatch in the number of codes generated, which is
 /// the event token's kind of drift (R-SYN-1).
@@ -118,12 +118,13 @@ pub struct Provisioned {
 
 /// Mints a token from 36 caller-supplied random bytes: a credential ID (4
 /// letters + 8 digits, like VIP's) from the first 16 and a 160-bit secret
-/// (RFC 4226's recommendation) from the other 20, with the seed's TOTP
+/// (RFC 4226's recommendation) from the other 20, with the default TOTP
 /// parameters and its otpauth URI.
 ///
 /// # Errors
-/// [`lockstep_otp::UriError::ColonInLabel`] for an issuer with a colon,
-/// which the Key URI format cannot carry.
+/// A [`lockstep_otp::UriError`] from the Key URI writer, which cannot
+/// happen here: the account of the URI is the credential ID (never empty,
+/// no colon), and any issuer is written (one with a colon as pyotp does).
 pub fn provision(
     random: &[u8; 36],
     issuer: &str,

@@ -1,5 +1,5 @@
 //! Credential IDs in the VIP Access style: four upper-case letters and eight
-//! digits (`VSST12345678`), what the seed's bank calls the "token ID".
+//! digits (`VSST12345678`), what the manual's bank calls the "token ID".
 
 use core::fmt;
 use core::str::FromStr;

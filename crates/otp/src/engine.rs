@@ -539,7 +539,7 @@ impl Totp {
         })
     }
 
-    /// Resynchronisation (the seed's 同期ズレ補正, R-SYN) around the real
+    /// Resynchronisation (the manual's 同期ズレ補正, R-SYN) around the real
     /// clock: [`Totp::resync_around`] with a stored drift of 0.
     ///
     /// # Errors

@@ -135,7 +135,7 @@ impl fmt::Display for Digits {
 pub struct Period(NonZeroU32);
 
 impl Period {
-    /// 30 seconds, the RFC 6238 default and the seed's token (R-TOK-3).
+    /// 30 seconds, the RFC 6238 default and the manual's token (R-TOK-3).
     pub const THIRTY_SECONDS: Self = Self(NonZeroU32::MIN.saturating_add(29));
 
     /// Validates a period in seconds.

@@ -144,15 +144,19 @@ impl KeyUri {
     /// for it up front, so no copy of the secret is left behind by a
     /// reallocation.
     ///
+    /// An issuer with a colon is written as pyotp writes it — encoded in
+    /// the label prefix and in the `issuer` parameter — which
+    /// [`KeyUri::parse`] reads back whole.
+    ///
     /// # Errors
-    /// [`UriError::ColonInLabel`] when the issuer or the account contains a
-    /// colon and [`UriError::MissingLabel`] when the account is empty: the
-    /// format cannot express them, and [`KeyUri::parse`] refuses them too.
+    /// [`UriError::ColonInLabel`] when the account contains a colon and
+    /// [`UriError::MissingLabel`] when it is empty: the format cannot
+    /// express them, and [`KeyUri::parse`] refuses them too.
     pub fn to_uri(&self) -> Result<Zeroizing<String>, UriError> {
         if self.account.is_empty() {
             return Err(UriError::MissingLabel);
         }
-        if self.account.contains(':') || self.issuer.as_ref().is_some_and(|i| i.contains(':')) {
+        if self.account.contains(':') {
             return Err(UriError::ColonInLabel);
         }
         let kind = match self.kind {
@@ -216,10 +220,33 @@ fn decode(part: &str) -> Result<String, UriError> {
         .map_err(|_| UriError::BadEncoding { part: "label" })
 }
 
-/// Splits the still-encoded label into issuer prefix and account. A literal
-/// `:` separates them; failing that, an encoded `%3A` (which the format also
-/// allows). Splitting before decoding keeps an encoded `:` inside an issuer.
-fn split_label(raw: &str) -> Result<(Option<String>, String), UriError> {
+/// Splits the still-encoded label into issuer prefix and account.
+///
+/// When the `issuer` parameter is given and the decoded label starts with
+/// it and a colon, the rest is the account — so an issuer that itself
+/// holds a colon, as pyotp writes it (`a%3Ab:bob` with `issuer=a%3Ab`),
+/// reads as it was meant. Otherwise a literal `:` separates them; failing
+/// that, an encoded `%3A` (which the format also allows). Splitting before
+/// decoding keeps an encoded `:` inside an issuer. What stays ambiguous is
+/// refused: an account with a colon, or a label prefix with one that the
+/// parameter does not name.
+fn split_label(
+    raw: &str,
+    issuer_param: Option<&str>,
+) -> Result<(Option<String>, String), UriError> {
+    if let Some(issuer) = issuer_param.filter(|i| !i.is_empty()) {
+        let label = decode(raw)?;
+        if let Some(rest) = label
+            .strip_prefix(issuer)
+            .and_then(|rest| rest.strip_prefix(':'))
+        {
+            let account = rest.trim_start_matches(' ');
+            if account.contains(':') {
+                return Err(UriError::ColonInLabel);
+            }
+            return Ok((Some(issuer.into()), account.into()));
+        }
+    }
     let (issuer, account) = match raw.split_once(':') {
         Some((issuer, account)) => (Some(issuer), account),
         None => {
@@ -265,12 +292,6 @@ fn parse_url(url: &url::Url, strength: KeyStrength) -> Result<KeyUri, UriError> 
     } else {
         return Err(UriError::WrongType);
     };
-    let raw_label = url.path().strip_prefix('/').unwrap_or(url.path());
-    let (label_issuer, account) = split_label(raw_label)?;
-    if account.is_empty() {
-        return Err(UriError::MissingLabel);
-    }
-
     let mut secret = None;
     let mut issuer = None;
     let mut algorithm = None;
@@ -317,11 +338,13 @@ fn parse_url(url: &url::Url, strength: KeyStrength) -> Result<KeyUri, UriError> 
         }
     }
 
-    let secret = secret.ok_or(UriError::MissingSecret)?;
+    let raw_label = url.path().strip_prefix('/').unwrap_or(url.path());
     let issuer = issuer.filter(|i: &String| !i.is_empty());
-    if issuer.as_ref().is_some_and(|i| i.contains(':')) {
-        return Err(UriError::ColonInLabel);
+    let (label_issuer, account) = split_label(raw_label, issuer.as_deref())?;
+    if account.is_empty() {
+        return Err(UriError::MissingLabel);
     }
+    let secret = secret.ok_or(UriError::MissingSecret)?;
     let issuer = match (label_issuer, issuer) {
         (Some(a), Some(b)) if a != b => return Err(UriError::IssuerMismatch),
         (a, b) => b.or(a),

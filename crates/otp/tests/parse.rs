@@ -312,17 +312,18 @@ fn key_uri_format_is_explicit() {
 }
 
 /// The Key URI format reserves the colon as the issuer/account separator:
-/// a colon inside either is refused when parsing and when formatting, so
-/// that nothing formats to a URI that does not parse back (the case the
-/// `key_uri` fuzz target found: `/totp/:a:` parsed as account `a:` and
-/// formatted as `/totp/a%3A`, which parses as an empty account).
+/// a colon that leaves it ambiguous — in the account, or in a label prefix
+/// no `issuer` parameter names — is refused when parsing and when
+/// formatting, so that nothing formats to a URI that does not parse back
+/// (the case the `key_uri` fuzz target found: `/totp/:a:` parsed as account
+/// `a:` and formatted as `/totp/a%3A`, which parses as an empty account).
 #[test]
-fn a_colon_in_issuer_or_account_is_refused_on_both_sides() {
+fn an_ambiguous_colon_is_refused_on_both_sides() {
     for uri in [
         "otpauth://totp/:a:?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
         "otpauth://totp/Bank%3A%20FX:taro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
         "otpauth://totp/Bank:ta%3Aro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
-        "otpauth://totp/taro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab",
+        "otpauth://totp/a%3Ab:bo%3Ab?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab",
     ] {
         assert_eq!(
             KeyUri::parse(uri).err(),
@@ -332,11 +333,7 @@ fn a_colon_in_issuer_or_account_is_refused_on_both_sides() {
     }
     let secret = || Secret::from_base32(RFC_SEED_B32).unwrap();
     let p = TotpParams::DEFAULT;
-    for (issuer, account) in [
-        (None, "a:"),
-        (Some("Bank: FX"), "taro"),
-        (Some("Bank"), "x:y"),
-    ] {
+    for (issuer, account) in [(None, "a:"), (Some("Bank"), "x:y"), (Some("a:b"), "b:c")] {
         let k = KeyUri::totp(secret(), p, issuer.map(str::to_owned), account.to_owned());
         assert_eq!(
             k.to_uri().err(),
@@ -346,6 +343,48 @@ fn a_colon_in_issuer_or_account_is_refused_on_both_sides() {
     }
     let empty = KeyUri::totp(secret(), p, None, String::new());
     assert_eq!(empty.to_uri().err(), Some(UriError::MissingLabel));
+}
+
+/// pyotp writes an issuer with a colon encoded in the label prefix and in
+/// the `issuer` parameter (`TOTP(…, issuer='a:b').provisioning_uri('bob')`);
+/// the parameter names the prefix, so the label reads unambiguously, and a
+/// `KeyUri` with such an issuer formats the same way and parses back.
+#[test]
+fn an_issuer_with_a_colon_reads_as_pyotp_writes_it() {
+    let pyotp = "otpauth://totp/a%3Ab:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab";
+    let k = KeyUri::parse(pyotp).unwrap();
+    assert_eq!(
+        (k.issuer.as_deref(), k.account.as_str()),
+        (Some("a:b"), "bob")
+    );
+    let written = k.to_uri().unwrap();
+    assert!(
+        written.starts_with("otpauth://totp/a%3Ab:bob?secret="),
+        "{}",
+        *written
+    );
+    assert!(written.contains("&issuer=a%3Ab&"), "{}", *written);
+    let again = KeyUri::parse(&written).unwrap();
+    assert_eq!((again.issuer, again.account), (k.issuer, k.account));
+    // Named by the parameter alone, with no prefix in the label.
+    let bare = "otpauth://totp/taro?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab";
+    let k = KeyUri::parse(bare).unwrap();
+    assert_eq!(
+        (k.issuer.as_deref(), k.account.as_str()),
+        (Some("a:b"), "taro")
+    );
+    // A prefix the parameter does not name is a contradiction.
+    let other = "otpauth://totp/x%3Ay:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=a%3Ab";
+    assert!(KeyUri::parse(other).is_err());
+    let formatted = KeyUri::totp(
+        Secret::from_base32(RFC_SEED_B32).unwrap(),
+        TotpParams::DEFAULT,
+        Some("Bank: FX".into()),
+        "taro".into(),
+    );
+    let back = KeyUri::parse(&formatted.to_uri().unwrap()).unwrap();
+    assert_eq!(back.issuer.as_deref(), Some("Bank: FX"));
+    assert_eq!(back.account, "taro");
 }
 
 /// URL normalisation removes `.` and `..` path segments: an account named

@@ -1,4 +1,4 @@
-//! Password policies: the seed bank's rules, a NIST SP 800-63B profile, and a
+//! Password policies: the manual's rules, a NIST SP 800-63B profile, and a
 //! builder for everything else.
 
 use std::collections::BTreeSet;
@@ -60,7 +60,7 @@ impl Composition {
         lowercase: false,
         symbol: false,
     };
-    /// At least one letter and one digit (the seed, R-PWD-2).
+    /// At least one letter and one digit (R-PWD-2).
     pub const LETTER_AND_DIGIT: Self = Self {
         letter: true,
         digit: true,
@@ -189,7 +189,7 @@ impl PasswordPolicy {
     /// rest of a long paste of them adds nothing a user can act on.
     pub const MAX_REPORTED_CHARACTERS: usize = 8;
 
-    /// The seed bank's rules:
+    /// The manual's rules:
     /// - 6 to 12 characters (R-PWD-1);
     /// - at least one letter and one digit; letters are case-sensitive (R-PWD-2);
     /// - printable ASCII without space, so full-width input is named as such;

@@ -84,7 +84,7 @@ impl Violation {
         }
     }
 
-    /// The message in Japanese, for the seed bank's pages.
+    /// The message in Japanese, for the bank's pages of the manual.
     #[must_use]
     pub fn message_ja(&self) -> String {
         match self {

@@ -62,7 +62,7 @@ fn test_hasher_hashes_are_flagged_by_the_production_hasher() {
     assert!(format!("{fast:?}").contains("NOT FOR PRODUCTION"));
 }
 
-/// Issue #5 item 6: a stored PHC string cannot choose its own cost. A
+/// a stored PHC string cannot choose its own cost. A
 /// planted `m = 1 GiB` hash is refused before any verification (this test
 /// would allocate 1 GiB and take seconds if it were not), as is one below
 /// the floor; an older deployment's cheaper hash within range still verifies.
@@ -97,7 +97,7 @@ fn stored_costs_outside_floor_and_ceiling_are_malformed() {
     assert!(prod.needs_rehash(&old_hash));
 }
 
-/// Issue #5 item 6: no length cap before Argon2 let a 256 MiB password be
+/// no length cap before Argon2 let a 256 MiB password be
 /// hashed. Anything over `MAX_PASSWORD_BYTES` is refused before hashing.
 #[test]
 fn oversized_passwords_are_refused_before_hashing() {
@@ -174,7 +174,7 @@ fn passwords_are_redacted() {
     assert_eq!(pw.char_count(), 9);
 }
 
-/// Issue #5 item 2: a cheaper, older hash is padded up to the configured
+/// a cheaper, older hash is padded up to the configured
 /// cost: one Argon2id pass over the missing memory × passes. What that costs
 /// in time is measured in `benches/account.rs` (enumeration group).
 #[test]

@@ -320,7 +320,7 @@ fn nist_profile_lengths_blocklist_and_no_composition() {
     );
 }
 
-/// Issue #5 item 5: 320,000 distinct characters took 16 s (an O(n²) dedup).
+/// 320,000 distinct characters took 16 s (an O(n²) dedup).
 /// Oversized input is now refused as too long before any other work: the
 /// history hasher is never called and nothing else is reported.
 #[test]

@@ -23,7 +23,12 @@
 //! commit; the suite checks that nothing of it shows.
 
 #![forbid(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::indexing_slicing
+)]
 
 use lockstep_account::{
     Account, AccountStore, AuditEvent, AuditLog, Cursor, EventKind, Failures, LoginTicket,

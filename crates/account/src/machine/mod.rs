@@ -59,6 +59,7 @@ mod local;
 mod otp;
 mod password;
 mod session;
+mod steps;
 
 use core::fmt;
 
@@ -111,6 +112,11 @@ pub fn busy() -> Reply {
 /// What the machine needs next.
 #[must_use = "a step is carried out by resuming its continuation"]
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a step moves its continuation four or five times; boxing would allocate at \
+              every phase to save copying about a kilobyte"
+)]
 pub enum Next<'a> {
     /// Load the record of a user ID.
     Load(AwaitRecord<'a>),
@@ -168,7 +174,7 @@ impl<'a> AwaitToken<'a> {
     /// Resumes with the token's seed from the directory (`None`: unknown
     /// there) and its status from the store.
     pub fn found(self, seed: Option<TokenSeed>, status: TokenStatus) -> Next<'a> {
-        flow::found(self.ctx, &self.account, seed.as_ref(), status)
+        steps::found(self.ctx, &self.account, seed.as_ref(), status)
     }
 }
 
@@ -219,7 +225,7 @@ pub struct HashDone<'a> {
 impl<'a> HashDone<'a> {
     /// Decides what the hash found.
     pub fn resume(self) -> Next<'a> {
-        flow::hashed(self.ctx, self.then, self.result)
+        steps::hashed(self.ctx, self.then, self.result)
     }
 }
 

@@ -8,7 +8,7 @@ use lockstep_account::{
 };
 use lockstep_password::{HashError, Password};
 
-/// Item 4: a ±2880-step resync window centred on the real clock let three
+/// a ±2880-step resync window centred on the real clock let three
 /// phished codes log in 23 hours later. The window is now minutes, centred
 /// on the stored drift, and capped.
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn megabytes_of_password_cost_no_hashing() {
     );
 }
 
-/// Item 6: a stored PHC string chose its own cost (m = 1 GiB took 2.4 s and
+/// a stored PHC string chose its own cost (m = 1 GiB took 2.4 s and
 /// 1 GiB of memory). Out-of-range parameters are a malformed hash, refused
 /// before any verification (this test would take seconds otherwise).
 #[tokio::test]

@@ -1,6 +1,9 @@
-//! Attacker-style regression tests, one per finding of the review in issue
-//! #5 (security items 1–8), each of which failed before its fix, and the
-//! attacker's tests of the entry points added since (sessions, logout).
+//! Attacker-style regression tests: each reproduces a way in that was
+//! found open (a takeover through the logged-in change, user-ID
+//! enumeration by answer, cost, writes or queue, burst guesses, an
+//! unbounded resync window, unbounded sizes and costs, attempts counted
+//! without their hash, floods) and failed before its fix; and the
+//! attacker's tests of every entry point (sessions, logout, admission).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "../common/mod.rs"]

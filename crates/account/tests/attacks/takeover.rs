@@ -1,10 +1,10 @@
-//! Item 1: the takeover through the logged-in password change; sessions.
+//! the takeover through the logged-in password change; sessions.
 
 use crate::common::{Fx, TEMP, refusal};
 use lockstep_account::{Config, OperatorAction, Outcome, Refusal, SessionToken};
 use lockstep_password::Password;
 
-/// Item 1: the logged-in change needed only the current password, so a
+/// the logged-in change needed only the current password, so a
 /// mailed temporary password (even one the login refused), a desk reset's
 /// password, or a locked token was enough to set a permanent password and
 /// clear the forced change. Now it needs the session of a completed login.

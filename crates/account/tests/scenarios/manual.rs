@@ -8,7 +8,7 @@ use lockstep_password::Password;
 
 use crate::common::{Fx, TEMP, refusal, ticket};
 
-/// The seed manual end to end: application form → first use (enrollment) →
+/// The manual end to end: application form → first use (enrollment) →
 /// first login with forced change → daily login → drift → resync → device
 /// change through the support desk → enrollment of the new token.
 #[tokio::test]

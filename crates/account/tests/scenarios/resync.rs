@@ -139,7 +139,7 @@ async fn r_syn_3_no_drift_past_the_bound() {
     );
 }
 
-/// Issue #5 item 8: lowering the drift bound below a token's stored drift
+/// lowering the drift bound below a token's stored drift
 /// made its valid codes count as failures. Now the login asks for a resync
 /// instead, uncounted.
 #[tokio::test]
