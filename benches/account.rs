@@ -146,6 +146,7 @@ fn login(c: &mut Criterion) {
         policy: &policy,
         hasher: &free,
         dummy: &dummy,
+        detach: None,
     };
     let facts = Facts {
         now,

@@ -312,6 +312,7 @@ fuzz_target!(|t: Tampered| {
         policy: &policy,
         hasher: &hasher,
         dummy: &dummy,
+        detach: None,
     };
     let facts = Facts {
         now,

@@ -104,6 +104,7 @@ fuzz_target!(|attempts: Vec<Attempt>| {
         policy: &policy,
         hasher: &hasher,
         dummy: &dummy,
+        detach: None,
     };
     let store = MemoryStore::new();
     let temporary = Password::from(RIGHT);

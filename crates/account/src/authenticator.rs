@@ -8,18 +8,20 @@ use lockstep_otp::TotpParams;
 use lockstep_password::{Password, PasswordHash, PasswordHashing, PasswordPolicy};
 use zeroize::Zeroizing;
 
-use crate::admission::Admission;
+use crate::admission::{Admission, Lanes};
 use crate::builder::AuthenticatorBuilder;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{AuditEvent, Entry, EventKind, Outcome, UserSession};
-use crate::machine::{self, CodeInput, Deps, Facts, Input, Next, OperatorAction, Reply};
+use crate::machine::{
+    self, CodeInput, Deps, Detach, Facts, Input, Next, OperatorAction, OwedWork, Reply,
+};
 use crate::offload::{Inline, Offload, offloaded};
 use crate::random::{OsRandom, Random};
 use crate::record::{Account, LoginTicket, SessionToken};
 use crate::store::{AccountStore, TokenDirectory};
-use crate::token::{Provisioned, provision};
+use crate::token::{Provisioned, TokenStatus, provision};
 use crate::write::Write;
 
 /// Drives the machine against a store and a token directory.
@@ -44,10 +46,31 @@ pub struct Authenticator<S, D> {
     pub(crate) offload: Arc<dyn Offload>,
     /// Turns to hand work to a bounded hook ([`Offload::max_concurrent`]):
     /// the requests past the bound wait here as tasks, holding no thread.
-    pub(crate) turns: Option<Arc<async_lock::Semaphore>>,
+    pub(crate) turns: Option<crate::turns::Turns>,
     /// How many hashing steps may be in flight; past it, `Busy`.
-    pub(crate) admission: Admission,
-    pub(crate) dummy: PasswordHash,
+    pub(crate) admission: Arc<Admission>,
+    /// One queue per user ID for the steps that count password attempts.
+    pub(crate) lanes: Lanes,
+    pub(crate) dummy: Arc<PasswordHash>,
+}
+
+/// Where the hash of a counted attempt goes when its caller left: to the
+/// offload hook, holding an admission place until it is done.
+impl<S, D> Detach for Authenticator<S, D>
+where
+    S: Sync,
+    D: Sync,
+{
+    fn detach(&self, work: OwedWork) {
+        let hold = self.admission.hold();
+        let hasher = Arc::clone(&self.hasher);
+        let dummy = Arc::clone(&self.dummy);
+        let max = self.config.max_password_bytes();
+        self.offload.detach(Box::new(move || {
+            work.run(&*hasher, &dummy, max);
+            drop(hold);
+        }));
+    }
 }
 
 impl<S, D> fmt::Debug for Authenticator<S, D> {
@@ -102,7 +125,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
 
     /// How many hashing steps may be in flight at once before a password
     /// step is answered [`crate::Refusal::Busy`].
-    pub const fn admission_bound(&self) -> usize {
+    pub fn admission_bound(&self) -> usize {
         self.admission.bound()
     }
 
@@ -118,8 +141,12 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     pub async fn step(&self, user_id: &str, input: Input<'_>) -> Result<Reply, Error> {
         let admitted = input.hashes().then(|| self.admission.try_enter());
         if let Some(None) = admitted {
-            return Ok(machine::busy());
+            return Ok(machine::busy(&input));
         }
+        let _lane = match input.counts_attempts() {
+            true => Some(self.lanes.enter(&machine::bounded(user_id)).await),
+            false => None,
+        };
         let mut next = machine::start(user_id, input, self.deps(), self.facts()?);
         loop {
             next = match next {
@@ -130,10 +157,14 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                 Next::LookUp(n) => {
                     let id = n.token_id();
                     let seed = self.directory.seed(&id).await?;
-                    let status = self.store.token_status(&id, n.user_id()).await?;
+                    let status = match n.wants_status() {
+                        true => self.store.token_status(&id, n.user_id()).await?,
+                        false => TokenStatus::Free,
+                    };
                     n.found(seed, status)
                 }
                 Next::Hash(n) => {
+                    // First come, first served, whatever the step.
                     let _turn = match &self.turns {
                         Some(turns) => Some(turns.acquire().await),
                         None => None,
@@ -343,10 +374,16 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     /// `operator_id`. The [`Provisioned`] value holds the otpauth URI to
     /// hand to the customer's authenticator.
     ///
+    /// The token is in the directory before its event is written: if the
+    /// event cannot be written the token exists unaudited (and bound to
+    /// nobody); the error says so, and issuing again makes another.
+    ///
     /// # Errors
-    /// [`Error::Random`]; [`Error::Provision`] for an issuer the Key URI
-    /// format cannot carry; [`Error::Store`] when the directory or the
-    /// audit log cannot be written.
+    /// [`Error::InvalidId`] for an operator or user ID that is empty or
+    /// holds control characters (checked before anything is written);
+    /// [`Error::Random`]; [`Error::Provision`] (cannot happen for a
+    /// credential ID); [`Error::Store`] when the directory or the audit log
+    /// cannot be written.
     pub async fn issue_token(
         &self,
         operator_id: &str,
@@ -354,6 +391,10 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         issuer: &str,
         params: TotpParams,
     ) -> Result<Provisioned, Error> {
+        let nameable = |id: &str| !id.is_empty() && !id.chars().any(char::is_control);
+        if !nameable(operator_id) || !nameable(for_user) {
+            return Err(Error::InvalidId);
+        }
         let mut random = Zeroizing::new([0_u8; 36]);
         self.random.fill(&mut *random)?;
         let token = provision(&random, issuer, params)?;
@@ -378,6 +419,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             policy: &self.policy,
             hasher: &*self.hasher,
             dummy: &self.dummy,
+            detach: Some(self as &dyn Detach),
         }
     }
 

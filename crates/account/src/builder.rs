@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lockstep_password::{Argon2idHasher, Password, PasswordHashing, PasswordPolicy};
 
-use crate::admission::Admission;
+use crate::admission::{Admission, Lanes};
 
 use crate::authenticator::Authenticator;
 use crate::clock::Clock;
@@ -120,7 +120,8 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
             .waiting_hashes
             .unwrap_or_else(|| running.saturating_mul(4));
         Ok(Authenticator {
-            admission: Admission::new(running.saturating_add(waiting)),
+            admission: Arc::new(Admission::new(running.saturating_add(waiting))),
+            lanes: Lanes::default(),
             store: self.store,
             directory: self.directory,
             hasher,
@@ -128,12 +129,9 @@ impl<S: AccountStore, D: TokenDirectory> AuthenticatorBuilder<S, D> {
             random: self.random,
             config: self.config,
             policy: self.policy,
-            turns: self
-                .offload
-                .max_concurrent()
-                .map(|n| Arc::new(async_lock::Semaphore::new(n.max(1)))),
+            turns: self.offload.max_concurrent().map(crate::turns::Turns::new),
             offload: self.offload,
-            dummy,
+            dummy: Arc::new(dummy),
         })
     }
 }

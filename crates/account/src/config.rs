@@ -137,6 +137,10 @@ pub enum ConfigError {
     /// No retries at all.
     #[error("at least one compare-and-swap attempt is needed")]
     ZeroRetries,
+    /// A drift bound below the acceptance look-ahead: enrollment could bind
+    /// a token at a drift that a login then refuses.
+    #[error("the drift bound must be at least the acceptance look-ahead")]
+    DriftBelowLookAhead,
 }
 
 impl Config {
@@ -171,7 +175,8 @@ impl Config {
                 .saturating_add(1)
                 .max(self.acceptance.ahead.saturating_add(2))
                 .max(self.hotp_resync_look_ahead),
-            max_drift: self.max_drift.max(self.acceptance.ahead),
+            // The one drift bound (`build` keeps it at or above `ahead`).
+            max_drift: self.max_drift,
         }
     }
 
@@ -399,6 +404,9 @@ impl ConfigBuilder {
         }
         if c.max_retries == 0 {
             return Err(ConfigError::ZeroRetries);
+        }
+        if c.max_drift < c.acceptance.ahead {
+            return Err(ConfigError::DriftBelowLookAhead);
         }
         Ok(c)
     }

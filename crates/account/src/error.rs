@@ -23,6 +23,10 @@ pub enum Error {
     /// No randomness.
     #[error("the random number generator failed")]
     Random(#[from] RandomError),
+    /// A user ID or operator ID that can name nobody (empty, or with
+    /// control characters), given where one is recorded.
+    #[error("the user ID or operator ID is empty or holds control characters")]
+    InvalidId,
     /// A token could not be provisioned: its issuer cannot be carried by
     /// an otpauth URI.
     #[error("the token could not be provisioned")]

@@ -16,6 +16,7 @@ mod record;
 mod refusal;
 mod store;
 mod token;
+mod turns;
 mod write;
 
 pub use authenticator::Authenticator;

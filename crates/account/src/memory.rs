@@ -55,10 +55,18 @@ impl Inner {
         }
         let mut bound: HashSet<CredentialId> = HashSet::new();
         for change in &write.tokens {
-            if let TokenChange::Bind { id, .. } = change {
-                let taken = self.owners.contains_key(id) || self.revoked.contains(id);
-                if taken || !bound.insert(*id) {
-                    return Err(StoreError::TokenTaken);
+            match change {
+                TokenChange::Bind { id, .. } => {
+                    let taken = self.owners.contains_key(id) || self.revoked.contains(id);
+                    if taken || !bound.insert(*id) {
+                        return Err(StoreError::TokenTaken);
+                    }
+                }
+                // Only its owner's token (or one no row names) is revoked.
+                TokenChange::Revoke { id, owner } => {
+                    if self.owners.get(id).is_some_and(|o| o != owner) {
+                        return Err(StoreError::TokenTaken);
+                    }
                 }
             }
         }

@@ -19,6 +19,16 @@ pub trait Offload: Send + Sync {
     fn max_concurrent(&self) -> Option<usize> {
         None
     }
+
+    /// Runs `work` without anyone waiting for it: the hash an attempt owes
+    /// when its caller went away after the attempt was counted (a client
+    /// that disconnected mid-request). The work must still be done — a
+    /// caller that leaves costs what one that stays costs — but nothing
+    /// waits for its result; a hook runs it where it runs every hash, within
+    /// its bound. Default: inline, here.
+    fn detach(&self, work: Box<dyn FnOnce() + Send + 'static>) {
+        work();
+    }
 }
 
 /// Runs the work inline, on the calling task: the default, for any runtime.
@@ -49,6 +59,14 @@ impl Offload for TokioBlockInPlace {
             work();
         }
     }
+
+    /// On tokio's blocking pool when there is a runtime, else here.
+    fn detach(&self, work: Box<dyn FnOnce() + Send + 'static>) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(work)),
+            Err(_) => work(),
+        }
+    }
 }
 
 /// Tokio's `block_in_place` with at most `n` password hashes at a time
@@ -65,7 +83,12 @@ impl Offload for TokioBlockInPlace {
 /// handling first and the hashes take what is left.
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
-pub struct TokioHashPool {
+pub struct TokioHashPool(std::sync::Arc<Pool>);
+
+/// The pool's permits, shared with the work it detaches.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+struct Pool {
     bound: usize,
     free: std::sync::Mutex<usize>,
     freed: std::sync::Condvar,
@@ -86,12 +109,12 @@ impl TokioHashPool {
     /// At most `max_concurrent` hashes at a time (at least 1).
     #[must_use]
     pub fn new(max_concurrent: usize) -> Self {
-        Self {
+        Self(std::sync::Arc::new(Pool {
             bound: max_concurrent.max(1),
             free: std::sync::Mutex::new(max_concurrent.max(1)),
             freed: std::sync::Condvar::new(),
             niceness: None,
-        }
+        }))
     }
 
     /// One hash fewer than the machine has cores (at least 1), each at
@@ -119,17 +142,19 @@ impl TokioHashPool {
     /// Linux and Android; elsewhere, and where a sandbox refuses it, the
     /// hash runs at the caller's priority.
     #[must_use]
-    pub const fn with_niceness(mut self, niceness: u8) -> Self {
-        self.niceness = Some(if niceness == 0 {
-            1
-        } else if niceness > 19 {
-            19
-        } else {
-            niceness
-        });
-        self
+    pub fn with_niceness(self, niceness: u8) -> Self {
+        let niceness = Some(niceness.clamp(1, 19));
+        Self(std::sync::Arc::new(Pool {
+            bound: self.0.bound,
+            free: std::sync::Mutex::new(self.0.bound),
+            freed: std::sync::Condvar::new(),
+            niceness,
+        }))
     }
+}
 
+#[cfg(feature = "tokio")]
+impl Pool {
     fn hash(&self, work: &mut (dyn FnMut() + Send)) {
         // A poisoned lock only means a hash panicked elsewhere: the count
         // is still right, since the guard below gives its permit back.
@@ -199,7 +224,7 @@ const fn lower_this_thread(_niceness: u8) {}
 
 /// Gives a permit back, also when the work panics.
 #[cfg(feature = "tokio")]
-struct Permit<'a>(&'a TokioHashPool);
+struct Permit<'a>(&'a Pool);
 
 #[cfg(feature = "tokio")]
 impl Drop for Permit<'_> {
@@ -220,14 +245,31 @@ impl Offload for TokioHashPool {
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi {
-            tokio::task::block_in_place(|| self.hash(work));
+            tokio::task::block_in_place(|| self.0.hash(work));
         } else {
-            self.hash(work);
+            self.0.hash(work);
         }
     }
 
     fn max_concurrent(&self) -> Option<usize> {
-        Some(self.bound)
+        Some(self.0.bound)
+    }
+
+    /// On tokio's blocking pool, waiting there for a permit like every
+    /// other hash (so within the bound, at the lower priority); here when
+    /// there is no runtime.
+    fn detach(&self, work: Box<dyn FnOnce() + Send + 'static>) {
+        let pool = std::sync::Arc::clone(&self.0);
+        let mut work = Some(work);
+        let mut run = move || {
+            if let Some(work) = work.take() {
+                work();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || pool.hash(&mut run))),
+            Err(_) => pool.hash(&mut run),
+        }
     }
 }
 

@@ -72,8 +72,12 @@ impl PartialEq for BackendError {
 
 impl Eq for BackendError {}
 
-/// Why a store operation failed. A failed [`AccountStore::write`] wrote
-/// nothing.
+/// Why a store operation failed. A refused [`AccountStore::write`]
+/// ([`StoreError::Conflict`], [`StoreError::NotFound`],
+/// [`StoreError::AlreadyExists`], [`StoreError::TokenTaken`]) wrote
+/// nothing; after a [`StoreError::Backend`] failure whether it was written
+/// is not known (a commit whose answer was lost), and the machine acts on
+/// both possibilities.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -115,7 +119,9 @@ impl StoreError {
 /// it; see the workspace README, "Writing your own store"):
 ///
 /// 1. `load` returns the last record written, with its version.
-/// 2. `write` applies a [`Write`] in one transaction, all of it or none:
+/// 2. `write` applies a [`Write`] in one transaction, all of it or none (a
+///    refusal writes nothing; a backend failure may leave the outcome
+///    unknown, never half of it):
 ///    - its [`crate::RecordWrite`]: a create at version 0
 ///      ([`StoreError::AlreadyExists`] for a taken user ID; it also starts
 ///      that user ID's attempt count afresh), or a compare-and-swap that
@@ -230,6 +236,56 @@ pub trait TokenDirectory: Send + Sync {
         seed: &TokenSeed,
         random: &dyn Random,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<S: AccountStore + ?Sized> AccountStore for &S {
+    fn load(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
+        (**self).load(user_id)
+    }
+    fn write(&self, write: Write) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).write(write)
+    }
+    fn token_status(
+        &self,
+        id: &CredentialId,
+        user_id: &str,
+    ) -> impl Future<Output = Result<TokenStatus, StoreError>> + Send {
+        (**self).token_status(id, user_id)
+    }
+}
+
+impl<S: AuditLog + ?Sized> AuditLog for &S {
+    fn events(
+        &self,
+        user_id: &str,
+        from: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Logged>, StoreError>> + Send {
+        (**self).events(user_id, from, limit)
+    }
+    fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send {
+        (**self).attempts(user_id)
+    }
+}
+
+impl<D: TokenDirectory + ?Sized> TokenDirectory for &D {
+    fn seed(
+        &self,
+        id: &CredentialId,
+    ) -> impl Future<Output = Result<Option<TokenSeed>, StoreError>> + Send {
+        (**self).seed(id)
+    }
+    fn insert(
+        &self,
+        id: &CredentialId,
+        seed: &TokenSeed,
+        random: &dyn Random,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert(id, seed, random)
+    }
 }
 
 impl<S: AccountStore + ?Sized> AccountStore for Arc<S> {

@@ -129,6 +129,7 @@ async fn nothing_secret_is_ever_printed() {
         policy: &policy,
         hasher: &*fx.hasher,
         dummy: &dummy,
+        detach: None,
     };
     let facts = Facts {
         now: fx.now(),

@@ -323,3 +323,88 @@ async fn a_flood_of_password_steps_does_not_starve_other_requests() {
         f.await.unwrap();
     }
 }
+
+/// A hook that runs hashes here and detached work on a thread of its own,
+/// recording both.
+#[derive(Default)]
+struct Detaching {
+    detached: AtomicUsize,
+    done: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Offload for Detaching {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
+        work();
+    }
+    fn detach(&self, work: Box<dyn FnOnce() + Send + 'static>) {
+        self.detached.fetch_add(1, Ordering::SeqCst);
+        let done = self.done.lock().unwrap().clone();
+        std::thread::spawn(move || {
+            work();
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        });
+    }
+}
+
+/// A store whose counting writes land and then never answer.
+struct Stalling(MemoryStore);
+
+impl lockstep_account::AccountStore for Stalling {
+    async fn load(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<lockstep_account::Account>, lockstep_account::StoreError> {
+        self.0.load(user_id).await
+    }
+    async fn write(
+        &self,
+        write: lockstep_account::Write,
+    ) -> Result<(), lockstep_account::StoreError> {
+        let counts = write.events.iter().any(|e| {
+            matches!(
+                e.kind,
+                lockstep_account::EventKind::PasswordAttempt { .. }
+                    | lockstep_account::EventKind::AttemptNoted
+            )
+        });
+        self.0.write(write).await?;
+        if counts {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+    async fn token_status(
+        &self,
+        id: &lockstep_account::CredentialId,
+        user_id: &str,
+    ) -> Result<lockstep_account::TokenStatus, lockstep_account::StoreError> {
+        self.0.token_status(id, user_id).await
+    }
+}
+
+/// The hash a cancelled step owes goes where every hash goes — the hook's
+/// `detach`, off the async worker — not onto the worker that dropped it.
+#[tokio::test]
+async fn a_cancelled_steps_owed_hash_goes_to_the_hook() {
+    let hook = Arc::new(Detaching::default());
+    let (done, finished) = std::sync::mpsc::channel();
+    *hook.done.lock().unwrap() = Some(done);
+    let hasher: Arc<lockstep_store_tests::CountingHasher> = Arc::default();
+    let auth = Authenticator::builder(Stalling(MemoryStore::new()), MemoryDirectory::new())
+        .hasher(Arc::clone(&hasher) as Arc<dyn lockstep_password::PasswordHashing>)
+        .offload(Arc::clone(&hook) as Arc<dyn Offload>)
+        .build()
+        .unwrap();
+    let before = hasher.verifies.load(Ordering::SeqCst);
+    let pw = Password::from("Guess1234");
+    let step = auth.login_password("nobody", &pw, Entry::Login);
+    let left = tokio::time::timeout(std::time::Duration::from_millis(20), step).await;
+    assert!(left.is_err(), "the caller left after the count");
+    finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the owed hash ran");
+    assert_eq!(hook.detached.load(Ordering::SeqCst), 1, "through the hook");
+    assert_eq!(hasher.verifies.load(Ordering::SeqCst) - before, 1);
+}

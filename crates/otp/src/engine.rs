@@ -1,4 +1,8 @@
 //! The keyed HOTP/TOTP generator, verification and resync.
+//!
+//! Long because HOTP and TOTP share their constant-time scans and limits
+//! here; splitting them would put the replay guard's two halves in two
+//! files.
 
 use core::fmt;
 

@@ -1,4 +1,8 @@
 //! Parsing of user input: codes, secrets and otpauth Key URIs.
+//!
+//! Long on purpose: one file per parser family keeps every accepted and
+//! refused spelling of a format side by side, where a reader checks them
+//! against each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use lockstep_otp::{

@@ -1,4 +1,8 @@
 //! Password hashing: the [`PasswordHashing`] trait and its Argon2id default.
+//!
+//! Long because the bounds on stored costs, the padding of older hashes and
+//! the input cap are security decisions about the same Argon2 calls, and are
+//! read together.
 
 use core::fmt;
 

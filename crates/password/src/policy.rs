@@ -1,5 +1,8 @@
 //! Password policies: the manual's rules, a NIST SP 800-63B profile, and a
 //! builder for everything else.
+//!
+//! Long because every rule, its validation and its builder setting are kept
+//! in one place, so that a rule cannot be added in one and missed in another.
 
 use std::collections::BTreeSet;
 

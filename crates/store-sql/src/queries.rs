@@ -130,13 +130,19 @@ async fn token<S: Sql>(sql: &mut S, change: &TokenChange) -> Result<(), StoreErr
             }
         }
         TokenChange::Revoke { id, owner } => {
-            sql.execute(Statement::new(
-                "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 1) \
-                 ON CONFLICT (credential_id) DO UPDATE SET revoked = 1 \
-                 WHERE tokens.owner = excluded.owner",
-                vec![Arg::Text(id.as_str()), Arg::Text(owner)],
-            ))
-            .await?;
+            // Its owner's row is marked; a missing row is made, revoked; a
+            // row another account owns is not this account's to revoke.
+            let done = sql
+                .execute(Statement::new(
+                    "INSERT INTO tokens (credential_id, owner, revoked) VALUES ($1, $2, 1) \
+                     ON CONFLICT (credential_id) DO UPDATE SET revoked = 1 \
+                     WHERE tokens.owner = excluded.owner",
+                    vec![Arg::Text(id.as_str()), Arg::Text(owner)],
+                ))
+                .await?;
+            if done == 0 {
+                return Err(StoreError::TokenTaken);
+            }
         }
         _ => return Err(encoding("a token change this store does not know")),
     }

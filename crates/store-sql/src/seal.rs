@@ -14,6 +14,10 @@
 //! format, and does nothing for a row already there, so a rotation is
 //! idempotent and can resume anywhere. Rows of format 1 (before the store's
 //! ID was bound in) still open, and a rotation moves them to format 2.
+//!
+//! Long because the format, the keyring and their one unit test (a format-1
+//! row, which only the private associated-data builder can make) belong
+//! together; the rest of its tests are in `tests/seal.rs`.
 
 use core::fmt;
 use std::collections::BTreeMap;

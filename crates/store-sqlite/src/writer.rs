@@ -24,6 +24,11 @@
 //!   database server commits what a client sent before it disconnected.
 //!   Every write is a compare-and-swap on the version it read, so a late
 //!   one lands only if nothing was written in between.
+//!
+//! Long because the proofs sit beside the code they prove: half of the
+//! file is the property test that a batch is the same as one write at a
+//! time, and the batch and runtime tests, which need the writer's private
+//! parts.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

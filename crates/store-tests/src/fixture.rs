@@ -116,6 +116,7 @@ impl<S: AccountStore + 'static> Fx<S> {
             policy: &policy,
             hasher: &*self.hasher,
             dummy: &dummy,
+            detach: None,
         };
         let facts = Facts {
             now: self.now(),

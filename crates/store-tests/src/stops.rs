@@ -159,6 +159,7 @@ pub async fn counts_equal_events_when_a_step_stops_between_phases<S: Store>(stor
         policy: &policy,
         hasher: &*fx.hasher,
         dummy: &dummy,
+        detach: None,
     };
     for phases in 0..8 {
         for (n, (user, pw)) in CASES.iter().enumerate() {

@@ -233,9 +233,8 @@ pub(crate) async fn refused_here<P: Side>(
         return restart::<P>(session, "操作が正しくありません。".into()).await;
     };
     tracing::info!(refusal = refusal.code(), side = P::PREFIX, "refused");
-    // The machine says whether what was presented still opens its stage; a
-    // voluntary change's session that ends shows on the next page.
-    let ends = !outcome.stage_open() && stage != "/password";
+    // The machine says whether what was presented still opens its stage.
+    let ends = !outcome.stage_open();
     if ends || stage == "/" {
         return restart::<P>(session, refusal.message_ja(config)).await;
     }

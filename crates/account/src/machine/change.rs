@@ -41,6 +41,23 @@ impl Draft<'_, '_> {
     /// temporary password, neither factor locked. `None`: go on to reserve
     /// the current password's check.
     pub(super) fn voluntary_gate(&mut self, token: &SessionToken) -> Option<Outcome> {
+        if let Some(barred) = self.voluntary_bar(token) {
+            return Some(barred);
+        }
+        if self.acc.password.failures.locked {
+            self.locked_attempt(Factor::Password);
+            return Some(Outcome::refused(Refusal::InvalidCredentials));
+        }
+        None
+    }
+
+    /// What bars a voluntary change on the record as it stands, the
+    /// password lock aside (the attempt's own reservation may have set it):
+    /// its session ended (logout, a lock, a revoke), a required change, an
+    /// expired temporary password, a locked token. Checked at the gate and
+    /// again on the record the answer is written to, so that a logout or a
+    /// revoke that lands while the current password is hashed is not undone.
+    fn voluntary_bar(&mut self, token: &SessionToken) -> Option<Outcome> {
         if session::open(&self.acc, token, self.facts.now).is_none() {
             return Some(self.ticket_rejected());
         }
@@ -48,9 +65,6 @@ impl Draft<'_, '_> {
             Refusal::ChangeRequired
         } else if self.temporary_expired() {
             Refusal::TemporaryPasswordExpired
-        } else if self.acc.password.failures.locked {
-            self.locked_attempt(Factor::Password);
-            Refusal::InvalidCredentials
         } else if self.acc.otp_locked() {
             self.locked_attempt(Factor::Otp);
             Refusal::TokenLocked
@@ -68,10 +82,18 @@ impl Draft<'_, '_> {
     /// session; every other one ends.
     pub(super) fn voluntary_change(
         &mut self,
+        token: &SessionToken,
         reserved: &Reservation,
         current_matched: bool,
         new: Option<Result<PasswordHash, Violations>>,
     ) -> Outcome {
+        // A reservation that locked voided the sessions itself: that is this
+        // attempt's own failure, concluded below.
+        if !reserved.locked_here
+            && let Some(barred) = self.voluntary_bar(token)
+        {
+            return barred;
+        }
         if !self.conclude_password(reserved, current_matched) {
             let refusal = if current_matched {
                 // Right, but another attempt locked the password meanwhile.

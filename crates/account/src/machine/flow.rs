@@ -22,6 +22,8 @@ use crate::write::Write;
 /// What every phase of one step carries.
 pub(in crate::machine) struct Ctx<'a> {
     pub(super) user_id: &'a str,
+    /// The user ID as the store and the audit log key it (see `bounded`).
+    pub(super) key: String,
     pub(super) input: Input<'a>,
     pub(super) deps: Deps<'a>,
     pub(super) facts: Facts,
@@ -35,6 +37,9 @@ pub(in crate::machine) struct Ctx<'a> {
 pub(in crate::machine) enum OnLoad {
     /// Decide afresh.
     Decide,
+    /// A noted attempt's outcome event lost its write: write it again, as
+    /// a known account's answer is decided again and written again.
+    Outcome(Outcome, Vec<AuditEvent>),
     /// A password answer lost its write: decide it again on the new record,
     /// without hashing again while the stored hash is the one verified.
     Answer(Verified),
@@ -81,6 +86,9 @@ pub(in crate::machine) enum AfterHash {
     Boundary,
     /// An unknown or locked user ID's dummy hash.
     Noted(Noted),
+    /// The owed hash of a count whose write failed in the backend (it may
+    /// have landed): the work is done, then the step fails.
+    Failed(StoreError),
     /// The password step or the voluntary change, on the reserved record.
     Answer {
         account: Account,
@@ -125,6 +133,7 @@ pub(in crate::machine) enum AfterWrite {
 pub fn start<'a>(user_id: &'a str, input: Input<'a>, deps: Deps<'a>, facts: Facts) -> Next<'a> {
     let ctx = Ctx {
         user_id,
+        key: super::bounded(user_id),
         input,
         deps,
         facts,
@@ -238,6 +247,9 @@ pub(super) fn decided<'a>(
 }
 
 pub(super) fn loaded(mut ctx: Ctx<'_>, on: OnLoad, record: Option<Account>) -> Next<'_> {
+    // A store that folds case, say, may hand back another user's record:
+    // only the record of the key asked for is this step's.
+    let record = record.filter(|a| a.user_id == ctx.key);
     ctx.loads = ctx.loads.saturating_add(1);
     if ctx.loads > ctx.deps.config.max_retries {
         return match on {
@@ -247,6 +259,10 @@ pub(super) fn loaded(mut ctx: Ctx<'_>, on: OnLoad, record: Option<Account>) -> N
         };
     }
     match (on, record) {
+        (OnLoad::Outcome(outcome, events), _) => {
+            let then = AfterWrite::Outcome(outcome);
+            write(ctx, Write::events(events), then, Owed::none())
+        }
         (OnLoad::Rehash(r), Some(account)) if account.password.hash == r.checked => {
             rehash(ctx, &account, r)
         }
@@ -310,14 +326,28 @@ pub(super) fn written(w: AwaitWritten<'_>, result: Result<(), StoreError>) -> Ne
             AfterWrite::Created => done(ctx, Outcome::Done),
         };
     };
-    // Nothing was written: nothing was counted, no hash is owed.
+    if let (StoreError::Backend(_), AfterWrite::Reserved { .. } | AfterWrite::Noted(_)) =
+        (&e, &then)
+    {
+        // The backend failed a write that counts: it may have landed (a
+        // commit whose answer was lost). Never counted twice, never counted
+        // without its hash: the owed hash is done, and the step fails.
+        return match owed.take() {
+            Some(job) => hash(ctx, job, true, AfterHash::Failed(e)),
+            None => Next::Done(Err(e.into())),
+        };
+    }
+    // A refusal: nothing was written, nothing counted, no hash is owed.
     drop(owed.take());
     let on = match then {
         AfterWrite::Created if e == StoreError::AlreadyExists => {
             return done(ctx, Outcome::refused(Refusal::UserIdTaken));
         }
-        AfterWrite::Created | AfterWrite::Outcome(_) => return Next::Done(Err(e.into())),
+        // The answer stands; the rehash waits for the next login.
+        AfterWrite::Rehashed(r) if !retryable(&e) => return done(ctx, r.outcome),
+        AfterWrite::Created => return Next::Done(Err(e.into())),
         _ if !retryable(&e) => return Next::Done(Err(e.into())),
+        AfterWrite::Outcome(outcome) => OnLoad::Outcome(outcome, events),
         AfterWrite::Reserved { .. } | AfterWrite::Noted(_) | AfterWrite::Final(_) => OnLoad::Decide,
         AfterWrite::Answered { verified, .. } => OnLoad::Answer(verified),
         AfterWrite::NewPassword { retry, .. } => OnLoad::NewPassword(retry),

@@ -4,7 +4,7 @@
 
 use lockstep_password::{Context, HashError, History, Password, PasswordHash, Violations};
 
-use super::Deps;
+use super::{Deps, OwedWork};
 
 /// What a step hashes.
 #[derive(Clone)]
@@ -168,12 +168,40 @@ impl<'a> Owed<'a> {
     }
 }
 
+impl Job<'_> {
+    /// The work this job owes, owned: the verification it would do first.
+    fn owed_work(&self) -> Option<OwedWork> {
+        let (password, against) = match self {
+            Self::Dummy(password) => (password, None),
+            Self::Verify { password, stored } => (password, Some(stored.clone())),
+            Self::NewPassword(NewPassword {
+                current: Some((password, stored)),
+                ..
+            }) => (password, Some(stored.clone())),
+            Self::NewPassword(_) => return None,
+        };
+        Some(OwedWork {
+            password: zeroize::Zeroizing::new(password.expose().to_owned()),
+            against,
+        })
+    }
+}
+
+/// Hands the owed hash to the driver's [`Detach`], or runs it here when
+/// there is none. Not while unwinding: a panic in a drop would abort.
 impl Drop for Owed<'_> {
     fn drop(&mut self) {
-        if let Some((job, deps)) = self.job.take()
-            && !std::thread::panicking()
-        {
-            let _ = job.run(&deps, &[0; 16]);
+        let Some((job, deps)) = self.job.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            return;
+        }
+        match (deps.detach, job.owed_work()) {
+            (Some(detach), Some(work)) => detach.detach(work),
+            _ => {
+                let _ = job.run(&deps, &[0; 16]);
+            }
         }
     }
 }

@@ -174,6 +174,30 @@ impl Input<'_> {
         )
     }
 
+    /// Whether this input counts a password attempt (the password step, and
+    /// the voluntary change's current password): a driver runs such steps
+    /// one at a time per user ID, whatever the ID.
+    #[must_use]
+    pub const fn counts_attempts(&self) -> bool {
+        matches!(
+            self,
+            Self::Password { .. } | Self::ChangePasswordLoggedIn { .. }
+        )
+    }
+
+    /// Whether this input presents a ticket or a session that opens a stage.
+    #[must_use]
+    pub const fn presents_stage(&self) -> bool {
+        matches!(
+            self,
+            Self::Otp { .. }
+                | Self::Enroll { .. }
+                | Self::Resync { .. }
+                | Self::ChangePassword { .. }
+                | Self::ChangePasswordLoggedIn { .. }
+        )
+    }
+
     /// The input's name, for `Debug` and the audit log.
     #[must_use]
     pub const fn name(&self) -> &'static str {
@@ -267,6 +291,66 @@ pub struct Deps<'a> {
     /// evaluated (unknown user, locked user, oversized input), so that they
     /// cost what a wrong password costs (R-LOG-5).
     pub dummy: &'a PasswordHash,
+    /// Where a hash that a counted attempt owes goes when its step is
+    /// dropped unfinished (its caller left): `None` runs it there, inline.
+    /// A driver hands it to where it runs every hash (the
+    /// [`crate::Authenticator`] does).
+    pub detach: Option<&'a dyn Detach>,
+}
+
+/// Takes the hash a counted attempt still owes when its step is dropped
+/// unfinished, to run it where hashes run, with nobody waiting.
+pub trait Detach: Sync {
+    /// Runs `work` (or has it run) to completion, later.
+    fn detach(&self, work: OwedWork);
+}
+
+/// The hash a counted attempt owes, owned (so that it outlives the step):
+/// a password to verify against a stored hash, or against the dummy.
+pub struct OwedWork {
+    pub(crate) password: zeroize::Zeroizing<String>,
+    pub(crate) against: Option<PasswordHash>,
+}
+
+impl OwedWork {
+    /// Does the work: the verification (padded to the configured cost, for
+    /// an older hash), or the dummy's for an unknown or locked user ID or an
+    /// oversized password — what the attempt would have cost had its caller
+    /// stayed. The result is dropped.
+    pub fn run(
+        self,
+        hasher: &dyn PasswordHashing,
+        dummy: &PasswordHash,
+        max_password_bytes: usize,
+    ) {
+        let password = Password::new(self.password.as_str().to_owned());
+        match self
+            .against
+            .filter(|_| password.expose().len() <= max_password_bytes)
+        {
+            Some(stored) => {
+                let _ = hasher.verify(&password, &stored);
+                if hasher.needs_rehash(&stored) {
+                    hasher.pad_to_cost(&password, &stored);
+                }
+            }
+            None if password.expose().len() <= max_password_bytes => {
+                let _ = hasher.verify(&password, dummy);
+            }
+            None => {
+                let _ = hasher.verify(&Password::new(String::new()), dummy);
+            }
+        }
+    }
+}
+
+/// Shows nothing of the password.
+impl fmt::Debug for OwedWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwedWork")
+            .field("against", &self.against)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Deps<'_> {

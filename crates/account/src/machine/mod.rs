@@ -66,7 +66,7 @@ use core::fmt;
 use lockstep_otp::CredentialId;
 
 pub use flow::start;
-pub use input::{CodeInput, Deps, Facts, Input, OperatorAction};
+pub use input::{CodeInput, Deps, Detach, Facts, Input, OperatorAction, OwedWork};
 pub use local::{Decision, decide};
 
 use draft::Draft;
@@ -100,11 +100,16 @@ impl Reply {
 
 /// The answer to a hashing input refused at admission: the driver holds
 /// too many hashing steps already. The same for every user ID; nothing is
-/// loaded, written or counted.
+/// loaded, written or counted, so a ticket or session the input presented
+/// still opens its stage (the user tries again on the same page).
 #[must_use]
-pub fn busy() -> Reply {
+pub fn busy(input: &Input<'_>) -> Reply {
     Reply {
-        outcome: Outcome::refused(crate::Refusal::Busy),
+        outcome: Outcome::Refused {
+            refusal: crate::Refusal::Busy,
+            token_id: None,
+            stage_open: input.presents_stage(),
+        },
         events: Vec::new(),
     }
 }
@@ -138,10 +143,11 @@ pub struct AwaitRecord<'a> {
 }
 
 impl<'a> AwaitRecord<'a> {
-    /// The user ID whose record to load.
+    /// The user ID whose record to load: as typed, or, for one longer
+    /// than any account's, a key no account can have.
     #[must_use]
     pub fn user_id(&self) -> &str {
-        self.ctx.user_id
+        &self.ctx.key
     }
 
     /// Resumes with the record as stored (`None`: no such account).
@@ -168,13 +174,21 @@ impl<'a> AwaitToken<'a> {
     /// The user ID asking (the store's status is as seen from it).
     #[must_use]
     pub fn user_id(&self) -> &str {
-        self.ctx.user_id
+        &self.account.user_id
+    }
+
+    /// Whether the store's status of the token ID is needed (at enrollment
+    /// only; an OTP step or a resync needs the seed alone).
+    #[must_use]
+    pub const fn wants_status(&self) -> bool {
+        matches!(self.ctx.input, Input::Enroll { .. })
     }
 
     /// Resumes with the token's seed from the directory (`None`: unknown
-    /// there) and its status from the store.
+    /// there) and its status from the store ([`TokenStatus::Free`] when
+    /// [`AwaitToken::wants_status`] is `false`: it is not read).
     pub fn found(self, seed: Option<TokenSeed>, status: TokenStatus) -> Next<'a> {
-        steps::found(self.ctx, &self.account, seed.as_ref(), status)
+        steps::found(self.ctx, &self.account, self.id, seed.as_ref(), status)
     }
 }
 
@@ -277,13 +291,22 @@ pub const MAX_AUDITED_ID_BYTES: usize = 64;
 /// keeps whole.
 pub const MAX_USER_ID_BYTES: usize = MAX_AUDITED_ID_BYTES;
 
-/// `id` cut to [`MAX_AUDITED_ID_BYTES`] at a character boundary.
+/// `id` as the store and the audit log key it: as typed when it could be
+/// an account's (at most [`MAX_USER_ID_BYTES`]); otherwise cut at a
+/// character boundary and marked with U+007F, a control character no
+/// account's ID can hold, so that a long typed ID is never counted or
+/// logged as the account whose ID it starts with.
 pub(crate) fn bounded(id: &str) -> String {
-    let mut end = id.len().min(MAX_AUDITED_ID_BYTES);
+    if id.len() <= MAX_USER_ID_BYTES {
+        return id.to_owned();
+    }
+    let mut end = MAX_AUDITED_ID_BYTES.saturating_sub(1);
     while !id.is_char_boundary(end) {
         end = end.saturating_sub(1);
     }
-    id.get(..end).unwrap_or_default().to_owned()
+    let mut key = id.get(..end).unwrap_or_default().to_owned();
+    key.push('\u{7f}');
+    key
 }
 
 /// Whether a typed user ID can name an account at all: no control

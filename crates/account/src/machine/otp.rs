@@ -261,7 +261,9 @@ impl Draft<'_, '_> {
     ) -> Outcome {
         if self.acc.token.is_some() {
             // R-TOK-1: one token; the Enroll stage is never opened with one
-            // bound, so this is a race with another enrollment.
+            // bound, so this is a race with another enrollment, which
+            // finished the stage: its ticket ends here.
+            self.acc.ticket = None;
             return Outcome::refused(Refusal::AlreadyEnrolled);
         }
         if self.acc.enrollment.locked {

@@ -24,7 +24,7 @@ use crate::write::{AttemptNote, Write};
 /// known one (R-LOG-5). A password is noted and costs a verification of
 /// the dummy hash; a ticket or session costs its digest and a comparison.
 pub(super) fn unknown(ctx: Ctx<'_>) -> Next<'_> {
-    let id = bounded(ctx.user_id);
+    let id = ctx.key.clone();
     let event = |kind, operator_id| AuditEvent {
         at: ctx.facts.now,
         user_id: id.clone(),
@@ -244,6 +244,7 @@ fn reserve<'a>(ctx: Ctx<'a>, account: Account, job: Job<'a>) -> Next<'a> {
 pub(super) fn found<'a>(
     ctx: Ctx<'a>,
     account: &Account,
+    id: CredentialId,
     seed: Option<&TokenSeed>,
     status: TokenStatus,
 ) -> Next<'a> {
@@ -251,12 +252,7 @@ pub(super) fn found<'a>(
     decided(ctx, account, |d| match input {
         Input::Otp { code, .. } => d.otp(code, seed),
         Input::Resync { otp1, otp2, .. } => d.resync(otp1, otp2, seed),
-        Input::Enroll {
-            credential_id,
-            otp1,
-            otp2,
-            ..
-        } => d.enroll(CredentialId::parse(credential_id), otp1, otp2, seed, status),
+        Input::Enroll { otp1, otp2, .. } => d.enroll(Ok(id), otp1, otp2, seed, status),
         _ => d.ticket_rejected(),
     })
 }
@@ -272,6 +268,7 @@ pub(super) fn hashed<'a>(
     };
     match (then, hashed) {
         (AfterHash::Boundary, _) => done(ctx, Outcome::refused(Refusal::InvalidCredentials)),
+        (AfterHash::Failed(e), _) => Next::Done(Err(e.into())),
         (AfterHash::Noted(noted), _) => {
             let event = AuditEvent {
                 at: ctx.facts.now,
@@ -325,10 +322,11 @@ pub(super) fn answer<'a>(ctx: Ctx<'a>, account: &Account, v: Verified) -> Next<'
     let mut draft = Draft::new(account, &input, &deps, &facts);
     let (outcome, passed) = match input {
         Input::Password { entry, .. } => draft.password_result(&v.reserved, v.matched, entry),
-        _ => (
-            draft.voluntary_change(&v.reserved, v.matched, v.new.clone()),
+        Input::ChangePasswordLoggedIn { session, .. } => (
+            draft.voluntary_change(session, &v.reserved, v.matched, v.new.clone()),
             false,
         ),
+        _ => (draft.ticket_rejected(), false),
     };
     let drafted = draft.finish(account, &input, outcome);
     let rehash = v.fresh.clone().filter(|_| passed).map(|fresh| {

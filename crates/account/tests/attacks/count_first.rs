@@ -22,6 +22,7 @@ struct RacingStore {
     inner: MemoryStore,
     written: Mutex<Vec<Account>>,
     replaces: AtomicUsize,
+    writes: AtomicUsize,
     interfere_at: Option<usize>,
 }
 
@@ -30,6 +31,7 @@ impl AccountStore for RacingStore {
         self.inner.load(user_id).await
     }
     async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         let Some(RecordWrite::Replace { account, .. }) = &write.record else {
             return self.inner.write(write).await;
         };
@@ -266,4 +268,213 @@ async fn a_caller_that_leaves_while_waiting_for_a_turn_still_pays_the_hash() {
     );
     gate.release();
     first.await.unwrap().unwrap();
+}
+
+/// A store whose counting write commits and then answers with a transient
+/// failure, once (a commit whose answer was lost on the way back).
+struct LostAnswer {
+    inner: MemoryStore,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl AccountStore for LostAnswer {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        self.inner.load(user_id).await
+    }
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        let counts = write.events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::PasswordAttempt { .. } | EventKind::AttemptNoted
+            )
+        });
+        self.inner.write(write).await?;
+        if counts && !self.lost.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Backend(
+                lockstep_account::BackendError::transient(std::io::Error::other(
+                    "the answer was lost",
+                )),
+            ));
+        }
+        Ok(())
+    }
+    async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
+        self.inner.token_status(id, user).await
+    }
+}
+
+/// A backend failure after a count may have landed: the attempt is never
+/// counted twice and never without its hash — the hash runs, and the step
+/// fails (it used to be retried: counted again, hashed once).
+#[tokio::test]
+async fn a_count_whose_answer_was_lost_is_hashed_once_and_counted_once() {
+    for user in ["u1", "nobody"] {
+        let store = Arc::new(LostAnswer {
+            inner: MemoryStore::new(),
+            lost: true.into(),
+        });
+        let fx = Fx::over(Arc::clone(&store), Config::default());
+        fx.create("u1").await;
+        store.lost.store(false, Ordering::SeqCst);
+        let before = fx.hasher.verifies.load(Ordering::SeqCst);
+        let r = fx
+            .auth
+            .login_password(user, &Password::from("Wrong999"), Entry::Login)
+            .await;
+        assert!(r.is_err(), "{user}: the step fails, its outcome unknown");
+        assert_eq!(
+            fx.hasher.verifies.load(Ordering::SeqCst) - before,
+            1,
+            "{user}"
+        );
+        let counted = match user {
+            "u1" => u64::from(
+                store
+                    .inner
+                    .load("u1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .password
+                    .failures
+                    .count,
+            ),
+            _ => {
+                lockstep_account::AuditLog::attempts(&store.inner, user)
+                    .await
+                    .unwrap()
+                    .count
+            }
+        };
+        assert_eq!(counted, 1, "{user}: counted once");
+    }
+}
+
+/// Thirty-two wrong passwords at once on a real account and on an unknown
+/// ID: the same answers, the same writes — two each — and no contention
+/// errors (steps that count attempts run one at a time per ID, so a real
+/// account's compare-and-swap never loses to another guess).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_cost_the_same_on_a_real_and_an_unknown_id() {
+    let mut writes = Vec::new();
+    for user in ["victim", "nobody"] {
+        let store = Arc::new(RacingStore::default());
+        let fx = Arc::new(Fx::over(Arc::clone(&store), Config::default()));
+        fx.create("victim").await;
+        fx.auth
+            .operator(
+                "op",
+                "victim",
+                lockstep_account::OperatorAction::UnlockPassword,
+            )
+            .await
+            .unwrap();
+        let before = store.writes.load(Ordering::SeqCst);
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let fx = Arc::clone(&fx);
+                tokio::spawn(async move {
+                    let r = fx
+                        .auth
+                        .login_password(user, &Password::from("Wrong999"), Entry::Login)
+                        .await
+                        .expect("no contention error");
+                    assert_eq!(
+                        r.refusal(),
+                        Some(&lockstep_account::Refusal::InvalidCredentials)
+                    );
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        writes.push((user, store.writes.load(Ordering::SeqCst) - before));
+    }
+    assert_eq!(writes, [("victim", 64), ("nobody", 64)], "two writes each");
+}
+
+/// A voluntary change is decided again on the record it is written to: a
+/// desk revoke (which ends every session) that lands while the current
+/// password is hashed is not undone by the change, which would set the new
+/// password and open a fresh session.
+#[tokio::test]
+async fn a_revoke_during_a_voluntary_change_ends_it() {
+    let store = Arc::new(RacingStore {
+        // The reservation is the first record write of the change; the
+        // revoke lands before the answer.
+        interfere_at: None,
+        ..RacingStore::default()
+    });
+    let fx = Fx::over(Arc::clone(&store), Config::default());
+    let (_, totp) = fx.ready("u1", 1, "Owner123").await;
+    let session = fx.session("u1", "Owner123", &totp).await;
+    let before = store.replaces.load(Ordering::SeqCst);
+    let revoker = RevokeAt {
+        store: Arc::clone(&store),
+        at: before + 2,
+    };
+    let auth =
+        lockstep_account::Authenticator::builder(Arc::new(revoker), Arc::clone(&fx.directory))
+            .hasher(Arc::clone(&fx.hasher) as Arc<dyn PasswordHashing>)
+            .clock(Arc::new(fx.clock.clone()))
+            .build()
+            .unwrap();
+    let new = Password::from("Thief9999");
+    let r = auth
+        .change_password_logged_in(
+            "u1",
+            &session.token,
+            &Password::from("Owner123"),
+            &new,
+            &new,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.refusal(),
+        Some(&lockstep_account::Refusal::InvalidTicket),
+        "{r:?}"
+    );
+    let after = fx.load("u1").await;
+    assert!(after.token.is_none(), "revoked");
+    assert!(after.sessions.is_empty(), "no session opened by the change");
+    let stays = fx
+        .hasher
+        .verify(&Password::from("Owner123"), &after.password.hash)
+        .unwrap();
+    assert!(stays, "the password is not changed");
+}
+
+/// Over a racing store: before its `at`th record write, the desk revokes
+/// the token (every session ends).
+struct RevokeAt {
+    store: Arc<RacingStore>,
+    at: usize,
+}
+
+impl AccountStore for RevokeAt {
+    async fn load(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        self.store.load(user_id).await
+    }
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        if write.record.is_some() && self.store.replaces.load(Ordering::SeqCst) + 1 == self.at {
+            let mut a = self.store.inner.load("u1").await?.unwrap();
+            if let Some(t) = a.token.take() {
+                a.revoked_tokens.push(t.credential_id);
+            }
+            a.sessions.clear();
+            a.ticket = None;
+            let v = a.version;
+            self.store.replaces.fetch_add(1, Ordering::SeqCst);
+            self.store
+                .inner
+                .write(Write::replace(a, v, Vec::new()))
+                .await?;
+        }
+        self.store.write(write).await
+    }
+    async fn token_status(&self, id: &CredentialId, user: &str) -> Result<TokenStatus, StoreError> {
+        self.store.token_status(id, user).await
+    }
 }

@@ -80,19 +80,32 @@ async fn otp_stage_inputs_answer_alike_for_unknown_and_known_ids() {
 }
 
 /// The unknown-user audit events keep a bounded prefix of what was typed,
-/// and the attempt is noted under it, never under the megabytes typed.
+/// marked so that no account's ID can be it, and the attempt is noted under
+/// it — never under the megabytes typed, and never on the account whose ID
+/// the typed one starts with.
 #[tokio::test]
-async fn the_audited_unknown_id_is_bounded() {
+async fn the_audited_unknown_id_is_bounded_and_never_an_accounts() {
     let fx = Fx::new();
+    let real = "あ".repeat(21); // 63 bytes: an account's ID may be this
+    fx.create(&real).await;
     let huge = "あ".repeat(100_000);
     let r = fx.password(&huge, "Wrong999").await;
     let kinds: Vec<_> = r.events.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(kinds, [EventKind::AttemptNoted, EventKind::UnknownUser]);
-    let prefix = r.events[0].user_id.clone();
-    assert!(prefix.len() <= 64, "{}", prefix.len());
-    assert!(huge.starts_with(&prefix));
-    assert_eq!(fx.store.attempts(&prefix).await.unwrap().count, 1);
+    let key = r.events[0].user_id.clone();
+    assert!(key.len() <= 64, "{}", key.len());
+    let prefix = key.strip_suffix('\u{7f}').expect("marked");
+    assert!(huge.starts_with(prefix));
+    assert_eq!(fx.store.attempts(&key).await.unwrap().count, 1);
     assert_eq!(fx.store.attempts(&huge).await.unwrap().count, 0);
+    assert_eq!(fx.store.attempts(&real).await.unwrap().count, 0);
+    assert!(
+        all_events(&*fx.store, &real)
+            .await
+            .iter()
+            .all(|e| e.kind == EventKind::AccountCreated),
+        "nothing of the long ID's in the account's log"
+    );
 }
 
 /// A stored hash at a cheaper, older cost is padded with a verification at

@@ -96,6 +96,13 @@ async fn past_the_admission_bound_every_user_id_is_busy_at_once() {
     let known = store.load("known").await.unwrap().unwrap();
     assert_eq!(known.password.failures.count, 0, "not counted");
     assert_eq!(store.attempts("nobody").await.unwrap().count, 0);
+    // Nothing was read or written: a ticket presented still opens its stage,
+    // so the customer at the forced change tries again on the same page.
+    let t = lockstep_account::LoginTicket::from_bytes([2; 16]);
+    let pw = Password::from("Fresh2027x");
+    let r = auth.change_password("known", &t, &pw, &pw).await.unwrap();
+    assert_eq!(r.refusal(), Some(&Refusal::Busy));
+    assert!(r.outcome.stage_open(), "busy does not end a stage");
     // An OTP step is no hashing input: it is never busy.
     let t = lockstep_account::LoginTicket::from_bytes([1; 16]);
     let r = auth.submit_otp("known", &t, "123456").await.unwrap();

@@ -207,6 +207,7 @@ impl World {
             policy: &self.policy,
             hasher: &self.hasher,
             dummy: &self.dummy,
+            detach: None,
         }
     }
 
