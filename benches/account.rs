@@ -366,7 +366,7 @@ const LOADED_BY: usize = 3;
 /// alike, with `load` clients flooding unknown-ID password steps meanwhile;
 /// the median of each, as a ratio to the unknown-ID case.
 fn interleaved<S: AccountStore + 'static>(e: &Enumeration<S>, what: &str, load: usize) {
-    let rounds = if load > 0 { 40 } else { 60 };
+    let rounds = if load > 0 { 80 } else { 100 };
     let (stop, flood) = e.flood(load);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); CASES.len()];
     for _ in 0..rounds {
