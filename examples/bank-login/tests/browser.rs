@@ -324,7 +324,7 @@ async fn first_login_registers_a_token_changes_the_password_and_shows_the_initia
     assert!(
         w.text("error")
             .await
-            .contains("ワンタイムパスワードが正しくありません")
+            .contains("ワンタイムパスワードが正しくないか、すでに使用されています")
     );
     assert_eq!(w.text("token-id").await, h.token.id.as_str());
     w.shot("05-otp-error").await;
@@ -528,8 +528,10 @@ async fn after_the_desk_revokes_a_token_the_user_registers_a_new_one() {
     w.fill("otp2", &h.code(1)).await;
     w.submit("submit").await;
     assert_eq!(w.path().await, "/enroll");
+    // …with the answer of wrong codes, so that enrollment tells nobody
+    // which token IDs exist.
     assert!(
-        w.text("error").await.contains("登録できません"),
+        w.text("error").await.contains("いずれかが正しくありません"),
         "{}",
         w.text("error").await
     );
