@@ -152,6 +152,7 @@ fn login(c: &mut Criterion) {
         now,
         ticket_random: [9; 16],
         salt: [8; 16],
+        client: None,
     };
     let password = Input::Password {
         password: &new,

@@ -318,6 +318,7 @@ fuzz_target!(|t: Tampered| {
         now,
         ticket_random: [9; 16],
         salt: [10; 16],
+        client: None,
     };
     let tokens = |_: &CredentialId| (Some(seed.clone()), status);
     let Ok(d) = decide(Some(&record), "u1", input, deps, facts, &tokens) else {

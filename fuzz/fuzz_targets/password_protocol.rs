@@ -70,6 +70,7 @@ fn interfere(store: &MemoryStore, user: &str, how: Interference, hasher: &dyn Pa
         at: 1,
         user_id: user.into(),
         operator_id: Some("desk".into()),
+        client: None,
         kind,
     };
     let events = match how {
@@ -184,5 +185,6 @@ fn facts(n: usize) -> Facts {
         now: 1_750_000_000,
         ticket_random,
         salt: [5; 16],
+        client: None,
     }
 }

@@ -18,6 +18,7 @@ struct Rows {
     sealed: Vec<u8>,
     at: i64,
     operator: Option<String>,
+    client: Option<String>,
     event_kind: String,
 }
 
@@ -39,8 +40,13 @@ fuzz_target!(|r: Rows| {
         assert_eq!(sealed.as_bytes(), &r.sealed[..]);
         let _ = kind;
     }
-    if let Ok(event) = decode_event("u1".into(), r.at, r.operator.clone(), &r.event_kind) {
+    let client = r.client.as_deref();
+    if let Ok(event) = decode_event("u1".into(), r.at, r.operator.clone(), client, &r.event_kind) {
         assert_eq!(i64::try_from(event.at).ok(), Some(r.at));
         assert_eq!(event.operator_id, r.operator);
+        // A client decodes only from an address, and names that address.
+        if let Some(ip) = event.client {
+            assert_eq!(client.map(str::parse), Some(Ok(ip)));
+        }
     }
 });

@@ -139,6 +139,21 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     /// [`Error::Contention`] after too many lost writes, [`Error::Hash`],
     /// [`Error::Random`].
     pub async fn step(&self, user_id: &str, input: Input<'_>) -> Result<Reply, Error> {
+        self.step_from(None, user_id, input).await
+    }
+
+    /// [`Authenticator::step`] for a step that came from `client` (the web
+    /// layer's idea of the remote address): every audit event the step
+    /// writes carries it ([`crate::AuditEvent::client`]).
+    ///
+    /// # Errors
+    /// As [`Authenticator::step`].
+    pub async fn step_from(
+        &self,
+        client: Option<core::net::IpAddr>,
+        user_id: &str,
+        input: Input<'_>,
+    ) -> Result<Reply, Error> {
         let admitted = input.hashes().then(|| self.admission.try_enter());
         if let Some(None) = admitted {
             return Ok(machine::busy(&input));
@@ -147,7 +162,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             true => Some(self.lanes.enter(&machine::bounded(user_id)).await),
             false => None,
         };
-        let mut next = machine::start(user_id, input, self.deps(), self.facts()?);
+        let mut next = machine::start(user_id, input, self.deps(), self.facts(client)?);
         loop {
             next = match next {
                 Next::Load(n) => {
@@ -405,6 +420,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             at: self.clock.now(),
             user_id: machine::bounded(for_user),
             operator_id: Some(machine::bounded(operator_id)),
+            client: None,
             kind: EventKind::TokenIssued {
                 token_id: token.credential_id,
             },
@@ -423,7 +439,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         }
     }
 
-    fn facts(&self) -> Result<Facts, Error> {
+    fn facts(&self, client: Option<core::net::IpAddr>) -> Result<Facts, Error> {
         let mut ticket_random = [0_u8; 16];
         let mut salt = [0_u8; 16];
         self.random.fill(&mut ticket_random)?;
@@ -432,6 +448,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
             now: self.clock.now(),
             ticket_random,
             salt,
+            client,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Outcomes for the caller and audit events for the log.
 
+use core::net::IpAddr;
 use lockstep_otp::CredentialId;
 use serde::{Deserialize, Serialize};
 
@@ -326,6 +327,11 @@ pub struct AuditEvent {
     pub user_id: String,
     /// The operator, for support-desk actions.
     pub operator_id: Option<String>,
+    /// The address the step came from, as the web layer made it out (the
+    /// peer, or the client a trusted proxy names): `None` for steps taken
+    /// without one ([`crate::Authenticator::step`], the command line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<IpAddr>,
     /// What happened.
     pub kind: EventKind,
 }

@@ -135,6 +135,7 @@ async fn nothing_secret_is_ever_printed() {
         now: fx.now(),
         ticket_random: [1; 16],
         salt: [2; 16],
+        client: None,
     };
     printed.push(format!("{deps:?} {facts:?}"));
     let probe = LoginTicket::from_bytes([0x5a; 16]);

@@ -35,12 +35,17 @@ pub fn decode_event(
     user_id: String,
     at: i64,
     operator_id: Option<String>,
+    client: Option<&str>,
     kind: &str,
 ) -> Result<AuditEvent, StoreError> {
+    let client = client
+        .map(|c| c.parse::<core::net::IpAddr>().map_err(encoding))
+        .transpose()?;
     Ok(AuditEvent {
         at: u64::try_from(at).map_err(encoding)?,
         user_id,
         operator_id,
+        client,
         kind: serde_json::from_str::<EventKind>(kind).map_err(encoding)?,
     })
 }

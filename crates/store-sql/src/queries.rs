@@ -152,22 +152,28 @@ async fn token<S: Sql>(sql: &mut S, change: &TokenChange) -> Result<(), StoreErr
 async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(), StoreError> {
     // One statement per 16 events (a step writes one to three), rows in
     // the order given, so that sequence numbers keep the order of writing.
+    const COLUMNS: usize = 5;
     for chunk in events.chunks(16) {
-        let mut text = String::from("INSERT INTO events (user_id, at, operator_id, kind) VALUES ");
+        let mut text =
+            String::from("INSERT INTO events (user_id, at, operator_id, client, kind) VALUES ");
         let mut kinds = Vec::with_capacity(chunk.len());
+        let mut clients = Vec::with_capacity(chunk.len());
         for (n, e) in chunk.iter().enumerate() {
-            let p = n * 4;
+            let p = n * COLUMNS;
             if n > 0 {
                 text.push_str(", ");
             }
-            text.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+            let params: Vec<String> = (1..=COLUMNS).map(|k| format!("${}", p + k)).collect();
+            text.push_str(&format!("({})", params.join(", ")));
             kinds.push(serde_json::to_string(&e.kind).map_err(encoding)?);
+            clients.push(e.client.map(|ip| ip.to_string()));
         }
-        let mut args = Vec::with_capacity(chunk.len() * 4);
-        for (e, kind) in chunk.iter().zip(&kinds) {
+        let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
+        for ((e, kind), client) in chunk.iter().zip(&kinds).zip(&clients) {
             args.push(Arg::Text(&e.user_id));
             args.push(Arg::Int(signed(e.at)));
             args.push(e.operator_id.as_deref().map_or(Arg::Null, Arg::Text));
+            args.push(client.as_deref().map_or(Arg::Null, Arg::Text));
             args.push(Arg::Text(kind));
         }
         sql.execute(Statement::new(&text, args)).await?;
@@ -242,22 +248,22 @@ pub async fn events<S: Sql>(
     let limit = i64::try_from(limit.min(MAX_EVENTS_PAGE)).unwrap_or(0);
     let (query, seq) = match from {
         Cursor::After(seq) => (
-            "SELECT id, at, operator_id, kind FROM events \
+            "SELECT id, at, operator_id, client, kind FROM events \
              WHERE user_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
             Some(seq),
         ),
         Cursor::Before(seq) => (
-            "SELECT id, at, operator_id, kind FROM events \
+            "SELECT id, at, operator_id, client, kind FROM events \
              WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
             Some(seq),
         ),
         Cursor::Newest => (
-            "SELECT id, at, operator_id, kind FROM events \
+            "SELECT id, at, operator_id, client, kind FROM events \
              WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
             None,
         ),
         _ => (
-            "SELECT id, at, operator_id, kind FROM events \
+            "SELECT id, at, operator_id, client, kind FROM events \
              WHERE user_id = $1 ORDER BY id ASC LIMIT $2",
             None,
         ),
@@ -270,7 +276,13 @@ pub async fn events<S: Sql>(
     let rows = sql
         .fetch(
             Statement::new(query, args),
-            &[Kind::Int, Kind::Int, Kind::OptText, Kind::Text],
+            &[
+                Kind::Int,
+                Kind::Int,
+                Kind::OptText,
+                Kind::OptText,
+                Kind::Text,
+            ],
         )
         .await?;
     rows.into_iter()
@@ -278,12 +290,20 @@ pub async fn events<S: Sql>(
             let seq = u64::try_from(int(row.first())?).map_err(encoding)?;
             let at = int(row.get(1))?;
             let mut cells = row.into_iter().skip(2);
-            let operator_id = match cells.next() {
+            let mut optional = || match cells.next() {
                 Some(Cell::Text(t)) => Some(t),
                 _ => None,
             };
+            let operator_id = optional();
+            let client = optional();
             let kind = text(cells.next())?;
-            let event = decode_event(user_id.to_owned(), at, operator_id, &kind)?;
+            let event = decode_event(
+                user_id.to_owned(),
+                at,
+                operator_id,
+                client.as_deref(),
+                &kind,
+            )?;
             Ok(Logged { seq, event })
         })
         .collect()

@@ -334,6 +334,7 @@ mod tests {
             at: u64::try_from(n).unwrap(),
             user_id: user.into(),
             operator_id: None,
+            client: None,
             kind: EventKind::UnknownUser,
         }
     }

@@ -322,6 +322,23 @@ pub async fn audit_log_is_written_with_the_record<S: Store>(store: Arc<S>) {
     assert_eq!(all_events(&*store, "frank").await.len(), 1);
 }
 
+/// An event's client address comes back as written: IPv4, IPv6, or none.
+pub async fn audit_events_keep_their_client<S: Store>(store: Arc<S>) {
+    let with = |at, client: Option<&str>| {
+        let mut e = event("origin", at, EventKind::UnknownUser);
+        e.client = client.map(|c| c.parse().unwrap());
+        e
+    };
+    let written = vec![
+        with(1, Some("203.0.113.7")),
+        with(2, Some("2001:db8::5")),
+        with(3, None),
+        with(4, Some("::ffff:192.0.2.1")),
+    ];
+    store.write(Write::events(written.clone())).await.unwrap();
+    assert_eq!(all_events(&*store, "origin").await, written);
+}
+
 /// Pages of the audit log, in both directions, never longer than asked
 /// nor than [`MAX_EVENTS_PAGE`], and together the whole log once.
 pub async fn audit_log_pages_are_bounded<S: Store>(store: Arc<S>) {

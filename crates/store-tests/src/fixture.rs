@@ -122,6 +122,7 @@ impl<S: AccountStore + 'static> Fx<S> {
             now: self.now(),
             ticket_random: [5; 16],
             salt: [6; 16],
+            client: None,
         };
         let tokens = |id: &CredentialId| {
             let seed = self.directory.get(id);

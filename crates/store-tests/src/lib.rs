@@ -79,6 +79,7 @@ macro_rules! store_conformance {
             current_thread: create_and_load, replace_is_compare_and_swap,
                 token_ids_are_unique_and_revocation_is_final, a_refused_write_writes_nothing,
                 attempts_are_counted_per_user_id, audit_log_is_written_with_the_record,
+                audit_events_keep_their_client,
                 audit_log_pages_are_bounded,
                 counts_equal_events_when_a_step_stops_between_phases;
             multi_thread: writes_dropped_half_way_leave_no_part_behind,
@@ -140,6 +141,7 @@ pub fn event(user: &str, at: u64, kind: EventKind) -> AuditEvent {
         at,
         user_id: user.into(),
         operator_id: None,
+        client: None,
         kind,
     }
 }

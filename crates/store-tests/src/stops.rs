@@ -172,6 +172,7 @@ pub async fn counts_equal_events_when_a_step_stops_between_phases<S: Store>(stor
                 now: fx.now(),
                 ticket_random: [u8::try_from(phases * 8 + n).unwrap(); 16],
                 salt: [9; 16],
+                client: None,
             };
             drive_until(&*store, user, input, deps, facts, phases).await;
             let failing = Failing {

@@ -56,6 +56,7 @@ impl<'e, 'a> Draft<'e, 'a> {
             at: self.facts.now,
             user_id: self.acc.user_id.clone(),
             operator_id: self.operator.clone(),
+            client: self.facts.client,
             kind,
         });
     }

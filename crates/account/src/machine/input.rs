@@ -372,6 +372,9 @@ pub struct Facts {
     /// 16 fresh random bytes for a new password hash's salt, apart from the
     /// ticket's so that no stored salt ever reveals a ticket.
     pub salt: [u8; 16],
+    /// The address the step came from, for its audit events
+    /// ([`crate::AuditEvent::client`]).
+    pub client: Option<core::net::IpAddr>,
 }
 
 /// Shows the time, never the randomness.
@@ -379,6 +382,7 @@ impl fmt::Debug for Facts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Facts")
             .field("now", &self.now)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }

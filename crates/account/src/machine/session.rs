@@ -44,6 +44,7 @@ pub(super) fn logout(
     account: &Account,
     token: &SessionToken,
     now: u64,
+    client: Option<core::net::IpAddr>,
 ) -> Option<(Account, AuditEvent)> {
     let ended = open(account, token, now)?.digest;
     let mut after = account.clone();
@@ -52,6 +53,7 @@ pub(super) fn logout(
         at: now,
         user_id: account.user_id.clone(),
         operator_id: None,
+        client,
         kind: EventKind::LoggedOut,
     };
     Some((after, event))

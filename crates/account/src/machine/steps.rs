@@ -29,6 +29,7 @@ pub(super) fn unknown(ctx: Ctx<'_>) -> Next<'_> {
         at: ctx.facts.now,
         user_id: id.clone(),
         operator_id,
+        client: ctx.facts.client,
         kind,
     };
     let (events, refusal) = match ctx.input {
@@ -101,6 +102,7 @@ pub(super) fn decide(
                 at: now,
                 user_id: id.clone(),
                 operator_id: None,
+                client: ctx.facts.client,
                 kind: EventKind::AttemptNoted,
             }])
             .with_attempt(AttemptNote {
@@ -208,13 +210,15 @@ pub(super) fn decide(
             Some(open) => done(ctx, Outcome::SessionOpen(open)),
             None => done(ctx, Outcome::refused(Refusal::InvalidTicket)),
         },
-        Input::Logout { session } => match session::logout(&account, session, now) {
-            Some((after, event)) => {
-                let w = Write::replace(after, account.version, vec![event]);
-                write(ctx, w, AfterWrite::Final(Outcome::LoggedOut), Owed::none())
+        Input::Logout { session } => {
+            match session::logout(&account, session, now, ctx.facts.client) {
+                Some((after, event)) => {
+                    let w = Write::replace(after, account.version, vec![event]);
+                    write(ctx, w, AfterWrite::Final(Outcome::LoggedOut), Owed::none())
+                }
+                None => done(ctx, Outcome::refused(Refusal::InvalidTicket)),
             }
-            None => done(ctx, Outcome::refused(Refusal::InvalidTicket)),
-        },
+        }
         Input::Create { .. } => done(ctx, Outcome::refused(Refusal::UserIdTaken)),
     }
 }
@@ -274,6 +278,7 @@ pub(super) fn hashed<'a>(
                 at: ctx.facts.now,
                 user_id: noted.user_id,
                 operator_id: None,
+                client: ctx.facts.client,
                 kind: noted.kind,
             };
             let then = AfterWrite::Outcome(Outcome::refused(Refusal::InvalidCredentials));
@@ -384,6 +389,7 @@ fn create(ctx: Ctx<'_>, new: Result<PasswordHash, Violations>) -> Next<'_> {
         at: ctx.facts.now,
         user_id: ctx.user_id.to_owned(),
         operator_id: Some(bounded(operator_id)),
+        client: ctx.facts.client,
         kind,
     };
     match new {
@@ -428,6 +434,7 @@ pub(super) fn rehash<'a>(ctx: Ctx<'a>, account: &Account, r: Rehash) -> Next<'a>
         at: ctx.facts.now,
         user_id: account.user_id.clone(),
         operator_id: None,
+        client: ctx.facts.client,
         kind: EventKind::PasswordRehashed,
     };
     let w = Write::replace(after, account.version, vec![event]);

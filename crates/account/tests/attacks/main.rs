@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attribution;
 mod count_first;
 mod enumeration;
 mod flood;

@@ -226,6 +226,7 @@ impl World {
             now: self.now,
             ticket_random,
             salt,
+            client: None,
         }
     }
 
