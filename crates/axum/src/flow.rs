@@ -283,7 +283,11 @@ async fn advance(
             Held::pending(Stage::Change, user_id, &ticket, None, None),
             Place::Stage(Stage::Change),
         ),
-        Outcome::LoggedIn(s) => (Held::logged_in(&s, None), Place::Home),
+        Outcome::LoggedIn(s) => {
+            // After the required change, home says the password changed.
+            let notice = matches!(here, Here::Change { .. }).then_some(Notice::PasswordChanged);
+            (Held::logged_in(&s, notice), Place::Home)
+        }
         Outcome::PasswordChanged(s) => (
             Held::logged_in(&s, Some(Notice::PasswordChanged)),
             Place::Home,

@@ -1,0 +1,355 @@
+//! The attacker's tests of every entry point of the router: floods of
+//! anonymous requests and of stage sessions, a flood from one address,
+//! forged `X-Forwarded-For`, forged and cross-site forms, megabyte bodies,
+//! and a full hash queue.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{Browser, TEMP, World, ip};
+use lockstep_account::offload::Offload;
+use lockstep_account::{AuditLog as _, Authenticator, Cursor, MemoryDirectory, MemoryStore};
+use lockstep_axum::{Limits, Login, MemorySessions, PlainPages, TrustedProxies, limits::quota};
+
+async fn logged_in(w: &World, user: &str, pw: &str, totp: &lockstep_otp::Totp) -> Browser {
+    let mut b = w.browser();
+    b.get("/").await;
+    let page = b
+        .post("/login", &[("user_id", user), ("password", pw)])
+        .await;
+    assert_eq!(page.location(), Some("/otp"), "{}", page.body);
+    b.get("/otp").await;
+    let code = w.fx.code(totp, 0);
+    let page = b.post("/otp", &[("otp", &code)]).await;
+    assert_eq!(page.location(), Some("/home"), "{}", page.body);
+    b
+}
+
+/// 200,000 anonymous requests — login pages and wrong passwords — and a
+/// thousand logins in progress by someone who knows a password evict no
+/// logged-in session: anonymous traffic stores nothing, logins in progress
+/// have a budget of their own (16 here), and logged-in sessions are never
+/// evicted.
+#[tokio::test]
+async fn two_hundred_thousand_anonymous_requests_evict_no_logged_in_session() {
+    let w = World::with(Limits::unlimited(), MemorySessions::new(16), |l| l);
+    let (_, totp) = w.fx.ready("alice", 1, "Alice123").await;
+    w.fx.clock.advance(30);
+    let (_, totp_bob) = w.fx.ready("bob", 2, "Bobby123").await;
+    w.fx.clock.advance(30);
+    let mut alice = logged_in(&w, "alice", "Alice123", &totp).await;
+    assert_eq!(w.sessions.counts(), (0, 1));
+
+    let mut anonymous = w.browser_at("203.0.113.5");
+    anonymous.get("/").await;
+    let started = Instant::now();
+    for n in 0..200_000_u32 {
+        if n % 20 == 0 {
+            let page = anonymous
+                .post(
+                    "/login",
+                    &[("user_id", &format!("guess{n}")), ("password", "Wrong999")],
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        } else {
+            let mut fresh = w.browser_at("203.0.113.6");
+            let page = fresh.get("/").await;
+            assert_eq!(page.status, StatusCode::OK);
+        }
+    }
+    println!("200,000 anonymous requests in {:?}", started.elapsed());
+    assert_eq!(
+        w.sessions.counts(),
+        (0, 1),
+        "anonymous traffic stored nothing"
+    );
+
+    for _ in 0..1000 {
+        let mut b = w.browser_at("203.0.113.7");
+        b.get("/").await;
+        let page = b
+            .post("/login", &[("user_id", "bob"), ("password", "Bobby123")])
+            .await;
+        assert_eq!(page.location(), Some("/otp"));
+    }
+    let (stage, logged_in) = w.sessions.counts();
+    assert!(stage <= 16, "{stage}");
+    assert_eq!(logged_in, 1);
+    assert_eq!(
+        alice.get("/home").await.status,
+        StatusCode::OK,
+        "alice is still in"
+    );
+    let _ = totp_bob;
+}
+
+/// One address flooding the password step is cut at its burst (20): the
+/// rest is answered 429 with `Retry-After` before anything is hashed;
+/// another address is served meanwhile.
+#[tokio::test]
+async fn a_flood_from_one_address_is_cut_at_its_budget() {
+    let w = World::with(Limits::default(), MemorySessions::default(), |l| l);
+    let hashes = || w.fx.hasher.verifies.load(Ordering::SeqCst);
+    let mut flooder = w.browser_at("198.51.100.66");
+    flooder.get("/").await;
+    let before = hashes();
+    let started = Instant::now();
+    let mut first_cut = None;
+    let mut passed = 0;
+    for n in 0..200 {
+        let page = flooder
+            .post(
+                "/login",
+                &[("user_id", &format!("u{n}")), ("password", "Wrong999")],
+            )
+            .await;
+        match page.status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait: u64 = page.headers[header::RETRY_AFTER]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(wait >= 1);
+                first_cut.get_or_insert((n, started.elapsed()));
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => passed += 1,
+            other => panic!("{other}"),
+        }
+    }
+    let (n, after) = first_cut.expect("the flood was cut");
+    println!("cut at request {n}, {after:?} into the flood; {passed} of 200 passed");
+    // 20 at once, one more every 500 ms of the flood.
+    let allowed = 20 + 1 + usize::try_from(started.elapsed().as_millis() / 500).unwrap();
+    assert!(passed <= allowed, "{passed} > {allowed}");
+    assert_eq!(
+        hashes() - before,
+        passed,
+        "a refused request hashes nothing"
+    );
+    let mut other = w.browser_at("198.51.100.67");
+    other.get("/").await;
+    let page = other
+        .post("/login", &[("user_id", "x"), ("password", "Wrong999")])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another address is served"
+    );
+}
+
+/// The per-user-ID budget holds across addresses: 64 addresses guessing
+/// one ID are cut at its burst (10).
+#[tokio::test]
+async fn guesses_on_one_user_id_from_many_addresses_are_cut() {
+    let w = World::with(
+        Limits {
+            per_client: quota(1000, std::time::Duration::from_millis(1)),
+            ..Limits::default()
+        },
+        MemorySessions::default(),
+        |l| l,
+    );
+    w.fx.ready("alice", 1, "Alice123").await;
+    let mut passed = 0;
+    for n in 0..64 {
+        let mut b = w.browser_at(&format!("10.0.0.{n}"));
+        b.get("/").await;
+        let page = b
+            .post("/login", &[("user_id", "alice"), ("password", "Wrong999")])
+            .await;
+        if page.status != StatusCode::TOO_MANY_REQUESTS {
+            passed += 1;
+        }
+    }
+    assert!((10..=12).contains(&passed), "{passed}");
+}
+
+/// `X-Forwarded-For` from a peer that is not a trusted proxy is ignored:
+/// the event names the peer. From a trusted proxy it names the client.
+#[tokio::test]
+async fn a_forged_forwarded_for_is_ignored() {
+    for (trusted, expected) in [(false, "192.0.2.10"), (true, "203.0.113.99")] {
+        let w = World::with(Limits::unlimited(), MemorySessions::default(), |l| {
+            if trusted {
+                l.trusted_proxies(TrustedProxies::parse("192.0.2.10").unwrap())
+            } else {
+                l
+            }
+        });
+        let mut b = w.browser();
+        b.get("/").await;
+        let csrf = b.csrf.clone();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs([
+            ("csrf", csrf.as_str()),
+            ("user_id", "nobody"),
+            ("password", "Wrong999"),
+        ]);
+        let request = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "203.0.113.99")
+            .body(Body::from(form.finish()))
+            .unwrap();
+        let page = b.send(request).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let events =
+            w.fx.store
+                .events("nobody", Cursor::Newest, 10)
+                .await
+                .unwrap();
+        assert!(!events.is_empty());
+        for e in events {
+            assert_eq!(e.event.client, Some(ip(expected)), "trusted={trusted}");
+        }
+    }
+}
+
+/// A form without its token, with another visitor's token, or sent from
+/// another site is refused before any handler runs: nothing is hashed or
+/// written. So is a body of megabytes.
+#[tokio::test]
+async fn forged_cross_site_and_huge_forms_reach_no_handler() {
+    let w = World::new();
+    let hashes = || w.fx.hasher.verifies.load(Ordering::SeqCst);
+    let mut victim = w.browser();
+    victim.get("/").await;
+    let mut attacker = w.browser_at("198.51.100.1");
+    attacker.get("/").await;
+    let before = hashes();
+    let fields = [("user_id", "nobody"), ("password", "Wrong999")];
+    let page = victim.post_with("/login", &fields, "").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = victim
+        .post_with("/login", &fields, &attacker.csrf.clone())
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "another nonce's token");
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs([("csrf", victim.csrf.as_str())]);
+        body.extend_pairs(fields);
+        let request = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "bank.example")
+            .header(name, value)
+            .body(Body::from(body.finish()))
+            .unwrap();
+        assert_eq!(
+            victim.send(request).await.status,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+    }
+    let huge = "a".repeat(2 * 1024 * 1024);
+    let page = victim
+        .post("/login", &[("user_id", &huge), ("password", "x")])
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(hashes(), before, "no handler ran");
+    assert!(
+        w.fx.store
+            .events("nobody", Cursor::Newest, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The victim's own form still works.
+    let page = victim.post("/login", &fields).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A hook that holds every hash until opened.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+    entered: AtomicUsize,
+}
+
+impl Offload for Gate {
+    fn execute(&self, work: &mut (dyn FnMut() + Send)) {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        drop(open);
+        work();
+    }
+    fn max_concurrent(&self) -> Option<usize> {
+        Some(1)
+    }
+}
+
+/// With the hash queue full, a password step is answered 503 with
+/// `Retry-After` at once, for every user ID alike (the core's `Busy`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hash_queue_answers_busy_with_retry_after() {
+    let gate = Arc::new(Gate::default());
+    let auth = Arc::new(
+        Authenticator::builder(MemoryStore::new(), MemoryDirectory::new())
+            .hasher(Arc::new(lockstep_password::InsecureTestHasher::new()))
+            .offload(Arc::clone(&gate) as Arc<dyn Offload>)
+            .max_waiting_hashes(0)
+            .build()
+            .unwrap(),
+    );
+    *gate.open.lock().unwrap() = true;
+    auth.create_account(
+        "op",
+        "known",
+        "N",
+        "C",
+        &lockstep_account::Password::from(TEMP),
+    )
+    .await
+    .unwrap();
+    *gate.open.lock().unwrap() = false;
+    let router = Login::new(Arc::clone(&auth) as _, PlainPages)
+        .local_http()
+        .limits(Limits::unlimited())
+        .router(axum::Router::new(), MemorySessions::default())
+        .unwrap();
+    let browser = |addr: &str| Browser {
+        router: router.clone(),
+        cookies: Default::default(),
+        peer: std::net::SocketAddr::new(ip(addr), 1),
+        csrf: String::new(),
+        json: false,
+    };
+    let entered = gate.entered.load(Ordering::SeqCst);
+    let mut holder = browser("192.0.2.1");
+    holder.get("/").await;
+    let held = tokio::spawn(async move {
+        holder
+            .post("/login", &[("user_id", "x"), ("password", "Wrong999")])
+            .await
+    });
+    while gate.entered.load(Ordering::SeqCst) == entered {
+        tokio::task::yield_now().await;
+    }
+    for user in ["known", "nobody"] {
+        let mut b = browser("192.0.2.2").speaking_json();
+        b.get("/").await;
+        let page = b
+            .post("/login", &[("user_id", user), ("password", "Wrong999")])
+            .await;
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{user}");
+        assert!(page.headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(page.json()["view"], "busy");
+    }
+    *gate.open.lock().unwrap() = true;
+    gate.opened.notify_all();
+    assert_eq!(held.await.unwrap().status, StatusCode::UNPROCESSABLE_ENTITY);
+}
