@@ -22,6 +22,10 @@ pub use lockstep_store_sqlite as sqlite;
 #[cfg(feature = "postgres")]
 pub use lockstep_store_postgres as postgres;
 
+/// The web layer for axum (feature `axum`).
+#[cfg(feature = "axum")]
+pub use lockstep_axum as axum;
+
 /// Sealing token secrets at rest, for the SQL stores' keys.
 #[cfg(all(feature = "postgres", not(feature = "sqlite")))]
 pub use lockstep_store_postgres::seal;
