@@ -1,6 +1,6 @@
 //! A browser for the tests: a cookie jar, a client address, and the CSRF
 //! token of the last page, over the router in-process.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
