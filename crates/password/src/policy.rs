@@ -55,6 +55,15 @@ pub struct Composition {
 }
 
 impl Composition {
+    /// Notes the classes `c` belongs to.
+    fn note(&mut self, c: char) {
+        self.letter |= c.is_alphabetic();
+        self.digit |= c.is_numeric();
+        self.uppercase |= c.is_uppercase();
+        self.lowercase |= c.is_lowercase();
+        self.symbol |= !c.is_alphanumeric() && !c.is_whitespace();
+    }
+
     /// No composition rule (NIST SP 800-63B).
     pub const NONE: Self = Self {
         letter: false,
@@ -321,9 +330,19 @@ impl PasswordPolicy {
         let mut classes = Composition::NONE;
         let mut disallowed: Vec<Violation> = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut full_width = 0_usize;
         for c in text.chars() {
             length = length.saturating_add(1);
             if !self.allowed.allows(c) {
+                if let Some(narrow) = half_width(c) {
+                    // Counted, never quoted; its class is judged as typed
+                    // half-width, which is what the user meant.
+                    full_width = full_width.saturating_add(1);
+                    if self.allowed.allows(narrow) {
+                        classes.note(narrow);
+                    }
+                    continue;
+                }
                 if disallowed.len() < Self::MAX_REPORTED_CHARACTERS && seen.insert(c) {
                     disallowed.push(Violation::DisallowedCharacter {
                         character: c,
@@ -332,11 +351,7 @@ impl PasswordPolicy {
                 }
                 continue;
             }
-            classes.letter |= c.is_alphabetic();
-            classes.digit |= c.is_numeric();
-            classes.uppercase |= c.is_uppercase();
-            classes.lowercase |= c.is_lowercase();
-            classes.symbol |= !c.is_alphanumeric() && !c.is_whitespace();
+            classes.note(c);
         }
 
         if length < self.min_len {
@@ -361,6 +376,9 @@ impl PasswordPolicy {
         ];
         found.extend(missing.into_iter().filter(|(m, _)| *m).map(|(_, v)| v));
         found.append(&mut disallowed);
+        if full_width > 0 {
+            found.push(Violation::FullWidth { count: full_width });
+        }
 
         let same = |other: Option<&str>| other.is_some_and(|o| o.eq_ignore_ascii_case(text));
         if self.reject_user_name && same(context.user_name) {
@@ -520,5 +538,15 @@ impl PasswordPolicy {
     #[must_use]
     pub fn blocklist_len(&self) -> usize {
         self.blocklist.len()
+    }
+}
+
+/// The half-width form of a full-width character (U+FF01..U+FF5E, and the
+/// ideographic space as a space), if it is one.
+fn half_width(c: char) -> Option<char> {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0),
+        '\u{3000}' => Some(' '),
+        _ => None,
     }
 }

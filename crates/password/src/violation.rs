@@ -46,6 +46,16 @@ pub enum Violation {
         /// Its 1-based position in characters.
         position: usize,
     },
+    /// Full-width characters (`Ａ`, `１`, an ideographic space), typed with a
+    /// Japanese input method left in full-width mode: reported once for all
+    /// of them, without quoting any (they are the password's own
+    /// characters in another width). The rules of letters and digits are
+    /// judged as if they had been typed half-width, so that their absence
+    /// is not reported as well.
+    FullWidth {
+        /// How many characters are full-width.
+        count: usize,
+    },
     /// Equal to the user name, ignoring ASCII case (R-PWD-3).
     SameAsUserName,
     /// Equal to the user ID, ignoring ASCII case (R-PWD-3).
@@ -76,6 +86,7 @@ impl Violation {
             Self::NoLowercase => "no_lowercase",
             Self::NoSymbol => "no_symbol",
             Self::DisallowedCharacter { .. } => "disallowed_character",
+            Self::FullWidth { .. } => "full_width",
             Self::SameAsUserName => "same_as_user_name",
             Self::SameAsUserId => "same_as_user_id",
             Self::Reused => "reused",
@@ -111,8 +122,11 @@ impl Violation {
                     ""
                 }
             ),
-            Self::SameAsUserName => "ユーザー名と同じパスワードは使用できません。".into(),
-            Self::SameAsUserId => "ユーザーIDと同じパスワードは使用できません。".into(),
+            Self::FullWidth { count } => format!(
+                "全角文字が{count}文字含まれています。入力モードを半角に切り替えて、半角英数字で入力してください。"
+            ),
+            Self::SameAsUserName => "ユーザ名と同じパスワードは使用できません。".into(),
+            Self::SameAsUserId => "ユーザ ID と同じパスワードは使用できません。".into(),
             Self::Reused => {
                 "最近使用したパスワードは使用できません。別のパスワードを入力してください。".into()
             }
@@ -183,6 +197,10 @@ impl fmt::Display for Violation {
                 }
                 Ok(())
             }
+            Self::FullWidth { count } => write!(
+                f,
+                "the password has full-width characters ({count}); switch the input method to half-width"
+            ),
             Self::SameAsUserName => f.write_str("the password must differ from the user name"),
             Self::SameAsUserId => f.write_str("the password must differ from the user ID"),
             Self::Reused => f.write_str("the password must differ from your recent passwords"),

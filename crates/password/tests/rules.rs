@@ -103,16 +103,22 @@ fn r_pwd_2_letters_are_case_sensitive() {
 }
 
 #[test]
-fn r_pwd_2_full_width_digits_and_spaces_are_named() {
+fn r_pwd_2_full_width_input_and_spaces_are_named() {
+    // Full-width input: one violation for all of it, quoting none of it,
+    // and no "no digit" for a digit typed full-width.
+    assert_eq!(bank("abcde１"), Err(vec![Violation::FullWidth { count: 1 }]));
     assert_eq!(
-        bank("abcde１"),
-        Err(vec![
-            Violation::NoDigit,
-            Violation::DisallowedCharacter {
-                character: '１',
-                position: 6
-            },
-        ])
+        bank("ＡｂＣ１２３"),
+        Err(vec![Violation::FullWidth { count: 6 }])
+    );
+    let message = Violation::FullWidth { count: 6 }.message_ja();
+    for c in "ＡｂＣ１２３".chars() {
+        assert!(!message.contains(c), "{message}");
+    }
+    // A full-width password that would break the rules half-width too.
+    assert_eq!(
+        bank("ａｂｃｄｅｆ"),
+        Err(vec![Violation::NoDigit, Violation::FullWidth { count: 6 }])
     );
     assert_eq!(
         bank("abc 123"),
@@ -123,9 +129,9 @@ fn r_pwd_2_full_width_digits_and_spaces_are_named() {
     );
     // The same disallowed character is reported once, at its first position.
     assert_eq!(
-        bank("ab１１c1"),
+        bank("ab\t\tc1"),
         Err(vec![Violation::DisallowedCharacter {
-            character: '１',
+            character: '\t',
             position: 3
         }])
     );
@@ -231,16 +237,7 @@ fn r_pwd_7_every_broken_rule_is_reported_once() {
         bank_with("１ａ", &ctx),
         Err(vec![
             Violation::TooShort { min: 6, actual: 2 },
-            Violation::NoLetter,
-            Violation::NoDigit,
-            Violation::DisallowedCharacter {
-                character: '１',
-                position: 1
-            },
-            Violation::DisallowedCharacter {
-                character: 'ａ',
-                position: 2
-            },
+            Violation::FullWidth { count: 2 },
             Violation::SameAsUserName,
             Violation::SameAsUserId,
             Violation::ConfirmationMismatch,

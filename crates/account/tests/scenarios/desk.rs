@@ -76,7 +76,7 @@ async fn r_ops_2_a_temporary_password_must_satisfy_the_rules() {
         ("12345678", "no_letter"),
         ("U1", "too_short"),
         ("u1-name", "same_as_user_name"),
-        ("ｒｅｓｅｔ１２", "disallowed_character"),
+        ("ｒｅｓｅｔ１２", "full_width"),
     ] {
         let r = fx
             .auth
