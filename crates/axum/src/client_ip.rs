@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 
 /// One trusted proxy: an address, or a network in CIDR notation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,17 @@ impl Network {
         };
         if prefix > max {
             return Err(bad());
+        }
+        // `::ffff:10.0.0.0/104` is the IPv4 network `10.0.0.0/8`: peers
+        // are compared in their IPv4 form.
+        if let IpAddr::V6(v6) = base
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Ok(Self {
+                base: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
         }
         Ok(Self { base, prefix })
     }
@@ -122,7 +133,7 @@ impl TrustedProxies {
             .map(str::trim)
             .collect::<Vec<_>>();
         for hop in hops.iter().rev() {
-            let Ok(ip) = hop.parse::<IpAddr>() else {
+            let Some(ip) = hop_address(hop) else {
                 return client;
             };
             client = ip;
@@ -132,6 +143,19 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// The address of one `X-Forwarded-For` hop: `192.0.2.1`, `2001:db8::1`,
+/// or with a port, as some proxies write them: `192.0.2.1:5678`,
+/// `[2001:db8::1]:443`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    hop.parse::<SocketAddr>().ok().map(|a| a.ip()).or_else(|| {
+        // `[2001:db8::1]` without a port.
+        hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+    })
 }
 
 /// The client's address, as [`TrustedProxies::client`] made it out; in the
@@ -153,17 +177,27 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 /// The middleware that puts the [`ClientIp`] in every request's
 /// extensions: `axum::middleware::from_fn_with_state(proxies, resolve)`.
-/// It needs the connection's peer address (`ConnectInfo<SocketAddr>`, which
-/// [`crate::serve`] provides); without it the client reads as `0.0.0.0`.
+/// It needs the connection's peer address (`ConnectInfo<SocketAddr>`,
+/// which [`crate::serve`] provides, as does `axum::serve` with
+/// `into_make_service_with_connect_info`). Without it the request is
+/// refused with the failure page and an error in the log: every client
+/// would otherwise share one address, and one budget.
 pub async fn resolve(
     State(proxies): State<Arc<TrustedProxies>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
+    let Some(peer) = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        .map(|c| c.0.ip())
+    else {
+        tracing::error!(
+            "no peer address (ConnectInfo): serve with lockstep_axum::serve, or axum::serve \
+             with into_make_service_with_connect_info"
+        );
+        return crate::view::View::Failed.into_response();
+    };
     let forwarded: Vec<&str> = request
         .headers()
         .get_all("x-forwarded-for")
@@ -224,6 +258,29 @@ mod tests {
             proxies.client(ip("127.0.0.1"), &["garbage, 10.0.0.3"]),
             ip("10.0.0.3"),
             "a malformed hop stops the walk"
+        );
+        // Hops with ports, as some proxies write them.
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), &["198.51.100.7:5678"]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), &["[2001:db8::7]:443"]),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), &["[2001:db8::8]"]),
+            ip("2001:db8::8")
+        );
+        // A proxy written in its IPv4-mapped form is the IPv4 proxy.
+        let mapped = TrustedProxies::parse("::ffff:10.0.0.1").unwrap();
+        assert_eq!(
+            mapped.client(ip("10.0.0.1"), &["198.51.100.9"]),
+            ip("198.51.100.9")
+        );
+        assert_eq!(
+            mapped.client(ip("::ffff:10.0.0.1"), &["198.51.100.9"]),
+            ip("198.51.100.9")
         );
         assert_eq!(
             TrustedProxies::none().client(ip("127.0.0.1"), &["1.2.3.4"]),

@@ -120,10 +120,14 @@ impl Csrf {
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
+    /// The nonce cookie. `SameSite=Lax`: a link from another site must not
+    /// arrive without it (a fresh nonce would then replace it and break the
+    /// forms open in other tabs); it is no credential, and the token's HMAC
+    /// and the cross-site check refuse forged posts.
     fn set_cookie(&self, nonce: &str) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{}={nonce}; Path={}; HttpOnly; SameSite=Strict{secure}",
+            "{}={nonce}; Path={}; HttpOnly; SameSite=Lax{secure}",
             self.cookie, self.path
         ))
         .ok()
@@ -264,6 +268,11 @@ async fn checked(csrf: Arc<Csrf>, nonce: Option<String>, request: Request, next:
         tracing::warn!(path = %request.uri().path(), "cross-site request: refused");
         return View::Forbidden.into_response();
     }
+    if nonce.is_none() {
+        // No cookie, no token can match: refused before the body is read.
+        tracing::warn!(path = %request.uri().path(), "no CSRF cookie: refused");
+        return View::Forbidden.into_response();
+    }
     let header_token = request
         .headers()
         .get(HEADER)
@@ -271,7 +280,9 @@ async fn checked(csrf: Arc<Csrf>, nonce: Option<String>, request: Request, next:
         .map(str::to_owned);
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        // Too large, or the client left half-way: nothing reaches a
+        // handler either way.
+        return View::PayloadTooLarge.into_response();
     };
     let sent = header_token.or_else(|| field(&bytes));
     let valid = match (&nonce, sent) {
@@ -319,10 +330,16 @@ fn wiped(body: Bytes) -> Option<bytes::BytesMut> {
 }
 
 /// Whether the browser says the request comes from another site.
+/// `Sec-Fetch-Site` decides when the browser sends it (all current ones
+/// do): `same-origin` and `none` (typed or bookmarked) pass, `same-site`
+/// and `cross-site` do not. Only without it is `Origin` compared with
+/// `Host` (behind a proxy that rewrites `Host`, a browser old enough to
+/// lack `Sec-Fetch-Site` is then refused; the token still decides for the
+/// rest).
 fn cross_site(headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some(site) if site != "same-origin" && site != "none") {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or_default();
+        return !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
@@ -334,7 +351,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
             let authority = origin
                 .strip_prefix("http://")
                 .or_else(|| origin.strip_prefix("https://"));
-            authority != Some(host)
+            !authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
         }
         _ => false,
     }
@@ -373,6 +390,34 @@ mod tests {
         assert_ne!(a.token(n), b.token(n));
         assert_ne!(a.token(n), a.token("fedcba9876543210fedcba9876543210"));
         assert!(!format!("{a:?}").contains("01"));
+    }
+
+    #[test]
+    fn sec_fetch_site_decides_when_sent() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        // Behind a proxy that rewrites Host, a same-origin post passes.
+        let proxied = headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://bank.example"),
+            ("host", "127.0.0.1:8080"),
+        ]);
+        assert!(!super::cross_site(&proxied));
+        for site in ["cross-site", "same-site", "whatever"] {
+            let h = headers(&[("sec-fetch-site", site)]);
+            assert!(super::cross_site(&h), "{site}");
+        }
+        // Without it, Origin against Host, case aside.
+        let old = headers(&[("origin", "https://Bank.Example"), ("host", "bank.example")]);
+        assert!(!super::cross_site(&old));
+        let evil = headers(&[("origin", "https://evil.example"), ("host", "bank.example")]);
+        assert!(super::cross_site(&evil));
     }
 
     #[test]

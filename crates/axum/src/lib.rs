@@ -107,16 +107,20 @@ impl core::fmt::Debug for Login {
     }
 }
 
-/// A path prefix that cannot be one.
+/// A path (or cookie name) that cannot be one.
 #[derive(Debug, thiserror::Error)]
-#[error("a path must start with '/', not end with one, and hold no '?', '#' or space: {0:?}")]
+#[error(
+    "a path must be ASCII, start with '/' (not '//'), not end with one, and hold no \
+     '?', '#', space, quote, '<', '>' or '\\'; a cookie name is 1-64 letters, digits, \
+     '_' and '-': {0:?}"
+)]
 pub struct PathError(String);
 
 impl Login {
     /// The login of `auth` (an `Arc<Authenticator<_, _>>`), its pages drawn
     /// by `pages`. By default: at `/`, home at `/home`, session cookie
-    /// `lockstep` (`__Host-lockstep` at `/`), `Secure`, ten minutes of
-    /// inactivity, [`Limits::default`], a fresh CSRF key, no trusted proxy.
+    /// `__Host-lockstep` on `/`, `Secure`, ten minutes of inactivity,
+    /// [`Limits::default`], a fresh CSRF key, no trusted proxy.
     pub fn new(auth: Arc<dyn Steps>, pages: impl Pages) -> Self {
         Self {
             auth,
@@ -135,7 +139,8 @@ impl Login {
     }
 
     /// Serves the login under `prefix` (say, `/desk`): its pages at
-    /// `{prefix}/`, `{prefix}/otp`…, its cookies on that path.
+    /// `{prefix}/`, `{prefix}/otp`… (its cookies stay on `/`: give it a
+    /// [`Login::cookie_name`] of its own).
     ///
     /// # Errors
     /// [`PathError`] for a prefix that is not a path.
@@ -161,11 +166,22 @@ impl Login {
     }
 
     /// The session cookie's name (the CSRF cookie is `{name}_csrf`); with
-    /// `Secure` cookies at `/` both get the `__Host-` prefix.
-    #[must_use]
-    pub fn cookie_name(mut self, name: &str) -> Self {
+    /// `Secure` cookies both get the `__Host-` prefix. Two logins on one
+    /// host (customers and a desk) need two names.
+    ///
+    /// # Errors
+    /// [`PathError`] for a name that is not a cookie name: 1–64 ASCII
+    /// letters, digits, `_` and `-`.
+    pub fn cookie_name(mut self, name: &str) -> Result<Self, PathError> {
+        let ok = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(PathError(name.to_owned()));
+        }
         name.clone_into(&mut self.cookie);
-        self
+        Ok(self)
     }
 
     /// Cookies without `Secure`, for a service reached over plain HTTP on
@@ -240,12 +256,11 @@ impl Login {
             Some(k) => k,
             None => CsrfKey::generate()?,
         };
-        let cookie_path = if self.base.is_empty() {
-            "/".to_owned()
-        } else {
-            self.base.clone()
-        };
-        let session_cookie = if self.secure && cookie_path == "/" {
+        // The cookies are on `/` whatever the prefix, so that `Secure`
+        // ones carry the `__Host-` prefix: no other host of the domain can
+        // plant them (a sibling's `Domain=` cookie would swap sessions).
+        // Two logins on one host tell theirs apart by name.
+        let session_cookie = if self.secure {
             format!("__Host-{}", self.cookie)
         } else {
             self.cookie.clone()
@@ -253,12 +268,12 @@ impl Login {
         let csrf = Arc::new(csrf::Csrf::new(
             key,
             &format!("{}_csrf", self.cookie),
-            &cookie_path,
+            "/",
             self.secure,
         ));
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name(session_cookie)
-            .with_path(cookie_path)
+            .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_secure(self.secure)
@@ -284,11 +299,11 @@ impl Login {
             .layer(axum::Extension(shared))
             .layer(from_fn_with_state(csrf, csrf::protect))
             .layer(session_layer)
-            .layer(from_fn_with_state(presenter, view::present))
             .layer(from_fn_with_state(
                 Arc::new(self.proxies),
                 client_ip::resolve,
             ))
+            .layer(from_fn_with_state(presenter, view::present))
             .layer(from_fn_with_state(Arc::new(self.headers), headers::apply)))
     }
 }
@@ -296,7 +311,8 @@ impl Login {
 fn check_path(path: &str) -> Result<(), PathError> {
     let ok = path.starts_with('/')
         && !path.starts_with("//")
-        && !path.contains(['?', '#', ' ', '\\'])
+        && path.is_ascii()
+        && !path.contains(['?', '#', ' ', '\\', '"', '\'', '<', '>'])
         && path.chars().all(|c| !c.is_control());
     if ok {
         Ok(())

@@ -7,7 +7,9 @@
 //! in 65,536 buckets under a key drawn at start (an attacker cannot aim a
 //! flood of made-up IDs at one real ID's bucket), and addresses — IPv6 by
 //! their /64, what one subscriber holds — are forgotten once their budget
-//! is whole again.
+//! is whole again. An IPv6 /48 (what one site or cloud tenant holds:
+//! 65,536 /64s) has a budget of its own too, sixteen times a client's, so
+//! that hopping between /64s buys little.
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
@@ -80,6 +82,7 @@ type Keyed<K> = RateLimiter<
 /// The limiters.
 pub(crate) struct Limiter {
     clients: Keyed<IpAddr>,
+    sites: Keyed<IpAddr>,
     users: Keyed<u32>,
     key: RandomState,
     checks: AtomicU64,
@@ -97,8 +100,17 @@ impl core::fmt::Debug for Limiter {
 impl Limiter {
     pub(crate) fn new(limits: Limits) -> Self {
         let clock = DefaultClock::default();
+        let site = Quota::with_period(limits.per_client.replenish_interval() / 16)
+            .unwrap_or(limits.per_client)
+            .allow_burst(
+                limits
+                    .per_client
+                    .burst_size()
+                    .saturating_mul(NonZeroU32::new(16).unwrap_or(NonZeroU32::MIN)),
+            );
         Self {
             clients: RateLimiter::new(limits.per_client, Default::default(), clock.clone()),
+            sites: RateLimiter::new(site, Default::default(), clock.clone()),
             users: RateLimiter::new(limits.per_user_id, Default::default(), clock.clone()),
             key: RandomState::new(),
             checks: AtomicU64::new(0),
@@ -110,10 +122,13 @@ impl Limiter {
     pub(crate) fn client(&self, client: IpAddr) -> Result<(), u64> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.clients.retain_recent();
+            self.sites.retain_recent();
         }
-        self.clients
-            .check_key(&subscriber(client))
-            .map_err(|n| seconds(n.wait_time_from(self.clock.now())))
+        let wait = |n: governor::NotUntil<_>| seconds(n.wait_time_from(self.clock.now()));
+        if let Some(site) = site(client) {
+            self.sites.check_key(&site).map_err(wait)?;
+        }
+        self.clients.check_key(&subscriber(client)).map_err(wait)
     }
 
     /// One password step naming `user_id`: `Err(seconds to wait)` past its
@@ -134,7 +149,7 @@ impl Limiter {
 
 /// A client's address as limited: IPv4 as it is, IPv6 by its /64 (an
 /// IPv4-mapped one as its IPv4).
-fn subscriber(ip: IpAddr) -> IpAddr {
+pub(crate) fn subscriber(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -147,6 +162,20 @@ fn subscriber(ip: IpAddr) -> IpAddr {
                 IpAddr::from(octets)
             }
         },
+    }
+}
+
+/// The /48 of an IPv6 client (not an IPv4-mapped one).
+fn site(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut octets = v6.octets();
+            if let Some(rest) = octets.get_mut(6..) {
+                rest.fill(0);
+            }
+            Some(IpAddr::from(octets))
+        }
+        _ => None,
     }
 }
 
@@ -220,6 +249,20 @@ mod tests {
             let _ = limiter.client(ip("192.0.2.9"));
         }
         assert!(limiter.clients_held() < 100, "{}", limiter.clients_held());
+    }
+
+    #[test]
+    fn hopping_between_slash_64s_of_one_slash_48_is_cut_at_its_budget() {
+        let limiter = Limiter::new(Limits {
+            per_client: quota(2, Duration::from_secs(60)),
+            ..Limits::default()
+        });
+        // 2 per /64, 32 per /48: 100 different /64s get 32 through.
+        let passed = (0..100_u16)
+            .filter(|n| limiter.client(ip(&format!("2001:db8:1:{n:x}::1"))).is_ok())
+            .count();
+        assert_eq!(passed, 32);
+        assert!(limiter.client(ip("2001:db8:2::1")).is_ok(), "another /48");
     }
 
     #[test]

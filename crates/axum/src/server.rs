@@ -86,45 +86,69 @@ impl Drop for IpSlot {
     }
 }
 
+/// The most bytes hyper buffers of one connection's request head (its
+/// request line and headers): a login's requests need a few KiB, cookies
+/// included. Without it hyper allows about 400 KiB per connection.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// The most header fields of one request.
+pub const MAX_HEADERS: usize = 64;
+
 /// Serves `router` on `listener` under `limits` until `shutdown` completes,
 /// then stops accepting, lets the connections finish their requests in
-/// flight (at most [`ServerLimits::shutdown_grace`]) and returns. Every
-/// request carries its peer's `ConnectInfo<SocketAddr>` (for
-/// [`crate::ClientIp`]).
+/// flight (at most [`ServerLimits::shutdown_grace`]), closes what is left
+/// and returns. Every request carries its peer's `ConnectInfo<SocketAddr>`
+/// (for [`crate::ClientIp`]). A request head is at most [`MAX_HEAD_BYTES`]
+/// and [`MAX_HEADERS`] fields. An answer the server makes itself (`408`
+/// after the request timeout) carries the default security headers.
+///
+/// A failure to accept (out of file descriptors, a connection reset before
+/// it was accepted, a firewall's `EPERM`) is logged and the loop goes on
+/// after a short pause, as accept(2) advises: one bad moment never stops
+/// the service.
 ///
 /// # Errors
-/// The listener's failure to accept, other than running out of file
-/// descriptors (then the loop waits a moment and goes on).
+/// None today; the `Result` leaves room for a listener that can fail for
+/// good.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let router = router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::map_response(with_default_headers));
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let per_ip = Arc::new(PerIp::default());
     let (stop, stopping) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
-                Err(e) if is_transient(&e) => {
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; going on");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-                Err(e) => return Err(e),
             },
             () = &mut shutdown => break,
+            // Reap finished connections' tasks as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let ip_slot = if limits.trusted_proxies.trusts(peer.ip()) {
             None
         } else {
-            match per_ip.enter(peer.ip(), limits.max_connections_per_ip) {
+            // An IPv6 client holds its whole /64: capped as one.
+            match per_ip.enter(
+                crate::limits::subscriber(peer.ip()),
+                limits.max_connections_per_ip,
+            ) {
                 Some(slot) => Some(slot),
                 None => continue, // dropped: closed at once
             }
@@ -141,11 +165,13 @@ pub async fn serve(
         );
         let mut stopping = stopping.clone();
         let header_timeout = limits.header_read_timeout;
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+                .header_read_timeout(header_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .max_headers(MAX_HEADERS);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
@@ -159,22 +185,28 @@ pub async fn serve(
             drop(ip_slot);
         });
     }
-    // Stop: no new connection; those open finish what they are doing.
+    // Stop: no new connection; those open finish what they are doing, and
+    // whatever is still open after the grace period is closed.
     drop(listener);
     let _ = stop.send(true);
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(limits.shutdown_grace, open.acquire_many(all)).await;
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 
-/// Accept errors that pass: out of file descriptors, a connection reset
-/// before it was accepted.
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    ) || e
-        .raw_os_error()
-        .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
+/// The default security headers on an answer that has none (one the server
+/// made itself, outside the login's layers).
+async fn with_default_headers(mut response: axum::response::Response) -> axum::response::Response {
+    if !response
+        .headers()
+        .contains_key(axum::http::header::CONTENT_SECURITY_POLICY)
+    {
+        let defaults = crate::SecurityHeaders::default();
+        for (name, value) in defaults.iter() {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
 }

@@ -4,7 +4,9 @@
 //!   `SqliteStore` and `PostgresStore` (features `sqlite`, `postgres`), in
 //!   tables of their own, created by [`sqlite`] / [`postgres`] and swept of
 //!   expired rows by a task they start. Sessions survive a restart, and
-//!   replicas share them.
+//!   replicas share them. Rows are keyed by a digest of the session ID
+//!   ([`HashedIds`]), so that reading the table (a backup, a replica) gives
+//!   no cookie that opens a session.
 //! - In memory, bounded: [`MemorySessions`], for tests and single-process
 //!   services.
 //!
@@ -194,6 +196,61 @@ impl SessionStore for MemorySessions {
     }
 }
 
+/// A session store whose rows are keyed by SHA-256 of the session ID (the
+/// cookie's value), not by the ID: whoever reads the table learns no
+/// cookie. The ID is 128 random bits, so its digest needs no key.
+#[derive(Clone, Debug)]
+pub struct HashedIds<S>(pub S);
+
+/// The row key of session `id`.
+fn row_key(id: Id) -> Id {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"lockstep session id\0")
+        .chain_update(id.0.to_le_bytes())
+        .finalize();
+    let mut first = [0_u8; 16];
+    first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    Id(i128::from_le_bytes(first))
+}
+
+#[async_trait::async_trait]
+impl<S: SessionStore> SessionStore for HashedIds<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let key = row_key(record.id);
+            if self.0.load(&key).await?.is_none() {
+                let row = Record {
+                    id: key,
+                    ..record.clone()
+                };
+                return self.0.save(&row).await;
+            }
+            // A colliding random ID: draw another rather than overwrite.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let row = Record {
+            id: row_key(record.id),
+            ..record.clone()
+        };
+        self.0.save(&row).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        Ok(self.0.load(&row_key(*id)).await?.map(|mut row| {
+            row.id = *id;
+            row
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.0.delete(&row_key(*id)).await
+    }
+}
+
 /// Sessions in the SQLite database of the accounts, in a table of their
 /// own (`tower_sessions`, created here), with a task sweeping expired rows
 /// every `sweep` (on the current tokio runtime).
@@ -204,12 +261,12 @@ impl SessionStore for MemorySessions {
 pub async fn sqlite(
     pool: sqlx::SqlitePool,
     sweep: std::time::Duration,
-) -> Result<tower_sessions_sqlx_store::SqliteStore, sqlx::Error> {
+) -> Result<HashedIds<tower_sessions_sqlx_store::SqliteStore>, sqlx::Error> {
     use tower_sessions::session_store::ExpiredDeletion as _;
     let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
     store.migrate().await?;
     tokio::spawn(store.clone().continuously_delete_expired(sweep));
-    Ok(store)
+    Ok(HashedIds(store))
 }
 
 /// Sessions in the PostgreSQL database of the accounts, in a schema of
@@ -222,12 +279,12 @@ pub async fn sqlite(
 pub async fn postgres(
     pool: sqlx::PgPool,
     sweep: std::time::Duration,
-) -> Result<tower_sessions_sqlx_store::PostgresStore, sqlx::Error> {
+) -> Result<HashedIds<tower_sessions_sqlx_store::PostgresStore>, sqlx::Error> {
     use tower_sessions::session_store::ExpiredDeletion as _;
     let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
     store.migrate().await?;
     tokio::spawn(store.clone().continuously_delete_expired(sweep));
-    Ok(store)
+    Ok(HashedIds(store))
 }
 
 #[cfg(test)]
@@ -298,6 +355,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.counts(), (1, 0));
+    }
+
+    /// A hashed store keeps no session ID in its rows, and reads back what
+    /// it was given under the caller's ID.
+    #[tokio::test]
+    async fn hashed_ids_keep_no_cookie_in_the_rows() {
+        let inner = MemorySessions::new(10);
+        let store = super::HashedIds(inner.clone());
+        let mut r = record(42, Duration::minutes(5), true);
+        store.create(&mut r).await.unwrap();
+        assert_eq!(store.load(&r.id).await.unwrap().unwrap().id, r.id);
+        assert!(
+            inner.load(&r.id).await.unwrap().is_none(),
+            "no row under the ID"
+        );
+        assert!(inner.load(&super::row_key(r.id)).await.unwrap().is_some());
+        store.delete(&r.id).await.unwrap();
+        assert!(store.load(&r.id).await.unwrap().is_none());
+        assert_eq!(inner.counts(), (0, 0));
     }
 
     /// `create` never overwrites a record whose ID it drew again; `delete`

@@ -109,8 +109,9 @@ impl Notice {
 
 /// One screen of the login. Every form's `csrf` goes into a hidden field
 /// named [`crate::csrf::FIELD`] (or, for a JSON client, the
-/// [`crate::csrf::HEADER`] header).
-#[derive(Clone, Debug)]
+/// [`crate::csrf::HEADER`] header). `Debug` shows its name only: never the
+/// CSRF token, nor what the user typed.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum View {
     /// The password step (R-LOG-1, R-ENR-1): user ID, password, and the two
@@ -178,6 +179,9 @@ pub enum View {
     NotFound,
     /// A request that does not read as the form it was sent to.
     BadRequest,
+    /// A request body over [`crate::csrf::BODY_LIMIT`] (or one the client
+    /// stopped sending half-way).
+    PayloadTooLarge,
     /// A form without its CSRF token, with a wrong one, or sent from
     /// another site.
     Forbidden,
@@ -197,6 +201,12 @@ pub enum View {
     /// The service failed (its store, its randomness); nothing secret is
     /// in the log line it wrote.
     Failed,
+}
+
+impl core::fmt::Debug for View {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("View").field(&self.name()).finish()
+    }
 }
 
 impl View {
@@ -222,6 +232,7 @@ impl View {
             Self::Expired => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -248,6 +259,7 @@ impl View {
             Self::Expired => "expired",
             Self::NotFound => "not_found",
             Self::BadRequest => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Forbidden => "forbidden",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Busy { .. } => "busy",
@@ -314,9 +326,12 @@ impl View {
             Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
                 json!({ "retry_after": retry_after })
             }
-            Self::Expired | Self::NotFound | Self::BadRequest | Self::Forbidden | Self::Failed => {
-                json!({})
-            }
+            Self::Expired
+            | Self::NotFound
+            | Self::BadRequest
+            | Self::PayloadTooLarge
+            | Self::Forbidden
+            | Self::Failed => json!({}),
         };
         if let Some(map) = out.as_object_mut() {
             map.insert("view".into(), Value::from(self.name()));

@@ -52,17 +52,23 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream
 
 /// A whole GET, its answer's status line.
 async fn get_from(from: IpAddr, to: SocketAddr, path: &str) -> String {
+    get_whole(from, to, path)
+        .await
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A whole GET, its whole answer.
+async fn get_whole(from: IpAddr, to: SocketAddr, path: &str) -> String {
     let mut s = connect_from(from, to).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether the server has closed `s` (a read sees the end, or a reset).
@@ -149,7 +155,8 @@ async fn an_address_past_its_connection_cap_is_closed_at_once() {
     assert!(line.contains("200"), "{line}");
 }
 
-/// A request that takes longer than the request timeout is answered 408.
+/// A request that takes longer than the request timeout is answered 408,
+/// with the security headers although no login layer made the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_timeout_is_answered_408() {
     let limits = ServerLimits {
@@ -157,8 +164,35 @@ async fn a_request_past_its_timeout_is_answered_408() {
         ..ServerLimits::default()
     };
     let (addr, _stop, _task) = start(limits).await;
-    let line = get_from(IpAddr::from([127, 0, 0, 1]), addr, "/forever").await;
-    assert!(line.contains("408"), "{line}");
+    let whole = get_whole(IpAddr::from([127, 0, 0, 1]), addr, "/forever").await;
+    assert!(whole.starts_with("HTTP/1.1 408"), "{whole}");
+    let lower = whole.to_ascii_lowercase();
+    assert!(lower.contains("content-security-policy:"), "{whole}");
+    assert!(lower.contains("x-frame-options: deny"), "{whole}");
+}
+
+/// A request head of megabytes is refused: hyper buffers at most
+/// `MAX_HEAD_BYTES` of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_request_head_is_refused() {
+    let (addr, _stop, _task) = start(ServerLimits::default()).await;
+    let mut s = connect_from(IpAddr::from([127, 0, 0, 1]), addr)
+        .await
+        .unwrap();
+    let filler = format!("X-Filler: {}\r\n", "a".repeat(1000));
+    let mut head = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for _ in 0..200 {
+        head.push_str(&filler);
+    }
+    head.push_str("\r\n");
+    let _ = s.write_all(head.as_bytes()).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let answer = String::from_utf8_lossy(&out);
+    assert!(
+        !answer.starts_with("HTTP/1.1 200"),
+        "a 200 KB head was served: {answer}"
+    );
 }
 
 /// Shutdown stops accepting, lets the request in flight finish, and

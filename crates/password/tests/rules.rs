@@ -106,7 +106,10 @@ fn r_pwd_2_letters_are_case_sensitive() {
 fn r_pwd_2_full_width_input_and_spaces_are_named() {
     // Full-width input: one violation for all of it, quoting none of it,
     // and no "no digit" for a digit typed full-width.
-    assert_eq!(bank("abcde１"), Err(vec![Violation::FullWidth { count: 1 }]));
+    assert_eq!(
+        bank("abcde１"),
+        Err(vec![Violation::FullWidth { count: 1 }])
+    );
     assert_eq!(
         bank("ＡｂＣ１２３"),
         Err(vec![Violation::FullWidth { count: 6 }])

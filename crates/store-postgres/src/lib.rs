@@ -195,6 +195,15 @@ impl PostgresStore {
         Self::connect_with(options.options([("search_path", schema)]), keyring).await
     }
 
+    /// The store's pool, for tables of the embedder's own in the same
+    /// database (say, web sessions: `lockstep-axum`'s `sessions::postgres`,
+    /// which keeps them in a schema of their own). Its connections use the
+    /// store's `search_path`; never touch the store's tables through it.
+    #[must_use]
+    pub const fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Applies the embedded, versioned migrations that are not applied yet
     /// (in the connection's schema); running it again does nothing.
     ///

@@ -97,6 +97,13 @@ pub enum SealError {
     /// Two keys with one ID.
     #[error("key {0} is listed twice")]
     DuplicateKey(KeyId),
+    /// A key that is no secret: all zero, or one short pattern repeated
+    /// (`00…`, `7f7f…`, `0123456701234567…`) — a placeholder, not a key.
+    #[error("key entry {line} is a repeated pattern, not a random key")]
+    WeakKey {
+        /// 1-based entry number.
+        line: usize,
+    },
     /// A keyring description without any key.
     #[error("the keyring has no key")]
     NoKey,
@@ -188,8 +195,8 @@ impl Keyring {
     /// key file (one entry per line, read with [`Keyring::from_file`]).
     ///
     /// # Errors
-    /// [`SealError::BadKeyEntry`], [`SealError::DuplicateKey`],
-    /// [`SealError::NoKey`].
+    /// [`SealError::BadKeyEntry`], [`SealError::WeakKey`],
+    /// [`SealError::DuplicateKey`], [`SealError::NoKey`].
     pub fn parse(text: &str) -> Result<Self, SealError> {
         let mut ring: Option<Self> = None;
         let entries = text
@@ -213,6 +220,9 @@ impl Keyring {
                 });
             if decoded != Some(32) {
                 return Err(bad);
+            }
+            if repeats_a_pattern(&bytes) {
+                return Err(SealError::WeakKey { line: n + 1 });
             }
             let key = SealingKey::new(id, *bytes);
             ring = Some(match ring {
@@ -517,4 +527,10 @@ mod tests {
                 .is_none()
         );
     }
+}
+
+/// Whether `key` is one pattern of at most 16 bytes repeated (all zero is
+/// the pattern `00`).
+fn repeats_a_pattern(key: &[u8; 32]) -> bool {
+    (1..=16).any(|period| key.iter().zip(key.iter().skip(period)).all(|(a, b)| a == b))
 }

@@ -152,13 +152,15 @@ fn rotation_moves_rows_to_the_active_key_idempotently() {
 
 #[test]
 fn keyring_descriptions_parse_strictly_and_print_no_key() {
-    let hex = "ab".repeat(32);
-    let ring = Keyring::parse(&format!("2:{hex}, 1:{}\n# comment\n", "CD".repeat(32))).unwrap();
+    let hex = "d18406d891c765d7369598d41ecb350e6043c184d7dc5a684480ac5cb53fc8c2";
+    let other = "da9a70fe87ae0566bb6386b95acdcca44256c9b3527fd1bbf21d798cbca1b07c";
+    let ring =
+        Keyring::parse(&format!("2:{hex}, 1:{}\n# comment\n", other.to_uppercase())).unwrap();
     assert_eq!(ring.active(), KeyId(2));
     assert_eq!(ring.key_ids().collect::<Vec<_>>(), [KeyId(1), KeyId(2)]);
     let shown = format!("{ring:?}");
     assert!(
-        !shown.contains(&hex) && !shown.to_lowercase().contains(&"cd".repeat(32)),
+        !shown.contains(hex) && !shown.to_lowercase().contains(other),
         "{shown}"
     );
     for (text, err) in [
@@ -174,6 +176,24 @@ fn keyring_descriptions_parse_strictly_and_print_no_key() {
             SealError::DuplicateKey(KeyId(1)),
         ),
         (format!("1:{hex}\n2"), SealError::BadKeyEntry { line: 2 }),
+        // Placeholders, not keys: all zero, one byte or a short pattern
+        // repeated, even behind a good key.
+        (
+            format!("1:{}", "00".repeat(32)),
+            SealError::WeakKey { line: 1 },
+        ),
+        (
+            format!("1:{}", "7f".repeat(32)),
+            SealError::WeakKey { line: 1 },
+        ),
+        (
+            format!("2:{hex}\n1:{}", "0123456789abcdef".repeat(4)),
+            SealError::WeakKey { line: 2 },
+        ),
+        (
+            format!("1:{}", "00112233445566778899aabbccddeeff".repeat(2)),
+            SealError::WeakKey { line: 1 },
+        ),
     ] {
         assert_eq!(Keyring::parse(&text).err(), Some(err), "{text:?}");
     }

@@ -196,6 +196,16 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The pool the store reads through, for tables of the embedder's own
+    /// in the same file (say, web sessions: `lockstep-axum`'s
+    /// `sessions::sqlite`). Writes through it take SQLite's one write lock
+    /// in turn with the store's own writer (the busy timeout covers the
+    /// wait); never touch the store's tables through it.
+    #[must_use]
+    pub const fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Applies the embedded, versioned migrations that are not applied yet;
     /// running it again does nothing.
     ///
