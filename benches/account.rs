@@ -339,8 +339,10 @@ fn enumeration(c: &mut Criterion) {
     // fsync: the number of writes is in the times.
     let path = std::env::temp_dir().join(format!("lockstep-enum-{}.db", std::process::id()));
     let store = runtime().block_on(async {
-        let keys =
-            lockstep_store_sqlite::seal::Keyring::parse(&format!("1:{}", "3c".repeat(32))).unwrap();
+        let keys = lockstep_store_sqlite::seal::Keyring::parse(
+            "1:7788528ed4ee3e3faf3c0172bd64becb1debfc1abedce79e3aabee405a38f079",
+        )
+        .unwrap();
         let store = lockstep_store_sqlite::SqliteStore::connect(&path, keys)
             .await
             .unwrap();

@@ -42,7 +42,11 @@ const ROUNDS: usize = 8;
 const T0: u64 = 1_790_000_010;
 
 fn keyring() -> Keyring {
-    Keyring::parse(&format!("1:{}", "3c".repeat(32))).unwrap()
+    Keyring::parse(&format!(
+        "1:{}",
+        "150e98f5bd86a3726dafa0a6381cc5f7fac5e5f1f007f79f0e95cd28406e57bc"
+    ))
+    .unwrap()
 }
 
 struct User {
