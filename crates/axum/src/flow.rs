@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Router;
 use axum::extract::RawQuery;
-use axum::routing::{get, post};
+use axum::routing::get;
 use lockstep_account::machine::Input as Step;
 use lockstep_account::{CodeInput, Entry, Error, Outcome, Password, Refusal, Reply, SessionToken};
 use serde::Deserialize;
@@ -35,14 +35,14 @@ pub(crate) fn routes(base: &str) -> Router {
     let at = |path: &str| format!("{base}{path}");
     let mut router = Router::new()
         .route(&at("/"), get(login_page))
-        .route(&at("/login"), post(login_post))
+        .route(&at("/login"), get(to_login).post(login_post))
         .route(&at("/enroll"), get(enroll_page).post(enroll_post))
         .route(&at("/otp"), get(otp_page).post(otp_post))
         .route(&at("/resync"), get(resync_page).post(resync_post))
         .route(&at("/resync/done"), get(resynced_page))
         .route(&at("/change"), get(change_page).post(change_post))
         .route(&at("/password"), get(password_page).post(password_post))
-        .route(&at("/logout"), post(logout));
+        .route(&at("/logout"), get(to_login).post(logout));
     if !base.is_empty() {
         // `/desk` as well as `/desk/`.
         router = router.route(base, get(login_page));
@@ -97,6 +97,12 @@ async fn begin(session: &Session, csrf: &CsrfToken, held: &Held, place: Place) -
     }
     csrf.renew();
     Answer::Go(place)
+}
+
+/// GET `/login` and `/logout` (a reload or a bookmark of the page a POST
+/// answered): the login page.
+async fn to_login() -> Answer {
+    Answer::Go(Place::Login(None))
 }
 
 /// GET `/`: the login page, or the page a login in progress is at.

@@ -473,6 +473,12 @@ impl fmt::Debug for SealedSecret {
     }
 }
 
+/// Whether `key` is one pattern of at most 16 bytes repeated (all zero is
+/// the pattern `00`).
+fn repeats_a_pattern(key: &[u8; 32]) -> bool {
+    (1..=16).any(|period| key.iter().zip(key.iter().skip(period)).all(|(a, b)| a == b))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -527,10 +533,4 @@ mod tests {
                 .is_none()
         );
     }
-}
-
-/// Whether `key` is one pattern of at most 16 bytes repeated (all zero is
-/// the pattern `00`).
-fn repeats_a_pattern(key: &[u8; 32]) -> bool {
-    (1..=16).any(|period| key.iter().zip(key.iter().skip(period)).all(|(a, b)| a == b))
 }

@@ -142,7 +142,7 @@ async fn users<S: Backend>(bank: &Bank<S>, clock: &FakeClock, n: usize) -> Vec<U
         )
         .await
         .unwrap();
-        let issued = bank.issue_token(false).await.unwrap();
+        let issued = bank.issue_token(false, "setup", &id).await.unwrap();
         let totp = KeyUri::parse(issued.uri.as_str())
             .unwrap()
             .to_totp()
@@ -208,11 +208,25 @@ async fn run<S: Backend>(name: &str, bank: Bank<S>, clock: Arc<FakeClock>, secon
     let bank = Arc::new(bank);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::clone(&bank).router(&WebOptions {
-        secure_cookies: false,
-        ..WebOptions::default()
-    });
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    // Throughput, not abuse: no per-client limits (every client is on
+    // 127.0.0.1); `examples/flood.rs` measures the limits.
+    let app = bank
+        .router(
+            &WebOptions {
+                local_http: true,
+                limits: lockstep_axum::Limits::unlimited(),
+                ..WebOptions::default()
+            },
+            lockstep_axum::MemorySessions::default(),
+            lockstep_axum::MemorySessions::default(),
+        )
+        .unwrap();
+    let server = tokio::spawn(lockstep_axum::serve(
+        listener,
+        app,
+        lockstep_axum::ServerLimits::default(),
+        std::future::pending(),
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let ticker = {
         let (clock, stop) = (Arc::clone(&clock), Arc::clone(&stop));
@@ -342,7 +356,9 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let keyring = Keyring::parse(&format!("1:{}", "5a".repeat(32))).unwrap();
+    let keyring =
+        Keyring::parse("1:e6f1fd1ef0a902ab7ad3afbe7accb5eee7d724fd96e929be0ba064fa624a01bd")
+            .unwrap();
     let mut rows = Vec::new();
 
     let dir = tempfile::tempdir().unwrap();

@@ -1,80 +1,188 @@
 //! The support-desk console (R-OPS-1, R-OPS-2, R-OPS-3, R-ACC-2): find a
 //! user; see the locks, counters, the bound token, the last login and the
-//! audit events; unlock, reset, revoke, create. Operators log in through
-//! the same flow as customers (password, their own token, a required
-//! change), on the desk's own store, path prefix and session cookie; every
-//! action records the operator's ID.
+//! audit log a page at a time, in Japanese; unlock, reset (confirmed),
+//! revoke (confirmed), issue a new token after a revoke, create a user.
+//! Operators log in through the same flow as customers, on the desk's own
+//! store, path prefix and session cookie; every action records the
+//! operator's ID and address.
 
 use std::sync::Arc;
 
-use axum::Form;
+use axum::Router;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::Html;
+use axum::routing::{get, post};
+use lockstep::account::machine::Input;
 use lockstep::account::{
     AccountStore, AuditEvent, AuditLog, Cursor, EventKind, Factor, MustChange, OperatorAction,
     Outcome, Refusal,
 };
+use lockstep_axum::{ClientIp, CsrfToken, FormOrJson, LoggedIn};
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::flow::{Desk, flash_error, logged_in, set_flash, take_flash, to};
-use crate::pages::{DeskPage, EventRow, Flash, ShownOnce, UserView, render};
-use crate::security::csrf_token;
+use crate::pages::{Messages, html};
 use crate::{AppError, Backend, Bank, secret};
 
-/// How many of a user's latest audit events the console lists.
-const EVENTS_SHOWN: usize = 50;
+/// How many audit events one page of the console lists.
+const EVENTS_PER_PAGE: usize = 30;
 
-/// The search box.
+/// The longest user ID or name the desk accepts.
+const MAX_NAME: usize = 64;
+
+/// The desk's own routes (the login's are `lockstep-axum`'s).
+pub(crate) fn routes<S: Backend>() -> Router<Arc<Bank<S>>> {
+    Router::new()
+        .route("/desk/home", get(console::<S>))
+        .route("/desk/action", post(action::<S>))
+        .route("/desk/create", post(create::<S>))
+}
+
+/// One audit event as the desk sees it.
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    pub(crate) at: String,
+    pub(crate) what: String,
+    pub(crate) operator: String,
+    pub(crate) client: String,
+}
+
+/// What the desk sees of one user.
+#[derive(Debug)]
+pub(crate) struct UserView {
+    pub(crate) user_id: String,
+    pub(crate) user_name: String,
+    pub(crate) customer_name: String,
+    pub(crate) password_locked: bool,
+    pub(crate) password_failures: u32,
+    /// Password attempts made while it was locked (count, last).
+    pub(crate) locked_attempts: String,
+    pub(crate) must_change: String,
+    pub(crate) token_id: String,
+    pub(crate) has_token: bool,
+    pub(crate) otp_locked: bool,
+    pub(crate) otp_failures: u32,
+    pub(crate) revoked: String,
+    pub(crate) last_login: String,
+    pub(crate) events: Vec<EventRow>,
+    /// The cursor of the next older page, if there is one.
+    pub(crate) older: Option<u64>,
+    /// Whether this page is not the newest.
+    pub(crate) paged: bool,
+}
+
+/// A value the desk shows once (a temporary password, a token's URI).
+pub(crate) struct ShownOnce {
+    pub(crate) label: String,
+    pub(crate) value: String,
+}
+
+impl core::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ShownOnce")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An action awaiting the operator's confirmation.
+#[derive(Debug)]
+pub(crate) struct Confirm {
+    pub(crate) action: &'static str,
+    pub(crate) question: String,
+    pub(crate) button: &'static str,
+}
+
+/// The support-desk console.
+#[derive(askama::Template)]
+#[template(path = "desk.html")]
+struct DeskPage {
+    csrf: String,
+    operator_id: String,
+    query: String,
+    user: Option<UserView>,
+    messages: Messages,
+    once: Option<ShownOnce>,
+    confirm: Option<Confirm>,
+}
+
+/// The search box and the audit log's page.
 #[derive(Deserialize)]
 pub(crate) struct Find {
     #[serde(default)]
     user_id: String,
+    #[serde(default)]
+    before: Option<u64>,
 }
 
 /// GET `/desk/home`: the console, with the user found, if any.
-pub(crate) async fn console<S: Backend>(
+async fn console<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
-    session: Session,
+    me: LoggedIn,
+    csrf: CsrfToken,
     Query(find): Query<Find>,
-) -> Result<Response, AppError> {
-    let me = match logged_in::<S, Desk>(&bank, &session).await? {
-        Ok(me) => me,
-        Err(r) => return Ok(r),
-    };
-    let mut flash = take_flash(&session).await?;
+) -> Result<Html<String>, AppError> {
     let query = find.user_id.trim().to_owned();
+    let mut messages = Messages {
+        notice: me
+            .notice
+            .map(|_| "ログインパスワードを変更しました。".to_owned()),
+        ..Messages::default()
+    };
     let user = if query.is_empty() {
         None
     } else {
-        let found = view(&bank, &query).await?;
-        if found.is_none() && flash.error.is_none() {
-            flash.error = Some(format!("ユーザ ID {query} は見つかりません。"));
+        let found = view(&bank, &query, find.before).await?;
+        if found.is_none() {
+            messages.error = Some(format!("ユーザ ID {query} は見つかりません。"));
         }
         found
     };
-    let page = DeskPage {
-        csrf: csrf_token(&session).await?,
-        operator_id: me.user_id,
-        query,
-        user,
-        flash,
-    };
-    Ok(render(&page))
+    Ok(page(me, csrf, query, user, messages, None, None))
 }
 
-/// What the console shows of `user_id`.
-async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserView>, AppError> {
-    let store = &bank.customers.store;
+fn page(
+    me: LoggedIn,
+    csrf: CsrfToken,
+    query: String,
+    user: Option<UserView>,
+    messages: Messages,
+    once: Option<ShownOnce>,
+    confirm: Option<Confirm>,
+) -> Html<String> {
+    html(&DeskPage {
+        csrf: csrf.expose(),
+        operator_id: me.user.user_id,
+        query,
+        user,
+        messages,
+        once,
+        confirm,
+    })
+}
+
+/// What the console shows of `user_id`, its audit log from `before`.
+async fn view<S: Backend>(
+    bank: &Bank<S>,
+    user_id: &str,
+    before: Option<u64>,
+) -> Result<Option<UserView>, AppError> {
+    let store = &bank.customers().store;
     let Some(account) = store.load(user_id).await? else {
         return Ok(None);
     };
-    // The newest page only: the log is never read whole (anyone can grow it).
-    let events = store.events(user_id, Cursor::Newest, EVENTS_SHOWN).await?;
-    let last_login = events
+    // One page at a time: the log is never read whole (anyone can grow it).
+    let cursor = before.map_or(Cursor::Newest, Cursor::Before);
+    let events = store.events(user_id, cursor, EVENTS_PER_PAGE).await?;
+    let older = (events.len() == EVENTS_PER_PAGE)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let newest = store
+        .events(user_id, Cursor::Newest, EVENTS_PER_PAGE)
+        .await?;
+    let last_login = newest
         .iter()
         .find(|e| matches!(e.event.kind, EventKind::LoggedIn))
-        .map_or_else(|| "なし".to_owned(), |e| jst(e.event.at));
+        .map_or_else(|| "直近の記録になし".to_owned(), |e| jst(e.event.at));
     let rows = events.iter().map(|e| row(&e.event)).collect();
     let (otp_locked, otp_failures) = account
         .token
@@ -113,6 +221,7 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
             .token
             .as_ref()
             .map_or_else(|| "未登録".to_owned(), |t| t.credential_id.to_string()),
+        has_token: account.token.is_some(),
         otp_locked,
         otp_failures,
         revoked: if revoked.is_empty() {
@@ -122,6 +231,8 @@ async fn view<S: Backend>(bank: &Bank<S>, user_id: &str) -> Result<Option<UserVi
         },
         last_login,
         events: rows,
+        older,
+        paged: before.is_some(),
     }))
 }
 
@@ -130,21 +241,29 @@ fn row(e: &AuditEvent) -> EventRow {
         at: jst(e.at),
         what: describe(&e.kind),
         operator: e.operator_id.clone().unwrap_or_default(),
+        client: e.client.map(|c| c.to_string()).unwrap_or_default(),
     }
 }
 
 /// An audit event in the desk's words (the kinds carry no secret: the audit
-/// log's own rule).
-fn describe(kind: &EventKind) -> String {
+/// log's own rule). Every kind has Japanese words; a kind a newer lockstep
+/// adds reads as 「その他の記録」 until this list names it.
+pub(crate) fn describe(kind: &EventKind) -> String {
     let factor = |f: &Factor| match f {
-        Factor::Password => "パスワード",
+        Factor::Password => "ログインパスワード",
         Factor::Otp => "ワンタイムパスワード",
     };
     match kind {
         EventKind::UnknownUser => "存在しないユーザ ID でのログイン".into(),
-        EventKind::PasswordAccepted => "パスワード認証 成功".into(),
-        EventKind::PasswordRehashed => "パスワードハッシュ更新".into(),
-        EventKind::PasswordFailed { failures } => format!("パスワード誤り（連続 {failures} 回）"),
+        EventKind::PasswordAttempt { failures } => {
+            format!("ログインパスワード認証の受付（それまでの連続誤り {failures} 回）")
+        }
+        EventKind::AttemptNoted => "ロック中・存在しないユーザ ID での試行を記録".into(),
+        EventKind::PasswordAccepted => "ログインパスワード認証 成功".into(),
+        EventKind::PasswordRehashed => "パスワードの保存形式を更新".into(),
+        EventKind::PasswordFailed { failures } => {
+            format!("ログインパスワード誤り（連続 {failures} 回）")
+        }
         EventKind::LockedAttempt { factor: f } => format!("ロック中の{}での試行", factor(f)),
         EventKind::Locked { factor: f } => format!("{}をロック", factor(f)),
         EventKind::OtpAccepted { .. } => "ワンタイムパスワード認証 成功".into(),
@@ -152,33 +271,93 @@ fn describe(kind: &EventKind) -> String {
             format!("ワンタイムパスワード誤り（連続 {failures} 回）")
         }
         EventKind::OtpReplayed { failures } => {
-            format!("使用済みワンタイムパスワード（連続 {failures} 回）")
+            format!("使用済みワンタイムパスワードの入力（連続 {failures} 回）")
         }
-        EventKind::TicketRejected => "無効な操作（期限切れ・順序違い）".into(),
-        EventKind::TemporaryPasswordExpired => "仮パスワード期限切れ".into(),
-        EventKind::PasswordChangeRequired { .. } => "パスワード変更が必要".into(),
-        EventKind::Refused { reason } => format!("受付不可（{reason}）"),
+        EventKind::TicketRejected => "無効な操作（有効期限切れ・順序違い）".into(),
+        EventKind::TemporaryPasswordExpired => "仮パスワードの有効期限切れ".into(),
+        EventKind::PasswordChangeRequired { reason } => match reason {
+            MustChange::FirstLogin => "初回ログインのためパスワード変更が必要".into(),
+            MustChange::Reset => "初期化後のためパスワード変更が必要".into(),
+            MustChange::Expired => "有効期限切れのためパスワード変更が必要".into(),
+            _ => "パスワード変更が必要".into(),
+        },
+        EventKind::Refused { reason } => format!("受付不可（{}）", refusal_ja(reason)),
         EventKind::Enrolled { token_id, drift } => {
-            format!("利用開始登録 トークン ID {token_id}（ズレ {drift} ステップ）")
+            format!("利用開始登録 トークン ID {token_id}（時刻のずれ {drift} ステップ）")
         }
         EventKind::EnrollmentFailed { failures } => {
             format!("利用開始登録 失敗（連続 {failures} 回）")
         }
         EventKind::Resynced { token_id, drift } => {
-            format!("同期ズレ補正 トークン ID {token_id}（ズレ {drift} ステップ）")
+            format!("同期ズレ補正 トークン ID {token_id}（時刻のずれ {drift} ステップ）")
         }
         EventKind::ResyncFailed { failures } => format!("同期ズレ補正 失敗（連続 {failures} 回）"),
-        EventKind::PasswordChanged => "パスワード変更".into(),
-        EventKind::PasswordChangeRejected { codes } => {
-            format!("パスワード変更 不可（{}）", codes.join(", "))
-        }
+        EventKind::PasswordChanged => "ログインパスワード変更".into(),
+        EventKind::PasswordChangeRejected { codes } => format!(
+            "パスワード変更 不可（{}）",
+            codes
+                .iter()
+                .map(|c| violation_ja(c))
+                .collect::<Vec<_>>()
+                .join("・")
+        ),
         EventKind::LoggedIn => "ログイン".into(),
         EventKind::LoggedOut => "ログアウト".into(),
         EventKind::AccountCreated => "ユーザ作成".into(),
         EventKind::Unlocked { factor: f } => format!("{}のロック解除", factor(f)),
-        EventKind::PasswordReset => "パスワード初期化".into(),
+        EventKind::PasswordReset => "ログインパスワード初期化".into(),
         EventKind::TokenRevoked { token_id } => format!("トークン失効 トークン ID {token_id}"),
-        other => format!("{other:?}"),
+        EventKind::TokenIssued { token_id } => format!("トークン発行 トークン ID {token_id}"),
+        _ => "その他の記録".into(),
+    }
+}
+
+/// A refusal's code in the desk's words.
+fn refusal_ja(code: &str) -> &'static str {
+    match code {
+        "invalid_credentials" => "ユーザ ID またはパスワード誤り",
+        "busy" => "混雑",
+        "temporary_password_expired" => "仮パスワード期限切れ",
+        "token_locked" => "トークンのロック中",
+        "invalid_ticket" => "操作の有効期限切れ・順序違い",
+        "invalid_code" => "ワンタイムパスワード誤り",
+        "enrollment_failed" => "利用開始登録の誤り",
+        "resync_failed" => "同期ズレ補正の誤り",
+        "malformed_code" => "ワンタイムパスワードの形式誤り",
+        "malformed_token_id" => "トークン ID の形式誤り",
+        "token_unavailable" => "トークンを確認できない",
+        "resync_required" => "同期ズレ補正が必要",
+        "already_enrolled" => "トークン登録済みで利用開始登録",
+        "not_enrolled" => "トークン未登録でログイン",
+        "change_required" => "パスワード変更が必要",
+        "wrong_current_password" => "現在のパスワード誤り",
+        "password_rejected" => "パスワードの条件違反",
+        "no_token" => "トークン未登録",
+        "unknown_account" => "該当ユーザなし",
+        "user_id_taken" => "ユーザ ID 使用済み",
+        "user_id_rejected" => "ユーザ ID の形式誤り",
+        _ => "その他",
+    }
+}
+
+/// A password rule's code in the desk's words.
+fn violation_ja(code: &str) -> &'static str {
+    match code {
+        "too_short" => "文字数不足",
+        "too_long" => "文字数超過",
+        "no_letter" => "英字なし",
+        "no_digit" => "数字なし",
+        "no_uppercase" => "英大文字なし",
+        "no_lowercase" => "英小文字なし",
+        "no_symbol" => "記号なし",
+        "disallowed_character" => "使用できない文字",
+        "full_width" => "全角文字",
+        "same_as_user_name" => "ユーザ名と同じ",
+        "same_as_user_id" => "ユーザ ID と同じ",
+        "reused" => "最近使用したパスワード",
+        "blocklisted" => "推測されやすい",
+        "confirmation_mismatch" => "確認用と不一致",
+        _ => "その他",
     }
 }
 
@@ -203,172 +382,242 @@ pub(crate) fn jst(at: u64) -> String {
     }
 }
 
-/// An action on a user.
+/// An action on a user; `confirm=yes` carries out one that asks first.
 #[derive(Deserialize)]
 pub(crate) struct ActionForm {
+    #[serde(default)]
     user_id: String,
+    #[serde(default)]
     action: String,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
-/// POST `/desk/action`: unlock the password or the token, reset the
-/// password, revoke the token.
-pub(crate) async fn action<S: Backend>(
+/// POST `/desk/action`: unlock the password or the token; reset the
+/// password and revoke the token, each after a confirmation; issue a new
+/// token to a user without one (after a revoke). The result is shown on
+/// the console at once (a temporary password or a token's URI only there,
+/// never stored).
+async fn action<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
-    session: Session,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, AppError> {
-    let me = match logged_in::<S, Desk>(&bank, &session).await? {
-        Ok(me) => me,
-        Err(r) => return Ok(r),
+    me: LoggedIn,
+    csrf: CsrfToken,
+    ClientIp(client): ClientIp,
+    FormOrJson(form): FormOrJson<ActionForm>,
+) -> Result<Html<String>, AppError> {
+    let user_id = form.user_id.trim().to_owned();
+    let confirmed = form.confirm.as_deref() == Some("yes");
+    let operator = me.user.user_id.clone();
+    let auth = &bank.customers().auth;
+    let ask = |action, question: String, button| {
+        Some(Confirm {
+            action,
+            question,
+            button,
+        })
     };
-    let back = format!("/home?user_id={}", encode(&form.user_id));
-    let auth = &bank.customers.auth;
-    let operator = me.user_id.as_str();
-    let user_id = form.user_id.as_str();
-    let (outcome, done, once) = match form.action.as_str() {
-        "unlock_password" => (
-            auth.operator(operator, user_id, OperatorAction::UnlockPassword)
-                .await?
-                .outcome,
-            "パスワードのロックを解除しました。",
-            None,
-        ),
-        "unlock_token" => (
-            auth.operator(operator, user_id, OperatorAction::UnlockToken)
-                .await?
-                .outcome,
-            "ワンタイムパスワードのロックを解除しました。",
-            None,
-        ),
-        "revoke_token" => (
-            auth.operator(operator, user_id, OperatorAction::RevokeToken)
-                .await?
-                .outcome,
-            "トークンを失効させました。お客様は新しいトークンで利用開始登録ができます。",
-            None,
-        ),
-        "reset_password" => {
-            let Some(account) = bank.customers.store.load(user_id).await? else {
-                flash_error(&session, format!("ユーザ ID {user_id} は見つかりません。")).await?;
-                return Ok(to::<Desk>(&back));
-            };
-            let temporary = secret::temporary_password(&bank.policy, user_id, &account.user_name)?;
-            let outcome = auth
-                .operator(
-                    operator,
-                    user_id,
-                    OperatorAction::ResetPassword {
-                        temporary: &temporary,
-                    },
-                )
-                .await?
-                .outcome;
-            let once = ShownOnce {
-                label: format!("仮パスワード（ユーザ ID {user_id}）"),
-                value: temporary.expose().to_owned(),
-            };
-            (
-                outcome,
-                "パスワードを初期化しました。次回ログイン時に変更が必要です。",
-                Some(once),
-            )
-        }
-        _ => {
-            flash_error(&session, "操作が正しくありません。".into()).await?;
-            return Ok(to::<Desk>(&back));
-        }
-    };
-    let flash = match outcome {
-        Outcome::Done => Flash {
-            notice: Some(done.to_owned()),
-            once,
-            ..Flash::default()
-        },
-        other => Flash {
-            error: Some(other.refusal().map_or_else(
+    let operate = |action| operate(&bank, client, &operator, &user_id, action);
+    let mut messages = Messages::default();
+    let mut once = None;
+    let mut confirm = None;
+    let done = |outcome: &Outcome, ok: &str, messages: &mut Messages| match outcome {
+        Outcome::Done => messages.notice = Some(ok.to_owned()),
+        other => {
+            messages.error = Some(other.refusal().map_or_else(
                 || "操作できませんでした。".to_owned(),
-                |r| r.message_ja(bank.customers.auth.config()),
-            )),
-            ..Flash::default()
-        },
+                |r| r.message_ja(auth.config()),
+            ));
+        }
     };
-    set_flash(&session, flash).await?;
-    Ok(to::<Desk>(&back))
+    match form.action.as_str() {
+        "unlock_password" => {
+            let r = operate(OperatorAction::UnlockPassword).await?;
+            done(
+                &r.outcome,
+                "ログインパスワードのロックを解除しました。",
+                &mut messages,
+            );
+        }
+        "unlock_token" => {
+            let r = operate(OperatorAction::UnlockToken).await?;
+            done(
+                &r.outcome,
+                "ワンタイムパスワードのロックを解除しました。",
+                &mut messages,
+            );
+        }
+        "revoke_token" if !confirmed => {
+            confirm = ask(
+                "revoke_token",
+                format!(
+                    "ユーザ ID {user_id} のトークンを失効させます。失効したトークンは直ちに使えなくなり、元に戻せません。よろしいですか。"
+                ),
+                "失効させる",
+            );
+        }
+        "revoke_token" => {
+            let r = operate(OperatorAction::RevokeToken).await?;
+            done(
+                &r.outcome,
+                "トークンを失効させました。［新しいトークンを発行］で新しいトークンを発行できます。",
+                &mut messages,
+            );
+        }
+        "reset_password" if !confirmed => {
+            confirm = ask(
+                "reset_password",
+                format!(
+                    "ユーザ ID {user_id} のログインパスワードを初期化し、仮パスワードを発行します。ログイン中のセッションは終了します。よろしいですか。"
+                ),
+                "初期化する",
+            );
+        }
+        "reset_password" => {
+            if let Some(account) = bank.customers().store.load(&user_id).await? {
+                let temporary =
+                    secret::temporary_password(bank.policy(), &user_id, &account.user_name)?;
+                let r = operate(OperatorAction::ResetPassword {
+                    temporary: &temporary,
+                })
+                .await?;
+                done(
+                    &r.outcome,
+                    "ログインパスワードを初期化しました。次回ログイン時に変更が必要です。",
+                    &mut messages,
+                );
+                if matches!(r.outcome, Outcome::Done) {
+                    once = Some(ShownOnce {
+                        label: format!("仮パスワード（ユーザ ID {user_id}）"),
+                        value: temporary.expose().to_owned(),
+                    });
+                }
+            } else {
+                messages.error = Some(format!("ユーザ ID {user_id} は見つかりません。"));
+            }
+        }
+        "issue_token" => match bank.customers().store.load(&user_id).await? {
+            Some(account) if account.token.is_none() => {
+                let token = bank.issue_token(false, &operator, &user_id).await?;
+                messages.notice = Some(format!(
+                    "トークン ID {} を発行しました。お客様がソフトトークンに読み込み、利用開始登録を行います。",
+                    token.credential_id
+                ));
+                once = Some(ShownOnce {
+                    label: format!(
+                        "ソフトトークンの設定 URI（トークン ID {}）",
+                        token.credential_id
+                    ),
+                    value: token.uri.as_str().to_owned(),
+                });
+            }
+            Some(_) => {
+                messages.error = Some(
+                    "トークンが登録されています。新しいトークンは、先に［トークン失効］を行ってから発行してください。"
+                        .into(),
+                );
+            }
+            None => messages.error = Some(format!("ユーザ ID {user_id} は見つかりません。")),
+        },
+        _ => messages.error = Some("操作が正しくありません。".into()),
+    }
+    let user = view(&bank, &user_id, None).await?;
+    Ok(page(me, csrf, user_id, user, messages, once, confirm))
+}
+
+/// One desk action on `user_id` by `operator` from `client`.
+async fn operate<S: Backend>(
+    bank: &Bank<S>,
+    client: std::net::IpAddr,
+    operator: &str,
+    user_id: &str,
+    action: OperatorAction<'_>,
+) -> Result<lockstep::account::Reply, lockstep::account::Error> {
+    let input = Input::Operator {
+        operator_id: operator,
+        action,
+    };
+    bank.customers()
+        .auth
+        .step_from(Some(client), user_id, input)
+        .await
 }
 
 /// A new user.
 #[derive(Deserialize)]
 pub(crate) struct CreateForm {
+    #[serde(default)]
     user_id: String,
+    #[serde(default)]
     user_name: String,
+    #[serde(default)]
     customer_name: String,
 }
 
-/// The longest user ID or name the desk accepts.
-const MAX_NAME: usize = 64;
-
-/// POST `/desk/create`: a user with a generated temporary password, shown once.
-pub(crate) async fn create<S: Backend>(
+/// POST `/desk/create`: a user with a generated temporary password, shown
+/// once.
+async fn create<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
-    session: Session,
-    Form(form): Form<CreateForm>,
-) -> Result<Response, AppError> {
-    let me = match logged_in::<S, Desk>(&bank, &session).await? {
-        Ok(me) => me,
-        Err(r) => return Ok(r),
-    };
-    let user_id = form.user_id.trim();
+    me: LoggedIn,
+    csrf: CsrfToken,
+    ClientIp(client): ClientIp,
+    FormOrJson(form): FormOrJson<CreateForm>,
+) -> Result<Html<String>, AppError> {
+    let user_id = form.user_id.trim().to_owned();
     let user_name = form.user_name.trim();
     let customer_name = form.customer_name.trim();
-    let valid_id = !user_id.is_empty()
+    let mut messages = Messages::default();
+    let mut once = None;
+    if !valid_id(&user_id) || !valid_name(user_name) || !valid_name(customer_name) {
+        messages.error = Some(
+            "ユーザ ID は半角英数字・「_」・「-」で64文字まで、ユーザ名とお客様名は64文字までで入力してください。"
+                .into(),
+        );
+        return Ok(page(me, csrf, String::new(), None, messages, None, None));
+    }
+    let temporary = secret::temporary_password(bank.policy(), &user_id, user_name)?;
+    let input = Input::Create {
+        operator_id: &me.user.user_id,
+        user_name,
+        customer_name,
+        temporary: &temporary,
+    };
+    let r = bank
+        .customers()
+        .auth
+        .step_from(Some(client), &user_id, input)
+        .await?;
+    match r.outcome {
+        Outcome::Done => {
+            messages.notice = Some(format!("ユーザ {user_id} を作成しました。"));
+            once = Some(ShownOnce {
+                label: format!("仮パスワード（ユーザ ID {user_id}）"),
+                value: temporary.expose().to_owned(),
+            });
+        }
+        Outcome::Refused {
+            refusal: Refusal::UserIdTaken,
+            ..
+        } => messages.error = Some(format!("ユーザ ID {user_id} は既に使われています。")),
+        other => {
+            messages.error = other
+                .refusal()
+                .map(|r| r.message_ja(bank.customers().auth.config()));
+        }
+    }
+    let user = view(&bank, &user_id, None).await?;
+    Ok(page(me, csrf, user_id, user, messages, once, None))
+}
+
+/// A user ID the desk makes: ASCII letters, digits, `_` and `-`, at most 64.
+pub fn valid_id(user_id: &str) -> bool {
+    !user_id.is_empty()
         && user_id.len() <= MAX_NAME
         && user_id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let valid_names = [user_name, customer_name].iter().all(|n| {
-        !n.is_empty() && n.chars().count() <= MAX_NAME && !n.chars().any(char::is_control)
-    });
-    if !valid_id || !valid_names {
-        flash_error(
-            &session,
-            "ユーザ ID は半角英数字・「_」・「-」で64文字まで、ユーザ名とお客様名は64文字までで入力してください。"
-                .into(),
-        )
-        .await?;
-        return Ok(to::<Desk>("/home"));
-    }
-    let temporary = secret::temporary_password(&bank.policy, user_id, user_name)?;
-    let created = bank
-        .customers
-        .auth
-        .create_account(&me.user_id, user_id, user_name, customer_name, &temporary)
-        .await;
-    let flash = match created {
-        Ok(r) if matches!(r.outcome, Outcome::Done) => Flash {
-            notice: Some(format!("ユーザ {user_id} を作成しました。")),
-            once: Some(ShownOnce {
-                label: format!("仮パスワード（ユーザ ID {user_id}）"),
-                value: temporary.expose().to_owned(),
-            }),
-            ..Flash::default()
-        },
-        Ok(r) if r.refusal() == Some(&Refusal::UserIdTaken) => Flash {
-            error: Some(format!("ユーザ ID {user_id} は既に使われています。")),
-            ..Flash::default()
-        },
-        Ok(r) => Flash {
-            error: r
-                .outcome
-                .refusal()
-                .map(|r| r.message_ja(bank.customers.auth.config())),
-            ..Flash::default()
-        },
-        Err(e) => return Err(e.into()),
-    };
-    set_flash(&session, flash).await?;
-    Ok(to::<Desk>(&format!("/home?user_id={}", encode(user_id))))
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn encode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+/// A name: not empty, at most 64 characters, no control character.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control)
 }

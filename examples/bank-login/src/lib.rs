@@ -1,48 +1,48 @@
 //! `bank-login`: the manual's foreign-exchange login service on lockstep —
 //! the customer's pages in Japanese, the software keyboard, and the
-//! support-desk console — served by axum on the SQLite store (or
-//! PostgreSQL). The binary (`cargo run -p bank-login`) is `src/main.rs`;
-//! this library is the service, so that tests can serve it in-process.
+//! support-desk console — on `lockstep-axum`'s login router, over the
+//! SQLite store (or PostgreSQL). The binary (`cargo run -p bank-login`) is
+//! `src/main.rs`; this library is the service, so that tests can serve it
+//! in-process.
+//!
+//! What is the bank's own here: the pages (`pages.rs`, askama templates),
+//! the customer's initial screen (`customer.rs`), the desk's console
+//! (`desk.rs`) and the command line. The login itself — every stage, CSRF,
+//! sessions, limits, the client's address — is `lockstep-axum`'s.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
 use lockstep::account::offload::TokioHashPool;
-use lockstep::account::{
-    Authenticator, Clock, OsRandom, PasswordPolicy, Random, SystemClock, TokenKind, TotpParams,
-    provision,
-};
-use serde::Deserialize;
-use tower_http::limit::RequestBodyLimitLayer;
+use lockstep::account::{Authenticator, Clock, PasswordPolicy, SystemClock, TotpParams};
+use lockstep_axum::{CsrfKey, Limits, Login, SecurityHeaders, TrustedProxies};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::SessionStore;
 use zeroize::Zeroizing;
 
 pub mod backend;
 mod customer;
 mod desk;
-mod flow;
-mod pages;
+pub mod pages;
 pub mod secret;
-pub mod security;
-pub mod session_store;
 
 pub use backend::{Backend, open_postgres, open_sqlite};
-use flow::{Customer, Desk, Side};
-pub use session_store::{BoundedSessions, DEFAULT_MAX_SESSIONS};
+pub use desk::{valid_id as valid_user_id, valid_name};
+
+/// The driver of one side, as the web layer and the desk share it.
+pub type Driver<S> = Authenticator<Arc<S>, Arc<S>>;
 
 /// One side's authenticator and the store under it.
 #[derive(Debug)]
 pub struct Portal<S> {
     /// The driver.
-    pub auth: Authenticator<Arc<S>, Arc<S>>,
+    pub auth: Arc<Driver<S>>,
     /// The store (the desk reads accounts and audit events from it).
     pub store: Arc<S>,
 }
@@ -55,8 +55,8 @@ pub struct Bank<S> {
     policy: PasswordPolicy,
 }
 
-/// What the service failed at; shown as a generic error page, logged without
-/// any secret (lockstep's errors carry none).
+/// What the service failed at (the desk's pages and the command line);
+/// logged without any secret (lockstep's errors carry none).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// lockstep failed.
@@ -65,85 +65,52 @@ pub enum AppError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] lockstep::account::StoreError),
-    /// The session store failed.
-    #[error("session: {0}")]
-    Session(#[from] tower_sessions::session::Error),
     /// The OS's randomness failed.
     #[error("random: {0}")]
     Random(#[from] lockstep::account::RandomError),
-    /// A token could not be minted.
-    #[error("token: {0}")]
-    Token(#[from] lockstep::otp::UriError),
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let transient = matches!(&self, Self::Lockstep(lockstep::account::Error::Contention))
-            || matches!(&self, Self::Lockstep(lockstep::account::Error::Store(e)) if e.is_transient());
-        tracing::error!(error = %self, source = ?std::error::Error::source(&self).map(ToString::to_string), "request failed");
-        let (status, message) = if transient {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ただいま混み合っています。しばらくしてから、もう一度お試しください。",
-            )
-        } else {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "システムエラーが発生しました。お手数ですが、最初からやり直してください。",
-            )
-        };
-        let page = pages::ErrorPage {
-            title: "エラー",
-            message,
-            back: "/",
-        };
-        (status, pages::render(&page)).into_response()
+        tracing::error!(error = %self, "request failed");
+        let page = pages::ErrorPage::failed("/desk");
+        (StatusCode::INTERNAL_SERVER_ERROR, pages::html(&page)).into_response()
     }
 }
 
-/// A form field holding a secret (a password or a code): wiped on drop,
-/// never shown by `Debug`.
-pub struct Field(Zeroizing<String>);
-
-impl Field {
-    /// The value. The name is the warning: never log it.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl core::fmt::Debug for Field {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Field(<redacted>)")
-    }
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| Self(Zeroizing::new(s)))
-    }
-}
+/// Why a router could not be made: the OS had no randomness for a CSRF
+/// key, or a path was not one.
+pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How the web layer is served.
 #[derive(Debug, Clone)]
 pub struct WebOptions {
-    /// Mark the session cookies `Secure` (served over HTTPS, directly or
-    /// behind a TLS proxy). Off only for local HTTP.
-    pub secure_cookies: bool,
+    /// Plain HTTP on a developer's machine: cookies without `Secure`. Off
+    /// by default, whatever the listening address: behind a TLS proxy on
+    /// the same host cookies stay `Secure`.
+    pub local_http: bool,
+    /// Send `Strict-Transport-Security` (a year): only when the service is
+    /// reached over HTTPS.
+    pub hsts: bool,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The abuse limits of each side.
+    pub limits: Limits,
+    /// The CSRF key (replicas share one); a fresh one when `None`.
+    pub csrf_key: Option<CsrfKey>,
     /// Where `/static` is served from.
     pub static_dir: PathBuf,
-    /// The most sessions each side keeps in memory (see
-    /// [`BoundedSessions`]).
-    pub max_sessions: usize,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
         Self {
-            secure_cookies: true,
+            local_http: false,
+            hsts: false,
+            trusted_proxies: TrustedProxies::none(),
+            limits: Limits::default(),
+            csrf_key: None,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
-            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -204,7 +171,10 @@ impl<S: Backend> Bank<S> {
                 .clock(Arc::clone(&clock))
                 .offload(Arc::clone(&pool))
                 .build()?;
-            Ok(Portal { auth, store })
+            Ok(Portal {
+                auth: Arc::new(auth),
+                store,
+            })
         };
         Ok(Self {
             customers: portal(customers)?,
@@ -229,111 +199,148 @@ impl<S: Backend> Bank<S> {
     }
 
     /// Mints a soft token into one side's token directory (`desk`: the
-    /// operators'), as VIP's provisioning does: the user loads the URI into
-    /// a soft token and registers the credential ID on 利用開始登録.
+    /// operators'), as VIP's provisioning does, audited under `for_user`
+    /// and `operator`: the user loads the URI into a soft token and
+    /// registers the credential ID on 利用開始登録.
     ///
     /// # Errors
     /// The OS's randomness, or the store.
-    pub async fn issue_token(&self, desk: bool) -> Result<IssuedToken, AppError> {
-        let mut random = Zeroizing::new([0_u8; 36]);
-        OsRandom.fill(&mut *random)?;
-        let issuer = if desk { "FX Desk" } else { "FX Bank" };
-        let minted = provision(&random, issuer, TotpParams::DEFAULT)?;
-        debug_assert!(matches!(minted.seed.kind, TokenKind::Totp(_)));
-        let store = if desk {
-            &self.desk.store
+    pub async fn issue_token(
+        &self,
+        desk: bool,
+        operator: &str,
+        for_user: &str,
+    ) -> Result<IssuedToken, AppError> {
+        let (issuer, portal) = if desk {
+            ("FX Desk", &self.desk)
         } else {
-            &self.customers.store
+            ("FX Bank", &self.customers)
         };
-        lockstep::account::TokenDirectory::insert(
-            &**store,
-            &minted.credential_id,
-            &minted.seed,
-            &OsRandom,
-        )
-        .await?;
+        let minted = portal
+            .auth
+            .issue_token(operator, for_user, issuer, TotpParams::DEFAULT)
+            .await?;
         Ok(IssuedToken {
             credential_id: minted.credential_id,
             uri: minted.uri,
         })
     }
 
-    /// The web service: the customers' pages at `/`, the desk at `/desk`,
-    /// the static files at `/static`, each side with its own session cookie.
-    pub fn router(self: Arc<Self>, options: &WebOptions) -> Router {
-        let customers = side_routes::<S, Customer>()
-            .route("/home", get(customer::home::<S>))
-            .route(
-                "/password",
-                get(customer::password_page::<S>).post(customer::password_post::<S>),
-            )
-            .layer(axum::middleware::from_fn(security::csrf))
-            .layer(sessions("bank_session", "/", options));
-        let desk = side_routes::<S, Desk>()
-            .route("/desk/home", get(desk::console::<S>))
-            .route("/desk/action", post(desk::action::<S>))
-            .route("/desk/create", post(desk::create::<S>))
-            .layer(axum::middleware::from_fn(security::csrf))
-            .layer(sessions("desk_session", "/desk", options));
-        let mut router = Router::new()
-            .merge(customers)
-            .merge(desk)
-            .nest_service("/static", ServeDir::new(&options.static_dir))
-            .layer(RequestBodyLimitLayer::new(security::BODY_LIMIT));
-        for (name, value) in security::headers() {
-            router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+    /// The customers' service: the login at `/`, 初期画面 at `/home`, the
+    /// static files, `/favicon.ico` and `/robots.txt`, with sessions in
+    /// `sessions`.
+    ///
+    /// # Errors
+    /// The OS has no randomness for a CSRF key.
+    pub fn customer_router<St: SessionStore + Clone>(
+        self: &Arc<Self>,
+        options: &WebOptions,
+        sessions: St,
+    ) -> Result<Router, SetupError> {
+        let app = Router::new()
+            .route("/home", get(customer::home))
+            .merge(files(options))
+            .with_state(Arc::clone(self));
+        let login = Login::new(
+            Arc::clone(&self.customers.auth) as _,
+            pages::BankPages::customers(),
+        )
+        .cookie_name("bank_session")?;
+        let login = self.configure(login, options);
+        Ok(login.router(app, sessions)?.layer(noindex()))
+    }
+
+    /// The desk's console at `/desk`, with sessions in `sessions`.
+    /// `standalone`: served on a listener of its own (`--desk-listen`), so
+    /// with the static files, a not-found page and `/` leading to `/desk`;
+    /// otherwise it is merged with [`Bank::customer_router`].
+    ///
+    /// # Errors
+    /// The OS has no randomness for a CSRF key.
+    pub fn desk_router<St: SessionStore + Clone>(
+        self: &Arc<Self>,
+        options: &WebOptions,
+        sessions: St,
+        standalone: bool,
+    ) -> Result<Router, SetupError> {
+        let mut app = desk::routes::<S>();
+        if standalone {
+            app = app
+                .merge(files(options))
+                .route("/", get(|| async { Redirect::to("/desk") }));
         }
-        router.with_state(self)
+        let app = app.with_state(Arc::clone(self));
+        let login = Login::new(Arc::clone(&self.desk.auth) as _, pages::BankPages::desk())
+            .at("/desk")?
+            .home("/desk/home")?;
+        let mut login = self.configure(login.cookie_name("desk_session")?, options);
+        if !standalone {
+            login = login.without_fallback();
+        }
+        Ok(login.router(app, sessions)?.layer(noindex()))
+    }
+
+    /// Both sides on one listener.
+    ///
+    /// # Errors
+    /// The OS has no randomness for a CSRF key.
+    pub fn router<A, B>(
+        self: &Arc<Self>,
+        options: &WebOptions,
+        customer_sessions: A,
+        desk_sessions: B,
+    ) -> Result<Router, SetupError>
+    where
+        A: SessionStore + Clone,
+        B: SessionStore + Clone,
+    {
+        Ok(self
+            .customer_router(options, customer_sessions)?
+            .merge(self.desk_router(options, desk_sessions, false)?))
+    }
+
+    fn configure(&self, mut login: Login, options: &WebOptions) -> Login {
+        if options.local_http {
+            login = login.local_http();
+        }
+        let mut headers = SecurityHeaders::default();
+        if options.hsts {
+            headers = headers.with_hsts(31_536_000);
+        }
+        login = login
+            .security_headers(headers)
+            .trusted_proxies(options.trusted_proxies.clone())
+            .limits(options.limits);
+        match &options.csrf_key {
+            Some(key) => login.csrf_key(key.clone()),
+            None => login,
+        }
     }
 }
 
-/// The session layer of one side: a bounded in-memory store of its own,
-/// `HttpOnly`, `SameSite=Strict`, `Secure` unless serving local HTTP, ten
-/// minutes of inactivity.
-fn sessions(
-    name: &'static str,
-    path: &'static str,
-    options: &WebOptions,
-) -> SessionManagerLayer<BoundedSessions> {
-    SessionManagerLayer::new(BoundedSessions::new(options.max_sessions))
-        .with_name(name)
-        .with_path(path)
-        .with_http_only(true)
-        .with_same_site(SameSite::Strict)
-        .with_secure(options.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(10)))
+/// `/static`, `/favicon.ico` and `/robots.txt`.
+fn files<St: Clone + Send + Sync + 'static>(options: &WebOptions) -> Router<St> {
+    Router::new()
+        .nest_service("/static", ServeDir::new(&options.static_dir))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/static/favicon.svg") }),
+        )
+        .route(
+            "/robots.txt",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "User-agent: *\nDisallow: /\n",
+                )
+            }),
+        )
 }
 
-/// The login flow's routes of one side.
-fn side_routes<S: Backend, P: Side>() -> Router<Arc<Bank<S>>> {
-    let at = |path: &str| {
-        if P::PREFIX.is_empty() {
-            path.to_owned()
-        } else if path == "/" {
-            P::PREFIX.to_owned()
-        } else {
-            format!("{}{path}", P::PREFIX)
-        }
-    };
-    Router::new()
-        .route(&at("/"), get(flow::login_page::<P>))
-        .route(&at("/login"), post(flow::login_post::<S, P>))
-        .route(
-            &at("/enroll"),
-            get(flow::enroll_page::<P>).post(flow::enroll_post::<S, P>),
-        )
-        .route(
-            &at("/otp"),
-            get(flow::otp_page::<P>).post(flow::otp_post::<S, P>),
-        )
-        .route(
-            &at("/resync"),
-            get(flow::resync_page::<P>).post(flow::resync_post::<S, P>),
-        )
-        .route(&at("/resync/done"), get(flow::resynced_page::<P>))
-        .route(
-            &at("/change"),
-            get(flow::change_page::<P>).post(flow::change_post::<S, P>),
-        )
-        .route(&at("/logout"), post(flow::logout::<S, P>))
+/// No page of a bank's login belongs in a search engine.
+fn noindex() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-robots-tag"),
+        HeaderValue::from_static("noindex, nofollow"),
+    )
 }

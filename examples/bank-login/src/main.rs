@@ -2,22 +2,29 @@
 //! on an SQLite file in `./bank-login-data` (created and migrated on first
 //! start), with a demo customer and a desk operator made on first start.
 //! `--database-url postgres://…` (or `DATABASE_URL`) switches to PostgreSQL.
-//! `--help` lists every option.
+//! `--help` lists every option; `bank-login desk --help` the desk's
+//! commands.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bank_login::{Backend, Bank, WebOptions, open_postgres, open_sqlite, secret};
 use clap::{Parser, Subcommand};
-use lockstep::account::{AccountStore, OsRandom, Random};
+use lockstep::account::machine::Input;
+use lockstep::account::{AccountStore, OperatorAction, OsRandom, Outcome, Random};
 use lockstep::seal::Keyring;
+use lockstep_axum::{ServerLimits, TrustedProxies};
 use zeroize::Zeroizing;
 
 /// The environment variable that holds the sealing keys
 /// (`ID:64 hex digits`, comma-separated, the first one active).
 const KEYS_VAR: &str = "LOCKSTEP_KEYS";
+
+/// The file of the credentials made on first start, in the data directory.
+const FIRST_START_FILE: &str = "first-start-credentials.txt";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,10 +32,16 @@ const KEYS_VAR: &str = "LOCKSTEP_KEYS";
     about = "The bank's foreign-exchange login service, on lockstep"
 )]
 struct Args {
-    /// Where to listen.
+    /// Where to listen (the customers' pages, and the desk's unless
+    /// `--desk-listen` is given).
     #[arg(long, env = "BANK_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The data directory: the SQLite files and, in demo mode, the key file.
+    /// Serve the support desk on this address only (say, an internal
+    /// interface), not on `--listen`.
+    #[arg(long, env = "BANK_DESK_LISTEN")]
+    desk_listen: Option<SocketAddr>,
+    /// The data directory: the SQLite files, the demo key file and the
+    /// first start's credentials.
     #[arg(long, env = "BANK_DATA_DIR", default_value = "bank-login-data")]
     data_dir: PathBuf,
     /// A PostgreSQL URL: use PostgreSQL (schemas `bank` and `bank_desk`)
@@ -40,17 +53,21 @@ struct Args {
     /// generated in the data directory.
     #[arg(long, env = "BANK_KEY_FILE")]
     key_file: Option<PathBuf>,
-    /// Serve plain HTTP with cookies not marked `Secure`. On by default only
-    /// for a loopback address; behind a TLS proxy leave it off.
-    #[arg(long)]
+    /// Plain HTTP on a developer's machine: cookies not marked `Secure`.
+    /// Behind a TLS proxy leave it off, whatever address the service
+    /// listens on.
+    #[arg(long, env = "BANK_LOCAL_HTTP")]
     local_http: bool,
+    /// Send `Strict-Transport-Security` (the service is reached over HTTPS).
+    #[arg(long, env = "BANK_HSTS")]
+    hsts: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or
+    /// networks, comma-separated: `127.0.0.1,10.0.0.0/8`).
+    #[arg(long, env = "BANK_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
     /// Do not create the demo customer and operator on first start.
     #[arg(long)]
     no_demo: bool,
-    /// The most sessions each side keeps in memory; past it the
-    /// longest-idle one makes room.
-    #[arg(long, env = "BANK_MAX_SESSIONS", default_value_t = bank_login::DEFAULT_MAX_SESSIONS)]
-    max_sessions: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,14 +75,42 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Mint a soft token into the directory and print its otpauth URI (for
-    /// a user whose token was revoked).
+    /// a user whose token was revoked; the desk's console has a button too).
     IssueToken {
         /// For a desk operator instead of a customer.
         #[arg(long)]
         desk: bool,
+        /// The user it is for (recorded in the audit log).
+        #[arg(long, default_value = "")]
+        for_user: String,
     },
     /// Re-seal every token seed with the active key (after adding a key).
     RotateKeys,
+    /// The support desk's operators.
+    Desk {
+        #[command(subcommand)]
+        command: DeskCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeskCommand {
+    /// Unlock an operator's password and token (after too many wrong
+    /// guesses, by anyone).
+    Unlock {
+        /// The operator's user ID.
+        operator: String,
+    },
+    /// Create an operator with a temporary password and a soft token,
+    /// written to a file only its owner can read.
+    CreateOperator {
+        /// The operator's user ID (letters, digits, `_`, `-`).
+        #[arg(long)]
+        user_id: String,
+        /// The operator's name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,61 +142,110 @@ fn main() -> ExitCode {
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), Failure> {
-    std::fs::create_dir_all(&args.data_dir)?;
+    create_private_dir(&args.data_dir)?;
     let keyring = keyring(&args)?;
     if let Some(url) = args.database_url.clone() {
         let (customers, desk) = open_postgres(&url, "bank", &keyring).await?;
         println!("store: PostgreSQL (schemas bank, bank_desk)");
-        serve(args, Bank::new(customers, desk)?).await
+        let sweep = Duration::from_secs(60);
+        let sessions = (
+            lockstep_axum::sessions::postgres(customers.pool().clone(), sweep).await?,
+            lockstep_axum::sessions::postgres(desk.pool().clone(), sweep).await?,
+        );
+        start(args, Bank::new(customers, desk)?, sessions).await
     } else {
         let (customers, desk) = open_sqlite(&args.data_dir, &keyring).await?;
         println!("store: SQLite in {}", args.data_dir.display());
-        serve(args, Bank::new(customers, desk)?).await
+        let sweep = Duration::from_secs(60);
+        let sessions = (
+            lockstep_axum::sessions::sqlite(customers.pool().clone(), sweep).await?,
+            lockstep_axum::sessions::sqlite(desk.pool().clone(), sweep).await?,
+        );
+        start(args, Bank::new(customers, desk)?, sessions).await
     }
+}
+
+/// The data directory, readable by its owner only when it is new.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The sealing keys: `LOCKSTEP_KEYS`, else `--key-file`, else the demo key
 /// file in the data directory, generated on first start with a warning.
+/// A key file others can read is named in a warning.
 fn keyring(args: &Args) -> Result<Keyring, Failure> {
     if std::env::var_os(KEYS_VAR).is_some() {
         return Ok(Keyring::from_env(KEYS_VAR)?);
     }
-    if let Some(path) = &args.key_file {
-        return Ok(Keyring::from_file(path)?);
-    }
-    let path = args.data_dir.join("sealing.keys");
-    if !path.exists() {
-        write_demo_key(&path)?;
-        eprintln!(
-            "WARNING: no sealing key given ({KEYS_VAR} or --key-file): generated a demo key in {}.\n\
-             Token seeds are sealed with it; keep it apart from the database in production.",
-            path.display()
-        );
-    }
+    let path = match &args.key_file {
+        Some(path) => path.clone(),
+        None => {
+            let path = args.data_dir.join("sealing.keys");
+            if !path.exists() {
+                write_demo_key(&path)?;
+                eprintln!(
+                    "WARNING: no sealing key given ({KEYS_VAR} or --key-file): generated a demo key in {}.\n\
+                     Token seeds are sealed with it; keep it apart from the database in production.",
+                    path.display()
+                );
+            }
+            path
+        }
+    };
+    warn_if_shared(&path);
     Ok(Keyring::from_file(&path)?)
 }
 
+/// Warns when the group or others may read `path` (a key file).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "WARNING: the key file {} can be read by others (mode {:o}); run: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+}
+
 fn write_demo_key(path: &Path) -> Result<(), Failure> {
-    use std::io::Write as _;
     let mut key = Zeroizing::new([0_u8; 32]);
     OsRandom.fill(&mut *key)?;
     let line = Zeroizing::new(format!("1:{}\n", data_encoding::HEXLOWER.encode(&*key)));
+    write_private(path, line.as_bytes())?;
+    Ok(())
+}
+
+/// Writes a new file only its owner can read (0600); never overwrites.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(line.as_bytes())?;
-    Ok(())
+    options.open(path)?.write_all(bytes)
 }
 
-async fn serve<S: Backend>(args: Args, bank: Bank<S>) -> Result<(), Failure>
+async fn start<S, A, B>(args: Args, bank: Bank<S>, sessions: (A, B)) -> Result<(), Failure>
 where
+    S: Backend,
     Bank<S>: Rotate,
+    A: tower_sessions::SessionStore + Clone,
+    B: tower_sessions::SessionStore + Clone,
 {
     let bank = Arc::new(bank);
-    match args.command {
-        Some(Command::IssueToken { desk }) => {
-            let token = bank.issue_token(desk).await?;
+    match &args.command {
+        Some(Command::IssueToken { desk, for_user }) => {
+            let token = bank.issue_token(*desk, "command-line", for_user).await?;
             println!("token ID: {}", token.credential_id);
             println!(
                 "soft token: cargo run --example soft_token -- show --uri '{}'",
@@ -164,30 +258,138 @@ where
             println!("re-sealed {moved} token seeds with the active key");
             return Ok(());
         }
+        Some(Command::Desk { command }) => return desk(&bank, command, &args.data_dir).await,
         None => {}
     }
     if !args.no_demo {
-        demo(&bank).await?;
+        demo(&bank, &args.data_dir).await?;
     }
-    let local_http = args.local_http || args.listen.ip().is_loopback();
-    if local_http {
-        println!("cookies: not marked Secure (local HTTP); serve over HTTPS in production");
+    if args.local_http {
+        println!("cookies: not marked Secure (--local-http); serve over HTTPS in production");
     }
+    let proxies = TrustedProxies::parse(&args.trusted_proxies)?;
     let options = WebOptions {
-        secure_cookies: !local_http,
-        max_sessions: args.max_sessions,
+        local_http: args.local_http,
+        hsts: args.hsts,
+        trusted_proxies: proxies.clone(),
         ..WebOptions::default()
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let app = Arc::clone(&bank).router(&options);
-    println!("customers: http://{}/", args.listen);
-    println!("desk:      http://{}/desk", args.listen);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let limits = ServerLimits {
+        trusted_proxies: proxies,
+        ..ServerLimits::default()
+    };
+    let (customer_sessions, desk_sessions) = sessions;
+    let stop = shutdown_signal();
+    match args.desk_listen {
+        Some(desk_addr) => {
+            let customers = bank.customer_router(&options, customer_sessions)?;
+            let desk = bank.desk_router(&options, desk_sessions, true)?;
+            let (a, b) = (
+                tokio::net::TcpListener::bind(args.listen).await?,
+                tokio::net::TcpListener::bind(desk_addr).await?,
+            );
+            println!("customers: http://{}/", args.listen);
+            println!("desk:      http://{desk_addr}/desk");
+            let (one, two) = tokio::join!(
+                lockstep_axum::serve(a, customers, limits.clone(), stop.clone().wait()),
+                lockstep_axum::serve(b, desk, limits, stop.wait()),
+            );
+            one?;
+            two?;
+        }
+        None => {
+            let app = bank.router(&options, customer_sessions, desk_sessions)?;
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            println!("customers: http://{}/", args.listen);
+            println!("desk:      http://{}/desk", args.listen);
+            lockstep_axum::serve(listener, app, limits, stop.wait()).await?;
+        }
+    }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM, for every server to wait on.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+fn shutdown_signal() -> Shutdown {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down: finishing the requests in flight");
+        let _ = tx.send(true);
+    });
+    Shutdown(rx)
+}
+
+/// `bank-login desk …`.
+async fn desk<S: Backend>(
+    bank: &Arc<Bank<S>>,
+    command: &DeskCommand,
+    data_dir: &Path,
+) -> Result<(), Failure> {
+    let auth = &bank.desk().auth;
+    match command {
+        DeskCommand::Unlock { operator } => {
+            for (action, what) in [
+                (OperatorAction::UnlockPassword, "password"),
+                (OperatorAction::UnlockToken, "token"),
+            ] {
+                let input = Input::Operator {
+                    operator_id: "command-line",
+                    action,
+                };
+                let r = auth.step(operator, input).await?;
+                match r.outcome {
+                    Outcome::Done => println!("{operator}: {what} unlocked"),
+                    other => {
+                        let why = other
+                            .refusal()
+                            .map_or_else(|| "refused".to_owned(), |r| r.message_en(auth.config()));
+                        return Err(format!("{operator}: {why}").into());
+                    }
+                }
+            }
+            Ok(())
+        }
+        DeskCommand::CreateOperator { user_id, name } => {
+            if !bank_login::valid_user_id(user_id) || !bank_login::valid_name(name) {
+                return Err("a user ID of letters, digits, '_' and '-' (at most 64) and a name of at most 64 characters".into());
+            }
+            let mut written = Zeroizing::new(String::new());
+            make_user(bank, true, user_id, name, "サポートデスク", &mut written).await?;
+            let path = data_dir.join(format!("operator-{user_id}-credentials.txt"));
+            write_private(&path, written.as_bytes())?;
+            println!(
+                "operator {user_id} created; the temporary password and the soft token are in {} \
+                 (readable by its owner only; hand it over, then delete it)",
+                path.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Key rotation for either store.
@@ -211,37 +413,74 @@ impl Rotate for Bank<lockstep::postgres::PostgresStore> {
     }
 }
 
-/// The demo customer and operator, made once: their user IDs, temporary
-/// passwords and soft tokens are printed at that first start only.
+/// The demo customer and operator, made once.
 const DEMO_USER: (&str, &str, &str) = ("taro01", "山田太郎", "山田商事株式会社");
 const DEMO_OPERATOR: (&str, &str, &str) = ("desk01", "佐藤花子", "サポートデスク");
 
-async fn demo<S: Backend>(bank: &Bank<S>) -> Result<(), Failure> {
+/// Makes the demo customer and operator on first start and writes their
+/// temporary passwords and soft tokens to a file only its owner can read;
+/// only the file's path is printed (stdout ends up in service logs).
+async fn demo<S: Backend>(bank: &Arc<Bank<S>>, data_dir: &Path) -> Result<(), Failure> {
+    let mut written = Zeroizing::new(String::new());
     for (desk, (user_id, user_name, customer_name)) in [(false, DEMO_USER), (true, DEMO_OPERATOR)] {
         let portal = if desk { bank.desk() } else { bank.customers() };
         if portal.store.load(user_id).await?.is_some() {
             continue;
         }
-        let temporary = secret::temporary_password(bank.policy(), user_id, user_name)?;
-        portal
-            .auth
-            .create_account("setup", user_id, user_name, customer_name, &temporary)
-            .await?;
-        let token = bank.issue_token(desk).await?;
-        let who = if desk {
-            "desk operator"
-        } else {
-            "demo customer"
-        };
-        println!(
-            "\n{who}: user ID {user_id}, temporary password {}",
-            temporary.expose()
-        );
-        println!("  token ID to register: {}", token.credential_id);
-        println!(
-            "  its soft token:       cargo run --example soft_token -- show --uri '{}'",
-            token.uri.as_str()
-        );
+        make_user(bank, desk, user_id, user_name, customer_name, &mut written).await?;
     }
+    if written.is_empty() {
+        return Ok(());
+    }
+    let path = data_dir.join(FIRST_START_FILE);
+    let text = Zeroizing::new(format!(
+        "# bank-login: the demo accounts made on first start. Shown only this once:\n\
+         # the accounts exist now, and a later start makes none. Delete this file\n\
+         # once read.\n{}",
+        written.as_str()
+    ));
+    if let Err(e) = write_private(&path, text.as_bytes()) {
+        return Err(format!("cannot write {}: {e}", path.display()).into());
+    }
+    println!(
+        "first start: the demo customer's and operator's temporary passwords and soft tokens \
+         are in {} (readable by its owner only). They are made and shown only on this first \
+         start; delete the file once read.",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Makes an account with a temporary password and a soft token, and adds
+/// what its user needs to `written`.
+async fn make_user<S: Backend>(
+    bank: &Arc<Bank<S>>,
+    desk: bool,
+    user_id: &str,
+    user_name: &str,
+    customer_name: &str,
+    written: &mut Zeroizing<String>,
+) -> Result<(), Failure> {
+    let portal = if desk { bank.desk() } else { bank.customers() };
+    let temporary = secret::temporary_password(bank.policy(), user_id, user_name)?;
+    let r = portal
+        .auth
+        .create_account("setup", user_id, user_name, customer_name, &temporary)
+        .await?;
+    if let Some(refusal) = r.refusal() {
+        return Err(format!("{user_id}: {}", refusal.message_en(portal.auth.config())).into());
+    }
+    let token = bank.issue_token(desk, "setup", user_id).await?;
+    let who = if desk {
+        "desk operator (log in at /desk)"
+    } else {
+        "customer (log in at /)"
+    };
+    written.push_str(&format!(
+        "\n{who}\n  user ID:            {user_id}\n  temporary password: {}\n  token ID to register: {}\n  soft token:         cargo run --example soft_token -- show --uri '{}'\n",
+        temporary.expose(),
+        token.credential_id,
+        token.uri.as_str()
+    ));
     Ok(())
 }

@@ -1,9 +1,12 @@
 // The software keyboard of the login screen (manual 2.7, R-KBD-1): typing
 // the password with the mouse, against key loggers. The key layout is
 // shuffled every time it opens, against click-position loggers. Every key
-// is a real <button> with a spoken label, so it works by keyboard focus
-// too. The typed characters live only in this closure; the display shows
-// one ● per character. No inline script: the CSP forbids it.
+// is a real <button> with a spoken label, so it works by keyboard too: the
+// keys are one tab stop (the arrow keys, Home and End move within them),
+// so that ［確定］ is a few Tabs away, and while the keyboard is open the
+// focus stays inside it (it is a modal dialog). The typed characters live
+// only in this closure; the display shows one ● per character. No inline
+// script: the CSP forbids it.
 "use strict";
 (function () {
   const LOWER = "abcdefghijklmnopqrstuvwxyz";
@@ -47,19 +50,57 @@
       display.setAttribute("aria-label", typed.length + "文字入力済み");
     }
 
+    let current = 0;
+
     function draw() {
       keys.replaceChildren();
-      for (const c of layout) {
+      layout.forEach(function (c, i) {
         const ch = upper ? c.toUpperCase() : c;
         const b = document.createElement("button");
         b.type = "button";
         b.textContent = ch;
         b.className = "swkb-key";
         b.dataset.key = ch;
+        b.tabIndex = i === current ? 0 : -1;
         b.setAttribute("aria-label", label(ch));
         keys.appendChild(b);
-      }
+      });
       shift.setAttribute("aria-pressed", upper ? "true" : "false");
+    }
+
+    // One tab stop for all keys (a roving tabindex): the arrows move.
+    function move(to) {
+      const all = keys.querySelectorAll("button");
+      if (all.length === 0) return;
+      current = (to + all.length) % all.length;
+      all.forEach(function (b, i) { b.tabIndex = i === current ? 0 : -1; });
+      all[current].focus();
+    }
+
+    keys.addEventListener("keydown", function (e) {
+      const all = Array.from(keys.querySelectorAll("button"));
+      const at = all.indexOf(document.activeElement);
+      if (at < 0) return;
+      const columns = Math.max(1, Math.round(keys.clientWidth / all[0].offsetWidth) || 1);
+      const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns }[e.key];
+      if (step !== undefined) {
+        e.preventDefault();
+        move(at + step);
+      } else if (e.key === "Home") {
+        e.preventDefault();
+        move(0);
+      } else if (e.key === "End") {
+        e.preventDefault();
+        move(all.length - 1);
+      }
+    });
+
+    // The focus stays in the open dialog: Tab from its last control goes
+    // to its first, Shift+Tab from its first to its last.
+    function focusable() {
+      return Array.from(dialog.querySelectorAll("button")).filter(function (b) {
+        return b.tabIndex >= 0 && !b.disabled;
+      });
     }
 
     function close() {
@@ -74,6 +115,7 @@
     open.addEventListener("click", function () {
       typed = [];
       upper = false;
+      current = 0;
       layout = shuffled(LOWER + DIGITS + SYMBOLS);
       draw();
       show();
@@ -86,6 +128,7 @@
     keys.addEventListener("click", function (e) {
       const b = e.target.closest("button.swkb-key");
       if (!b || typed.length >= MAX) return;
+      current = Array.from(keys.querySelectorAll("button")).indexOf(b);
       typed.push(b.dataset.key);
       show();
     });
@@ -112,6 +155,19 @@
       if (e.key === "Escape") {
         e.preventDefault();
         close();
+        return;
+      }
+      if (e.key !== "Tab") return;
+      const stops = focusable();
+      if (stops.length === 0) return;
+      const first = stops[0];
+      const last = stops[stops.length - 1];
+      if (e.shiftKey && document.activeElement === first) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && document.activeElement === last) {
+        e.preventDefault();
+        first.focus();
       }
     });
   });

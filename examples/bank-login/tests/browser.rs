@@ -3,8 +3,13 @@
 //! a clock the test moves and codes computed from the provisioned secrets.
 //! Each test saves screenshots under `target/bank-login-screenshots/`.
 //!
+//! Every page a walk reaches is checked by axe-core (npm's `axe-core`,
+//! which `.ci/run` installs under `target/axe`), errors included: 0
+//! violations.
+//!
 //! Without `chromium` and `chromedriver` on the machine the tests say so
-//! and pass; `.ci/run` installs both, so in CI they run for real.
+//! and pass; `.ci/run` installs both, so in CI they run for real. Without
+//! axe-core the accessibility checks say so and are skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -49,6 +54,35 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// axe-core's script: `AXE_CORE_JS`, or where `.ci/run` installs it
+/// (`target/axe/node_modules/axe-core/axe.min.js`). `None`, said once,
+/// when it is not there.
+fn axe_script() -> Option<&'static str> {
+    static SCRIPT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SCRIPT
+        .get_or_init(|| {
+            let path = std::env::var_os("AXE_CORE_JS").map_or_else(
+                || {
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../target/axe/node_modules/axe-core/axe.min.js")
+                },
+                PathBuf::from,
+            );
+            match std::fs::read_to_string(&path) {
+                Ok(script) => Some(script),
+                Err(e) => {
+                    eprintln!(
+                        "axe-core checks skipped: {} ({e}); \
+                         npm install --prefix target/axe axe-core@4",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -69,7 +103,12 @@ impl Walk {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = h.router(false);
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(lockstep_axum::serve(
+            listener,
+            app,
+            lockstep_axum::ServerLimits::default(),
+            std::future::pending(),
+        ));
 
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
@@ -121,6 +160,37 @@ impl Walk {
 
     async fn go(&self, path: &str) {
         self.b.goto(&format!("{}{path}", self.base)).await.unwrap();
+        self.axe().await;
+    }
+
+    /// axe-core on the page as it is: no violation of any rule. Skipped
+    /// (once said) without axe-core.
+    async fn axe(&self) {
+        let Some(script) = axe_script() else {
+            return;
+        };
+        let loaded = self
+            .b
+            .execute("return typeof window.axe !== 'undefined';", vec![])
+            .await
+            .unwrap();
+        if loaded != serde_json::Value::Bool(true) {
+            self.b.execute(script, vec![]).await.unwrap();
+        }
+        let result = self
+            .b
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document, { resultTypes: ['violations'] })\
+                   .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))\
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let found: Vec<String> = serde_json::from_value(result).unwrap_or_default();
+        let path = self.path().await;
+        assert!(found.is_empty(), "axe-core on {path}: {found:#?}");
     }
 
     async fn path(&self) -> String {
@@ -146,17 +216,22 @@ impl Walk {
 
     /// Clicks a button or link that loads another page, and waits until the
     /// old page is gone (its element goes stale), so that what follows
-    /// reads the new one.
+    /// reads the new one; then axe-core checks the new page.
     async fn submit(&self, id: &str) {
         let e = self.b.find(Locator::Id(id)).await.unwrap();
         e.click().await.unwrap();
+        self.gone(&e, id).await;
+    }
+
+    async fn gone(&self, e: &fantoccini::elements::Element, what: &str) {
         for _ in 0..200 {
             if e.is_displayed().await.is_err() {
+                self.axe().await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("clicking {id} loaded no new page");
+        panic!("{what} loaded no new page");
     }
 
     async fn text(&self, id: &str) -> String {
@@ -263,12 +338,17 @@ impl Walk {
         );
     }
 
-    /// The desk finds the customer and presses an action.
+    /// The desk finds the customer and presses an action (confirming it
+    /// when the console asks).
     async fn desk_act(&self, action: &str) {
         self.fill("q", USER).await;
         self.submit("find").await;
         self.submit(action).await;
-        assert_eq!(self.path().await, "/desk/home");
+        if self.b.find(Locator::Id("confirm-yes")).await.is_ok() {
+            self.shot(&format!("desk-confirm-{action}")).await;
+            self.submit("confirm-yes").await;
+        }
+        assert_eq!(self.path().await, "/desk/action");
     }
 
     async fn end(self) {
@@ -288,7 +368,13 @@ async fn first_login_registers_a_token_changes_the_password_and_shows_the_initia
     w.shot("01-login").await;
     // R-LOG-6: a user without a token who presses [ワンタイムパスワードログイン].
     w.password_step("", USER, TEMPORARY, "login").await;
-    assert_eq!(w.path().await, "/", "{}", w.b.source().await.unwrap());
+    assert_eq!(w.path().await, "/login", "{}", w.b.source().await.unwrap());
+    let kept = w.b.find(Locator::Id("user_id")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some(USER),
+        "the user ID is kept"
+    );
     assert!(
         w.text("error").await.contains("利用開始登録"),
         "{}",
@@ -337,7 +423,7 @@ async fn first_login_registers_a_token_changes_the_password_and_shows_the_initia
     let tries: [(&str, &str, &[&str]); 4] = [
         ("abc", "abd", &["6文字以上", "数字", "一致しません"]),
         ("abcdefghijklm1", "abcdefghijklm1", &["12文字以内"]),
-        (USER, USER, &["ユーザーIDと同じ"]),
+        (USER, USER, &["ユーザ ID と同じ"]),
         (TEMPORARY, TEMPORARY, &["最近使用した"]),
     ];
     for (new, confirm, expected) in tries {
@@ -360,20 +446,23 @@ async fn first_login_registers_a_token_changes_the_password_and_shows_the_initia
     assert_eq!(w.text("user-id").await, USER);
     assert_eq!(w.text("user-name").await, USER_NAME);
     w.shot("07-home").await;
-    // The back button: the consumed change and OTP stages are gone, and the
-    // browser lands on 初期画面 again (post/redirect/get, no resubmission).
-    w.b.back().await.unwrap();
-    assert_eq!(w.path().await, "/home");
-    w.b.back().await.unwrap();
-    assert_eq!(w.path().await, "/home");
+    // The consumed change and OTP stages are gone: reached again (the
+    // back button, a bookmark), they lead to 初期画面.
+    for stage in ["/change", "/otp", "/enroll", "/"] {
+        w.go(stage).await;
+        assert_eq!(w.path().await, "/home", "{stage}");
+    }
     w.submit("change-password").await;
     assert_eq!(w.path().await, "/password");
     w.shot("08-voluntary-change").await;
     w.go("/home").await;
     w.logout().await;
     assert_eq!(w.path().await, "/");
+    assert!(w.text("notice").await.contains("ログアウトしました"));
     w.go("/home").await;
     assert_eq!(w.path().await, "/", "logged out");
+    w.go("/no/such/page").await;
+    assert!(w.text("back").await.contains("ログイン画面へ"));
     w.end().await;
 }
 
@@ -385,7 +474,7 @@ async fn five_wrong_passwords_lock_the_id_until_the_desk_unlocks_it() {
     };
     w.first_login(false).await;
     w.logout().await;
-    let generic = "ユーザIDまたはログインパスワードが正しくありません";
+    let generic = "ユーザ ID またはログインパスワードが正しくありません";
     for n in 1..=5 {
         w.password_step("", USER, &format!("Wrong{n}234"), "login")
             .await;
@@ -393,7 +482,7 @@ async fn five_wrong_passwords_lock_the_id_until_the_desk_unlocks_it() {
     }
     // Locked: the right password reads the same (R-LOG-5).
     w.password_step("", USER, NEW_PASSWORD, "login").await;
-    assert_eq!(w.path().await, "/");
+    assert_eq!(w.path().await, "/login");
     assert!(w.text("error").await.contains("サポートデスク"));
     w.shot("09-locked").await;
     w.go("/desk").await;
@@ -435,10 +524,9 @@ async fn ten_wrong_codes_lock_the_token_until_the_desk_unlocks_it() {
         w.fill("otp", wrong).await;
         w.submit("submit").await;
     }
-    assert_eq!(
-        w.path().await,
-        "/",
-        "the tenth failure locks and ends the login"
+    assert!(
+        w.b.find(Locator::Id("login")).await.is_ok(),
+        "the tenth failure locks and ends the login: the login page"
     );
     assert!(
         w.text("error").await.contains("サポートデスク"),
@@ -518,7 +606,21 @@ async fn after_the_desk_revokes_a_token_the_user_registers_a_new_one() {
     w.desk_act("revoke_token").await;
     assert!(w.text("token-state").await.contains("未登録"));
     let old = h.token.id;
-    let new = SoftToken::from_issued(&h.bank.issue_token(false).await.unwrap());
+    // The desk issues the new token with a button; its URI is shown once.
+    w.submit("issue_token").await;
+    w.shot("desk-new-token").await;
+    let uri = w.text("shown-once").await;
+    let notice = w.text("notice").await;
+    let id = notice
+        .split("トークン ID ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let new = SoftToken::from_issued(&bank_login::IssuedToken {
+        credential_id: lockstep::account::CredentialId::parse(&id).unwrap(),
+        uri: zeroize::Zeroizing::new(uri),
+    });
     // The customer registers again: the revoked ID is refused for good…
     h.tick(2);
     w.password_step("", USER, NEW_PASSWORD, "enroll").await;
@@ -595,6 +697,16 @@ async fn r_kbd_1_the_software_keyboard_types_the_password_with_clicks_only() {
         field.attr("type").await.unwrap().as_deref(),
         Some("password")
     );
+    // The label says what the keyboard does: a new layout at each opening.
+    let keys_label =
+        w.b.find(Locator::Id("swkb-keys"))
+            .await
+            .unwrap()
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+    assert!(keys_label.contains("開くたびに"), "{keys_label}");
     // Typed, then cancelled: nothing reaches the form (R-KBD-1).
     w.click("swkb-open").await;
     assert!(
@@ -648,5 +760,151 @@ async fn r_kbd_1_the_software_keyboard_types_the_password_with_clicks_only() {
     // And it logs in: [利用開始登録] takes the password the keyboard typed.
     w.submit("enroll").await;
     assert_eq!(w.path().await, "/enroll", "{}", w.text("error").await);
+    w.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_in_the_password_field_logs_in_and_keeps_nothing_secret() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(w) = Walk::start("enter_logs_in").await else {
+        return;
+    };
+    w.first_login(false).await;
+    w.logout().await;
+    w.h.tick(2);
+    w.go("/").await;
+    w.fill("user_id", USER).await;
+    w.fill("password", NEW_PASSWORD).await;
+    let field = w.b.find(Locator::Id("password")).await.unwrap();
+    field.send_keys("\u{E007}").await.unwrap();
+    w.gone(&field, "Enter").await;
+    assert_eq!(w.path().await, "/otp", "{}", w.text("error").await);
+    w.end().await;
+}
+
+/// Whether the page is wider than the window (it would scroll sideways).
+async fn overflows(w: &Walk) -> bool {
+    let wide =
+        w.b.execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wide == serde_json::Value::Bool(true)
+}
+
+async fn focused_id(w: &Walk) -> String {
+    let e = w.b.active_element().await.unwrap();
+    e.attr("id").await.unwrap().unwrap_or_default()
+}
+
+async fn focus_in_keyboard(w: &Walk) -> bool {
+    let inside =
+        w.b.execute(
+            "return document.getElementById('swkb').contains(document.activeElement);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    inside == serde_json::Value::Bool(true)
+}
+
+/// On a 375 px phone the login page and the open keyboard fit the width;
+/// ［確定］ is a few Tabs from the keys (they are one tab stop, the arrows
+/// move within them), and the focus stays in the open keyboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_software_keyboard_fits_a_phone_and_keeps_the_focus() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(w) = Walk::start("keyboard_phone").await else {
+        return;
+    };
+    w.b.set_window_size(375, 812).await.unwrap();
+    w.go("/").await;
+    assert!(
+        !overflows(&w).await,
+        "the login page scrolls sideways at 375 px"
+    );
+    w.click("swkb-open").await;
+    assert!(
+        !overflows(&w).await,
+        "the keyboard scrolls sideways at 375 px"
+    );
+    w.shot("16-keyboard-375px").await;
+    w.axe().await;
+    // The first key has the focus; the arrows move among the keys.
+    let first = w.b.active_element().await.unwrap();
+    let first_key = first.attr("data-key").await.unwrap().unwrap_or_default();
+    first.send_keys("\u{E014}").await.unwrap(); // ArrowRight
+    let second = w.b.active_element().await.unwrap();
+    let second_key = second.attr("data-key").await.unwrap().unwrap_or_default();
+    assert_ne!(first_key, second_key, "ArrowRight moves to the next key");
+    // Tab by Tab to ［確定］: a handful, not 71.
+    let mut tabs = 0;
+    while focused_id(&w).await != "swkb-ok" {
+        tabs += 1;
+        assert!(tabs <= 6, "{tabs} Tabs and still not at 確定");
+        w.b.active_element()
+            .await
+            .unwrap()
+            .send_keys("\u{E004}")
+            .await
+            .unwrap();
+    }
+    // Tab past the last control, and Shift+Tab past the first: still inside.
+    w.b.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    assert!(focus_in_keyboard(&w).await, "Tab left the open keyboard");
+    use fantoccini::actions::InputSource as _;
+    let shift_tab = fantoccini::actions::KeyActions::new("keys".into())
+        .then(fantoccini::actions::KeyAction::Down { value: '\u{E008}' })
+        .then(fantoccini::actions::KeyAction::Down { value: '\u{E004}' })
+        .then(fantoccini::actions::KeyAction::Up { value: '\u{E004}' })
+        .then(fantoccini::actions::KeyAction::Up { value: '\u{E008}' });
+    w.b.perform_actions(shift_tab).await.unwrap();
+    assert!(
+        focus_in_keyboard(&w).await,
+        "Shift+Tab left the open keyboard"
+    );
+    // Escape closes it and gives the focus back to its opener.
+    w.b.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    assert_eq!(focused_id(&w).await, "swkb-open");
+    w.end().await;
+}
+
+/// The accessibility check can fail: on a page with an image without a
+/// text alternative axe-core reports `image-alt`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_core_reports_a_known_violation() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(script) = axe_script() else {
+        return;
+    };
+    let Some(w) = Walk::start("axe_sanity").await else {
+        return;
+    };
+    w.b.goto("data:text/html,<html lang=en><title>t</title><main><img src=x.png></main></html>")
+        .await
+        .unwrap();
+    w.b.execute(script, vec![]).await.unwrap();
+    let result =
+        w.b.execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document).then(r => done(r.violations.map(v => v.id)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found: Vec<String> = serde_json::from_value(result).unwrap();
+    assert!(found.iter().any(|v| v == "image-alt"), "{found:?}");
     w.end().await;
 }

@@ -1,7 +1,10 @@
-//! HTTP-level tests of the web layer: security headers, cookie flags, CSRF,
-//! session rotation, post/redirect/get and replays of consumed stages, body
-//! limits, one answer for unknown IDs and wrong passwords, the desk's
-//! separation, and no secret in any log line.
+//! HTTP-level tests of the service on `lockstep-axum`: security headers and
+//! small pages, cookie flags, CSRF, session rotation and replays of consumed
+//! stages, body limits, one answer for unknown IDs and wrong passwords,
+//! what a customer stumbled over (Enter, messages that say what to do,
+//! full-width passwords, notices), the desk (separation, confirmations, a
+//! new token after a revoke, the paged audit log in Japanese), and no
+//! secret in any log line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -23,7 +26,7 @@ async fn events(h: &Harness, user: &str) -> Vec<EventKind> {
 }
 
 fn session_cookie(c: &Client) -> String {
-    c.cookies.get("bank_session").cloned().unwrap_or_default()
+    c.cookie("bank_session").cloned().unwrap_or_default()
 }
 
 /// First login: password → registration → OTP → required change → 初期画面,
@@ -31,7 +34,6 @@ fn session_cookie(c: &Client) -> String {
 async fn first_login(h: &Harness, c: &mut Client) -> Vec<String> {
     let mut seen = Vec::new();
     c.get("/").await;
-    seen.push(session_cookie(c));
     let a = c
         .post(
             "/login",
@@ -55,7 +57,7 @@ async fn first_login(h: &Harness, c: &mut Client) -> Vec<String> {
             ],
         )
         .await;
-    assert_eq!(a.location(), "/otp", "registration accepted");
+    assert_eq!(a.location(), "/otp", "registration accepted: {}", a.body);
     seen.push(session_cookie(c));
     h.tick(2);
     c.get("/otp").await;
@@ -75,7 +77,22 @@ async fn first_login(h: &Harness, c: &mut Client) -> Vec<String> {
         .await;
     assert_eq!(a.location(), "/home");
     seen.push(session_cookie(c));
+    c.get("/home").await;
     seen
+}
+
+/// A daily login after [`first_login`]: password, then the code.
+async fn daily_login(h: &Harness, c: &mut Client) {
+    h.tick(2);
+    c.get("/").await;
+    let a = c
+        .post("/login", &[("user_id", USER), ("password", NEW_PASSWORD)])
+        .await;
+    assert_eq!(a.location(), "/otp", "{}", a.body);
+    c.get("/otp").await;
+    let a = c.post("/otp", &[("otp", &h.code(0))]).await;
+    assert_eq!(a.location(), "/home", "{}", a.body);
+    c.get("/home").await;
 }
 
 fn assert_security_headers(a: &Answer, what: &str) {
@@ -98,6 +115,7 @@ fn assert_security_headers(a: &Answer, what: &str) {
     assert_eq!(h("cache-control"), "no-store", "{what}");
     assert_eq!(h("x-frame-options"), "DENY", "{what}");
     assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("x-robots-tag"), "noindex, nofollow", "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,8 +125,12 @@ async fn every_response_carries_the_security_headers() {
     let pages = [
         "/",
         "/desk",
+        "/desk/",
         "/static/app.css",
         "/static/keyboard.js",
+        "/static/favicon.svg",
+        "/robots.txt",
+        "/favicon.ico",
         "/otp",
         "/nowhere",
     ];
@@ -138,28 +160,97 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
+/// A favicon, a `robots.txt` that keeps crawlers out, and pages of their
+/// own for a missing page and an expired login, in Japanese.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_cookies_are_http_only_strict_and_secure_unless_local_http() {
+async fn small_pages_a_favicon_robots_txt_not_found_and_expired() {
     let h = Harness::new().await;
-    for (secure, path, cookie) in [
-        (true, "/", "bank_session="),
-        (false, "/", "bank_session="),
-        (true, "/desk", "desk_session="),
-    ] {
-        let mut c = Client::new(h.router(secure));
-        let a = c.get(path).await;
-        let set = a.set_cookies();
-        let ours: Vec<&String> = set.iter().filter(|s| s.starts_with(cookie)).collect();
-        assert_eq!(ours.len(), 1, "{path}: {set:?}");
-        let flags = ours[0];
-        assert!(flags.contains("HttpOnly"), "{flags}");
-        assert!(flags.contains("SameSite=Strict"), "{flags}");
-        assert_eq!(flags.contains("Secure"), secure, "{flags}");
-    }
+    let mut c = Client::new(h.router(true));
+    let robots = c.get("/robots.txt").await;
+    assert_eq!(robots.status, StatusCode::OK);
+    assert!(robots.body.contains("Disallow: /"), "{}", robots.body);
+    let icon = c.get("/favicon.ico").await;
+    assert_eq!(icon.location(), "/static/favicon.svg");
+    let svg = c.get("/static/favicon.svg").await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert!(svg.body.contains("<svg"));
+    let login = c.get("/").await;
+    assert!(login.body.contains("rel=\"icon\""));
+    assert!(login.body.contains("noindex"));
+    let missing = c.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.contains("ページが見つかりません"),
+        "{}",
+        missing.body
+    );
+    // A stage posted without a login in progress (it expired, or never
+    // was): its own page, not a bare 403.
+    let expired = c.post("/otp", &[("otp", "123456")]).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert!(expired.body.contains("有効期限"), "{}", expired.body);
+    assert!(expired.body.contains("href=\"/\""), "{}", expired.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_form_without_the_sessions_csrf_token_or_from_another_site_is_refused() {
+async fn cookies_are_http_only_strict_and_secure_unless_local_http() {
+    let h = Harness::new().await;
+    for secure in [true, false] {
+        let mut c = Client::new(h.router(secure));
+        let a = c.get("/").await;
+        // An anonymous visit gets the CSRF nonce and no session.
+        let set = a.set_cookies();
+        assert_eq!(set.len(), 1, "{set:?}");
+        let nonce = &set[0];
+        let host = if secure { "__Host-" } else { "" };
+        assert!(
+            nonce.starts_with(&format!("{host}bank_session_csrf=")),
+            "{nonce}"
+        );
+        assert!(
+            nonce.contains("HttpOnly") && nonce.contains("SameSite=Lax"),
+            "{nonce}"
+        );
+        assert!(
+            nonce.contains("Path=/;") || nonce.contains("Path=/ "),
+            "{nonce}"
+        );
+        assert_eq!(nonce.contains("Secure"), secure, "{nonce}");
+        // A correct password starts the server session.
+        let a = c
+            .post(
+                "/login",
+                &[
+                    ("user_id", USER),
+                    ("password", TEMPORARY),
+                    ("entry", "enroll"),
+                ],
+            )
+            .await;
+        let set = a.set_cookies();
+        let session: Vec<&String> = set
+            .iter()
+            .filter(|s| s.starts_with(&format!("{host}bank_session=")))
+            .collect();
+        assert_eq!(session.len(), 1, "{set:?}");
+        let flags = session[0];
+        assert!(flags.contains("HttpOnly"), "{flags}");
+        assert!(flags.contains("SameSite=Strict"), "{flags}");
+        assert!(flags.contains("Path=/"), "{flags}");
+        assert_eq!(flags.contains("Secure"), secure, "{flags}");
+    }
+    // The desk's cookies have names of their own, on `/` too.
+    let mut d = Client::new(h.router(true));
+    let a = d.get("/desk").await;
+    assert!(
+        a.set_cookies()[0].starts_with("__Host-desk_session_csrf="),
+        "{:?}",
+        a.set_cookies()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_csrf_token_or_from_another_site_is_refused() {
     let h = Harness::new().await;
     let mut c = Client::new(h.router(true));
     c.get("/").await;
@@ -201,13 +292,14 @@ async fn a_form_without_the_sessions_csrf_token_or_from_another_site_is_refused(
     for (what, body, headers) in attempts {
         let a = c.post_raw("/login", &body, &headers).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(a.body.contains("受け付けられません"), "{what}: {}", a.body);
     }
-    // Another session's token does not open this one.
+    // Another visitor's token does not pass with this visitor's cookie.
     let mut other = Client::new(h.router(true));
     other.get("/").await;
     let theirs = other.csrf.clone().unwrap();
     let a = c.post_raw("/login", &form(&theirs), &[]).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "another session's token");
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "another visitor's token");
     assert_eq!(
         events(&h, USER).await.len(),
         before,
@@ -215,7 +307,14 @@ async fn a_form_without_the_sessions_csrf_token_or_from_another_site_is_refused(
     );
     // The same form with the right token, from the same origin, goes through.
     let a = c
-        .post_raw("/login", &form(&good), &[("origin", "http://bank.example")])
+        .post_raw(
+            "/login",
+            &form(&good),
+            &[
+                ("origin", "http://bank.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        )
         .await;
     assert_eq!((a.status, a.location()), (StatusCode::SEE_OTHER, "/enroll"));
 }
@@ -225,21 +324,27 @@ async fn the_session_id_changes_at_every_privilege_change_and_logout_ends_it() {
     let h = Harness::new().await;
     let mut c = Client::new(h.router(true));
     let seen = first_login(&h, &mut c).await;
-    // Before login, after the password, after registration, after the OTP,
-    // after the change: five different session IDs.
+    // After the password, after registration, after the OTP, after the
+    // change: four different session IDs.
     let mut distinct = seen.clone();
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), seen.len(), "{seen:?}");
+    assert!(seen.iter().all(|s| !s.is_empty()));
     // An old session ID opens nothing.
     let mut stale = c.clone();
-    stale.cookies.insert("bank_session".into(), seen[1].clone());
+    stale
+        .cookies
+        .insert("__Host-bank_session".into(), seen[1].clone());
     assert_eq!(stale.get("/home").await.location(), "/");
     assert_eq!(c.get("/home").await.status, StatusCode::OK);
-    // Logout ends the lockstep session too: a copy of the cookie is dead.
+    // Logout ends the lockstep session too: a copy of the cookie is dead,
+    // and the login page says the user logged out.
     let copy = c.clone();
     let a = c.post("/logout", &[]).await;
-    assert_eq!(a.location(), "/");
+    assert_eq!(a.location(), "/?done=logged_out");
+    let page = c.follow(a).await;
+    assert!(page.body.contains("ログアウトしました"), "{}", page.body);
     let mut copy = copy;
     assert_eq!(copy.get("/home").await.location(), "/");
     assert!(events(&h, USER).await.contains(&EventKind::LoggedOut));
@@ -268,16 +373,16 @@ async fn a_replayed_post_of_a_consumed_stage_is_refused() {
     ];
     let before_enroll = c.clone();
     assert_eq!(c.post("/enroll", &enroll).await.location(), "/otp");
-    // The back button and a resubmission: with the session as it was, and
-    // with the session as it is now.
+    // The back button and a resubmission: with the cookies as they were
+    // (that session is gone), and with the cookies as they are now (the
+    // old page's token is stale).
     let mut back = before_enroll.clone();
     let a = back.post("/enroll", &enroll).await;
     assert_eq!(
         a.status,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         "the old session ID is gone"
     );
-    // The page before, as the back button shows it: its token is stale.
     let a = c.post("/enroll", &enroll).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "a stale page's form");
     // Even with the current token, the stage is over: back to OTP.
@@ -299,7 +404,7 @@ async fn a_replayed_post_of_a_consumed_stage_is_refused() {
     let a = back.post("/otp", &[("otp", &code)]).await;
     assert_eq!(
         a.status,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         "the old session ID is gone"
     );
     c.get("/change").await;
@@ -342,9 +447,12 @@ async fn a_megabyte_form_is_refused_before_any_handler() {
     ]);
     let a = c.post_raw("/login", &body, &[]).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(a.body.contains("受け付けられません"), "{}", a.body);
     assert_eq!(events(&h, USER).await.len(), before);
 }
 
+/// R-LOG-5: an unknown user ID, a wrong password and both read the same
+/// (the user ID typed is kept in the field, whichever it was).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_user_id_and_a_wrong_password_read_the_same() {
     let h = Harness::new().await;
@@ -366,10 +474,19 @@ async fn an_unknown_user_id_and_a_wrong_password_read_the_same() {
                 ],
             )
             .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER);
-        let page = c.follow(a).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(a.set_cookies().is_empty(), "no session for a refusal");
+        assert!(
+            a.body.contains(&format!("value=\"{user}\"")),
+            "the user ID is kept"
+        );
+        assert!(!a.body.contains(password), "the password is not");
         let csrf = c.csrf.clone().unwrap();
-        pages.push(page.body.replace(&csrf, "CSRF"));
+        pages.push(
+            a.body
+                .replace(&csrf, "CSRF")
+                .replace(&format!("value=\"{user}\""), "value=\"USER\""),
+        );
     }
     assert!(
         pages[0].contains("お取引店またはサポートデスク"),
@@ -380,12 +497,184 @@ async fn an_unknown_user_id_and_a_wrong_password_read_the_same() {
     assert_eq!(pages[1], pages[2]);
 }
 
+/// Enter in the password field submits the form's first button: it must
+/// be ［ワンタイムパスワードログイン］, and a returning customer who presses
+/// Enter logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_in_the_password_field_logs_in() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    let page = c.get("/").await;
+    let first_submit = page
+        .body
+        .split("type=\"submit\"")
+        .nth(1)
+        .expect("a submit button");
+    assert!(
+        first_submit
+            .trim_start()
+            .starts_with("name=\"entry\" value=\"login\""),
+        "the first submit button: {first_submit}"
+    );
+    // A browser that submits no button at all (Enter without a default
+    // button) logs in as well.
+    first_login(&h, &mut c).await;
+    c.post("/logout", &[]).await;
+    h.tick(2);
+    c.get("/").await;
+    let a = c
+        .post("/login", &[("user_id", USER), ("password", NEW_PASSWORD)])
+        .await;
+    assert_eq!(a.location(), "/otp");
+}
+
+/// Messages say what to do: the enrollment's and the resync's conditions
+/// (2.3.2, 2.6.3), ［同期ズレ補正］ after a wrong code, the voluntary
+/// change's own text for a wrong current password, one line for a
+/// full-width password that echoes none of it, and a notice after a
+/// password change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_say_what_to_do() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    c.get("/").await;
+    c.post(
+        "/login",
+        &[
+            ("user_id", USER),
+            ("password", TEMPORARY),
+            ("entry", "enroll"),
+        ],
+    )
+    .await;
+    c.get("/enroll").await;
+    let a = c
+        .post(
+            "/enroll",
+            &[
+                ("token_id", h.token.id.as_str()),
+                ("otp1", "111111"),
+                ("otp2", "222222"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body.contains("OTP2 は、表示されてから30秒以内"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body.contains("連続して") || a.body.contains("続けて表示された"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body.contains(&format!("value=\"{}\"", h.token.id)),
+        "the token ID typed is kept"
+    );
+    let a = c
+        .post(
+            "/enroll",
+            &[
+                ("token_id", h.token.id.as_str()),
+                ("otp1", &h.code(0)),
+                ("otp2", &h.code(1)),
+            ],
+        )
+        .await;
+    assert_eq!(a.location(), "/otp");
+    let otp = c.get("/otp").await;
+    assert!(otp.body.contains("を登録しました"), "{}", otp.body);
+    h.tick(2);
+    let a = c.post("/otp", &[("otp", "000000")]).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("同期ズレ補正"), "{}", a.body);
+    assert!(
+        a.body.contains(h.token.id.as_str()),
+        "the token ID stays shown"
+    );
+    let a = c.post("/otp", &[("otp", &h.code(0))]).await;
+    assert_eq!(a.location(), "/change");
+    c.get("/change").await;
+    // A full-width password: one line, none of its characters echoed, no
+    // "no letter / no digit" lines.
+    let wide = "ＡｂＣ１２３";
+    let a = c.post("/change", &[("new", wide), ("confirm", wide)]).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("全角文字が6文字"), "{}", a.body);
+    for ch in wide.chars() {
+        assert!(!a.body.contains(ch), "{ch} echoed: {}", a.body);
+    }
+    assert!(!a.body.contains("英字を1文字以上") && !a.body.contains("数字を1文字以上"));
+    let a = c
+        .post(
+            "/change",
+            &[("new", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
+        )
+        .await;
+    assert_eq!(a.location(), "/home");
+    let home = c.get("/home").await;
+    assert!(
+        home.body.contains("ログインパスワードを変更しました"),
+        "{}",
+        home.body
+    );
+    // The voluntary change: a wrong current password says so.
+    c.get("/password").await;
+    let a = c
+        .post(
+            "/password",
+            &[
+                ("current", "Nope12345"),
+                ("new", "Other2028y"),
+                ("confirm", "Other2028y"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body
+            .contains("現在のログインパスワードが正しくありません"),
+        "{}",
+        a.body
+    );
+    assert!(
+        !a.body.contains("ユーザ ID またはログインパスワード"),
+        "{}",
+        a.body
+    );
+}
+
+/// Resync's errors state the manual's conditions (2.6.3), both codes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_resync_states_the_conditions() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    first_login(&h, &mut c).await;
+    c.post("/logout", &[]).await;
+    h.tick(2);
+    c.get("/").await;
+    c.post("/login", &[("user_id", USER), ("password", NEW_PASSWORD)])
+        .await;
+    c.get("/resync").await;
+    let a = c
+        .post("/resync", &[("otp1", "111111"), ("otp2", "222222")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        a.body.contains("OTP1、OTP2 とも新しいワンタイムパスワード"),
+        "{}",
+        a.body
+    );
+}
+
 /// The temporary password the desk page shows once.
 fn shown_once(body: &str) -> String {
     body.split("<code id=\"shown-once\">")
         .nth(1)
         .and_then(|s| s.split("</code>").next())
-        .expect("the temporary password is shown")
+        .expect("the value is shown")
         .to_owned()
 }
 
@@ -402,7 +691,7 @@ async fn desk_login(h: &Harness, d: &mut Client) {
             ],
         )
         .await;
-    assert_eq!(a.location(), "/desk/enroll");
+    assert_eq!(a.location(), "/desk/enroll", "{}", a.body);
     d.get("/desk/enroll").await;
     let (otp1, otp2) = (h.operator_code(0), h.operator_code(1));
     let a = d
@@ -437,7 +726,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     let mut c = Client::new(h.router(true));
     first_login(&h, &mut c).await;
     // A logged-in customer's cookies do not open the desk…
-    assert_eq!(c.get("/desk/home").await.location(), "/desk");
+    assert_eq!(c.get("/desk/home").await.location(), "/desk/");
     // …nor do a customer's credentials.
     c.get("/desk").await;
     let a = c
@@ -450,33 +739,28 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
             ],
         )
         .await;
-    assert_eq!(a.location(), "/desk");
-    assert!(
-        c.get("/desk")
-            .await
-            .body
-            .contains("お取引店またはサポートデスク")
-    );
-    // The operator logs in and locks nothing, unlocks the user's password.
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("お取引店またはサポートデスク"));
+    // The operator logs in and unlocks the user's password.
     let mut d = Client::new(h.router(true));
     desk_login(&h, &mut d).await;
-    let a = d
+    let page = d
         .post(
             "/desk/action",
             &[("user_id", USER), ("action", "unlock_password")],
         )
         .await;
-    assert_eq!(a.location(), "/desk/home?user_id=taro01");
-    let page = d.get(a.location()).await;
     assert!(
-        page.body.contains("パスワードのロックを解除しました"),
+        page.body
+            .contains("ログインパスワードのロックを解除しました"),
         "{}",
         page.body
     );
-    // The audit events, in the desk's words, with the operator.
+    // The audit events, in the desk's words, with the operator and the
+    // address.
     assert!(
         page.body
-            .contains("<td>パスワードのロック解除</td><td>desk01</td>"),
+            .contains("<td>ログインパスワードのロック解除</td><td>desk01</td><td>127.0.0.1</td>"),
         "{}",
         page.body
     );
@@ -486,14 +770,30 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
         .find(|e| matches!(e.kind, EventKind::Unlocked { .. }))
         .expect("the unlock is in the audit log");
     assert_eq!(unlock.operator_id.as_deref(), Some(OPERATOR));
-    // A reset shows a temporary password once, which keeps the rules.
-    let a = d
+    assert!(
+        unlock.client.is_some(),
+        "the operator's address is recorded"
+    );
+    // A reset asks first; only the confirmation carries it out.
+    let page = d
         .post(
             "/desk/action",
             &[("user_id", USER), ("action", "reset_password")],
         )
         .await;
-    let page = d.get(a.location()).await;
+    assert!(page.body.contains("id=\"confirm\""), "{}", page.body);
+    assert!(!page.body.contains("shown-once"));
+    assert!(!events(&h, USER).await.contains(&EventKind::PasswordReset));
+    let page = d
+        .post(
+            "/desk/action",
+            &[
+                ("user_id", USER),
+                ("action", "reset_password"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
     let shown = shown_once(&page.body);
     let policy = h.bank.policy();
     let context = lockstep::password::Context {
@@ -506,10 +806,10 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
             .validate(&lockstep::account::Password::from(shown.as_str()), &context)
             .is_ok()
     );
-    let again = d.get(a.location()).await;
+    let again = d.get("/desk/home?user_id=taro01").await;
     assert!(!again.body.contains(&shown), "shown once only");
     // The reset ended the customer's session at once.
-    assert_eq!(c.get("/home").await.location(), "/");
+    assert_eq!(c.get("/home").await.status, StatusCode::UNAUTHORIZED);
     // The customer logs in with it and must change it.
     let mut c = Client::new(h.router(true));
     c.get("/").await;
@@ -522,6 +822,165 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     assert_eq!(a.location(), "/otp");
 }
 
+/// A revoke asks first; after it the desk issues a new token with a button,
+/// its URI shown once, and the customer registers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_confirmed_revoke_the_desk_issues_a_new_token() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    first_login(&h, &mut c).await;
+    let mut d = Client::new(h.router(true));
+    desk_login(&h, &mut d).await;
+    let page = d.get("/desk/home?user_id=taro01").await;
+    assert!(
+        !page.body.contains("id=\"issue_token\""),
+        "a token is bound"
+    );
+    let page = d
+        .post(
+            "/desk/action",
+            &[("user_id", USER), ("action", "revoke_token")],
+        )
+        .await;
+    assert!(page.body.contains("元に戻せません"), "{}", page.body);
+    assert_eq!(c.get("/home").await.status, StatusCode::OK, "not yet");
+    let page = d
+        .post(
+            "/desk/action",
+            &[
+                ("user_id", USER),
+                ("action", "revoke_token"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("id=\"issue_token\""), "{}", page.body);
+    assert_eq!(c.get("/home").await.status, StatusCode::UNAUTHORIZED);
+    let page = d
+        .post(
+            "/desk/action",
+            &[("user_id", USER), ("action", "issue_token")],
+        )
+        .await;
+    let uri = shown_once(&page.body).replace("&amp;", "&");
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let issued = lockstep::otp::KeyUri::parse(&uri)
+        .unwrap()
+        .to_totp()
+        .unwrap();
+    let id = lockstep::account::CredentialId::parse(
+        page.body
+            .split("トークン ID ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        events(&h, USER)
+            .await
+            .contains(&EventKind::TokenIssued { token_id: id })
+    );
+    // The customer registers the new token.
+    h.tick(2);
+    let mut c = Client::new(h.router(true));
+    c.get("/").await;
+    let a = c
+        .post(
+            "/login",
+            &[
+                ("user_id", USER),
+                ("password", NEW_PASSWORD),
+                ("entry", "enroll"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location(), "/enroll", "{}", a.body);
+    c.get("/enroll").await;
+    let now = h.now();
+    let code = |t: u64| issued.generate(t).unwrap().expose().to_string();
+    let a = c
+        .post(
+            "/enroll",
+            &[
+                ("token_id", id.as_str()),
+                ("otp1", &code(now)),
+                ("otp2", &code(now + 30)),
+            ],
+        )
+        .await;
+    assert_eq!(a.location(), "/otp", "{}", a.body);
+}
+
+/// The audit log is shown a page at a time, in Japanese only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_paged_and_in_japanese() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    first_login(&h, &mut c).await;
+    for _ in 0..3 {
+        c.post("/logout", &[]).await;
+        daily_login(&h, &mut c).await;
+    }
+    // Wrong passwords and refusals of every kind leave events.
+    for _ in 0..4 {
+        let mut x = Client::new(h.router(true));
+        x.get("/").await;
+        x.post("/login", &[("user_id", USER), ("password", "Wrong1234")])
+            .await;
+        x.post(
+            "/login",
+            &[
+                ("user_id", USER),
+                ("password", NEW_PASSWORD),
+                ("entry", "enroll"),
+            ],
+        )
+        .await;
+    }
+    let total = events(&h, USER).await.len();
+    assert!(total > 30, "{total}");
+    let mut d = Client::new(h.router(true));
+    desk_login(&h, &mut d).await;
+    let mut page = d.get("/desk/home?user_id=taro01").await;
+    let mut rows = 0;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        let table = page
+            .body
+            .split("<tbody>")
+            .nth(1)
+            .unwrap()
+            .split("</tbody>")
+            .next()
+            .unwrap();
+        rows += table.matches("<tr>").count();
+        // No raw English code or Rust name in what the desk reads.
+        for english in ["_", "Refused", "Attempt", "Some(", "{"] {
+            assert!(!table.contains(english), "{english:?} in {table}");
+        }
+        let Some(older) = page
+            .body
+            .split("id=\"older\"")
+            .next()
+            .and_then(|s| s.rsplit("href=\"").next())
+        else {
+            break;
+        };
+        if !page.body.contains("id=\"older\"") {
+            break;
+        }
+        let next = older.split('"').next().unwrap().replace("&amp;", "&");
+        page = d.get(&next).await;
+        assert!(page.body.contains("id=\"newest\""));
+    }
+    assert!(pages >= 2, "{pages}");
+    assert_eq!(rows, total, "every event once, over {pages} pages");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk() {
     let h = Harness::new().await;
@@ -531,10 +990,14 @@ async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk
     let a = anonymous
         .post(
             "/desk/action",
-            &[("user_id", USER), ("action", "reset_password")],
+            &[
+                ("user_id", USER),
+                ("action", "reset_password"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
-    assert_eq!(a.location(), "/desk");
+    assert_eq!(a.location(), "/desk/");
     let a = anonymous
         .post(
             "/desk/create",
@@ -545,7 +1008,7 @@ async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk
             ],
         )
         .await;
-    assert_eq!(a.location(), "/desk");
+    assert_eq!(a.location(), "/desk/");
     assert!(
         h.bank
             .customers()
@@ -611,17 +1074,15 @@ fn no_password_code_session_or_seed_reaches_a_log_line() {
             let h = Harness::new().await;
             let mut c = Client::new(h.router(true));
             c.get("/").await;
-            let a = c
-                .post(
-                    "/login",
-                    &[
-                        ("user_id", USER),
-                        ("password", "Wrong1234"),
-                        ("entry", "login"),
-                    ],
-                )
-                .await;
-            c.follow(a).await;
+            c.post(
+                "/login",
+                &[
+                    ("user_id", USER),
+                    ("password", "Wrong1234"),
+                    ("entry", "login"),
+                ],
+            )
+            .await;
             secrets.push(h.code(0));
             secrets.push(h.code(1));
             for cookie in first_login(&h, &mut c).await {
@@ -652,7 +1113,7 @@ fn no_password_code_session_or_seed_reaches_a_log_line() {
             c.post("/otp", &[("otp", wrong)]).await;
             secrets.extend(c.cookies.values().cloned());
             // The token's secret, as its URI carries it.
-            let issued = h.bank.issue_token(false).await.unwrap();
+            let issued = h.bank.issue_token(false, "test", USER).await.unwrap();
             let uri = issued.uri.as_str();
             let secret = uri
                 .split("secret=")
@@ -666,6 +1127,10 @@ fn no_password_code_session_or_seed_reaches_a_log_line() {
     });
     let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("refused"), "the log was captured: {log}");
+    assert!(
+        log.contains("client=127.0.0.1"),
+        "steps name the client: {log}"
+    );
     for secret in &secrets {
         assert!(!secret.is_empty());
         assert!(!leaks(&log, secret), "{secret:?} is in the log:\n{log}");
@@ -678,7 +1143,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
     let mut d = Client::new(h.router(true));
     desk_login(&h, &mut d).await;
     // Bad input is refused with a message, and nothing is created.
-    let a = d
+    let page = d
         .post(
             "/desk/create",
             &[
@@ -688,7 +1153,6 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
             ],
         )
         .await;
-    let page = d.get(a.location()).await;
     assert!(page.body.contains("id=\"error\""), "{}", page.body);
     assert!(
         h.bank
@@ -700,7 +1164,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
             .is_none()
     );
     // A taken user ID is refused.
-    let a = d
+    let page = d
         .post(
             "/desk/create",
             &[
@@ -710,14 +1174,9 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
             ],
         )
         .await;
-    assert!(
-        d.get(a.location())
-            .await
-            .body
-            .contains("既に使われています")
-    );
+    assert!(page.body.contains("既に使われています"), "{}", page.body);
     // A new user: the temporary password is shown once and keeps the rules.
-    let a = d
+    let page = d
         .post(
             "/desk/create",
             &[
@@ -727,7 +1186,6 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
             ],
         )
         .await;
-    let page = d.get(a.location()).await;
     let shown = shown_once(&page.body);
     let created = lockstep_store_tests::all_events(&*h.bank.customers().store, "hanako02").await;
     assert_eq!(created.len(), 1);
@@ -747,38 +1205,41 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
     assert_eq!(a.location(), "/enroll");
 }
 
-/// A flood of cookieless visits cannot grow the session store past its cap
-/// (every visit to the login page stores a session for its CSRF token; an
-/// unbounded store is a memory leak any anonymous client drives): past the
-/// cap the longest-idle session makes room — here the first visitor's,
-/// whose form then fails the CSRF check — and a visitor after the flood
-/// logs in as usual.
+/// Anonymous traffic stores no session at all, and a flood of them evicts
+/// no logged-in customer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_visits_stays_within_the_session_cap() {
+async fn anonymous_visits_store_no_session() {
     let h = Harness::new().await;
-    let router = std::sync::Arc::clone(&h.bank).router(&bank_login::WebOptions {
-        max_sessions: 50,
-        ..bank_login::WebOptions::default()
-    });
-    let login = [
-        ("user_id", USER),
-        ("password", TEMPORARY),
-        ("entry", "enroll"),
-    ];
-    let mut first = Client::new(router.clone());
-    first.get("/").await;
-    for _ in 0..200 {
-        let a = Client::new(router.clone()).get("/").await;
-        assert_eq!(a.status, StatusCode::OK);
+    let customers = lockstep_axum::MemorySessions::new(8);
+    let router = h
+        .bank
+        .router(
+            &bank_login::WebOptions {
+                limits: lockstep_axum::Limits::unlimited(),
+                ..bank_login::WebOptions::default()
+            },
+            customers.clone(),
+            lockstep_axum::MemorySessions::default(),
+        )
+        .unwrap();
+    let mut c = Client::new(router.clone());
+    first_login(&h, &mut c).await;
+    assert_eq!(customers.counts(), (0, 1));
+    for n in 0..2000 {
+        let mut x = Client::new(router.clone());
+        x.get("/").await;
+        if n % 10 == 0 {
+            x.post(
+                "/login",
+                &[("user_id", "nobody"), ("password", "Wrong1234")],
+            )
+            .await;
+        }
     }
-    let a = first.post("/login", &login).await;
     assert_eq!(
-        a.status,
-        StatusCode::FORBIDDEN,
-        "the idlest session made room"
+        customers.counts(),
+        (0, 1),
+        "nothing stored for anonymous traffic"
     );
-    let mut late = Client::new(router);
-    late.get("/").await;
-    let a = late.post("/login", &login).await;
-    assert_eq!((a.status, a.location()), (StatusCode::SEE_OTHER, "/enroll"));
+    assert_eq!(c.get("/home").await.status, StatusCode::OK);
 }

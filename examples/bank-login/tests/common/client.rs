@@ -43,6 +43,8 @@ pub struct Client {
     router: Router,
     pub cookies: BTreeMap<String, String>,
     pub csrf: Option<String>,
+    /// The address it connects from.
+    pub peer: std::net::SocketAddr,
 }
 
 impl Client {
@@ -51,7 +53,16 @@ impl Client {
             router,
             cookies: BTreeMap::new(),
             csrf: None,
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
         }
+    }
+
+    /// The cookie whose name ends with `name` (`__Host-` prefixed or not).
+    pub fn cookie(&self, name: &str) -> Option<&String> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k.as_str() == name || k.strip_prefix("__Host-") == Some(name))
+            .map(|(_, v)| v)
     }
 
     fn cookie_header(&self) -> String {
@@ -62,7 +73,10 @@ impl Client {
             .join("; ")
     }
 
-    pub async fn send(&mut self, request: Request<Body>) -> Answer {
+    pub async fn send(&mut self, mut request: Request<Body>) -> Answer {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         let response = self
             .router
             .clone()

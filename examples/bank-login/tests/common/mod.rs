@@ -19,6 +19,7 @@ use lockstep::account::{CredentialId, Password};
 use lockstep::otp::{KeyUri, Totp};
 use lockstep::seal::Keyring;
 use lockstep::sqlite::SqliteStore;
+use lockstep_axum::{Limits, MemorySessions};
 
 /// The start of every test's clock: a step boundary (30 s).
 pub const T0: u64 = 1_790_000_010;
@@ -64,7 +65,9 @@ pub struct Harness {
 impl Harness {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let keyring = Keyring::parse(&format!("1:{}", "7f".repeat(32))).expect("key");
+        let keyring =
+            Keyring::parse("1:407b563ffcb7e67b0f13a5345fa26b1e3e78b3d6a10d5e8b3d9615510ab235a6")
+                .expect("key");
         let (customers, desk) = open_sqlite(dir.path(), &keyring).await.expect("stores");
         let clock = Arc::new(FakeClock::at(T0));
         let bank = Bank::with_clock(customers, desk, clock.clone()).expect("bank");
@@ -90,9 +93,14 @@ impl Harness {
             )
             .await
             .expect("operator");
-        let token = SoftToken::from_issued(&bank.issue_token(false).await.expect("token"));
-        let operator_token =
-            SoftToken::from_issued(&bank.issue_token(true).await.expect("operator token"));
+        let token =
+            SoftToken::from_issued(&bank.issue_token(false, "setup", USER).await.expect("token"));
+        let operator_token = SoftToken::from_issued(
+            &bank
+                .issue_token(true, "setup", OPERATOR)
+                .await
+                .expect("operator token"),
+        );
         Self {
             bank: Arc::new(bank),
             clock,
@@ -102,11 +110,25 @@ impl Harness {
         }
     }
 
-    pub fn router(&self, secure_cookies: bool) -> axum::Router {
-        Arc::clone(&self.bank).router(&WebOptions {
-            secure_cookies,
+    /// Both sides on one router, sessions in memory, no abuse limits (the
+    /// tests of the limits set their own): `secure` cookies unless local
+    /// HTTP.
+    pub fn router(&self, secure: bool) -> axum::Router {
+        self.router_with(&WebOptions {
+            local_http: !secure,
+            limits: Limits::unlimited(),
             ..WebOptions::default()
         })
+    }
+
+    pub fn router_with(&self, options: &WebOptions) -> axum::Router {
+        self.bank
+            .router(
+                options,
+                MemorySessions::default(),
+                MemorySessions::default(),
+            )
+            .expect("router")
     }
 
     pub fn now(&self) -> u64 {
