@@ -1,0 +1,254 @@
+//! The command line, run as a customer runs it: the first start writes the
+//! demo credentials to a file only its owner can read and prints only its
+//! path; the desk's commands create and unlock operators (with
+//! `--no-demo` too); keys that are no secret are refused, and a key file
+//! others can read is named in a warning; the data files are private.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lockstep::account::{AccountStore as _, Entry, Password};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bank-login");
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Starts the service on a free port in `dir`, waits until it serves, and
+/// stops it: what it printed.
+fn start_and_stop(dir: &Path, extra: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env_remove("LOCKSTEP_KEYS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+                if line.starts_with("desk:") {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        printed.contains("desk:"),
+        "the service did not start: {printed}"
+    );
+    printed
+}
+
+fn run(dir: &Path, args: &[&str], keys: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--data-dir", dir.to_str().unwrap()])
+        .args(args)
+        .env("RUST_LOG", "warn");
+    match keys {
+        Some(k) => command.env("LOCKSTEP_KEYS", k),
+        None => command.env_remove("LOCKSTEP_KEYS"),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn the_first_start_writes_the_demo_credentials_to_a_private_file_and_prints_its_path() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let dir = data.as_path();
+    let printed = start_and_stop(dir, &[]);
+    let file = dir.join("first-start-credentials.txt");
+    assert!(printed.contains(file.to_str().unwrap()), "{printed}");
+    assert!(printed.contains("only on this first"), "{printed}");
+    assert_eq!(mode(&file), 0o600);
+    let written = std::fs::read_to_string(&file).unwrap();
+    let temporary: Vec<&str> = written
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("temporary password:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(temporary.len(), 2, "{written}");
+    for secret in temporary.iter().chain(&["otpauth://"]) {
+        assert!(!printed.contains(secret), "{secret} printed: {printed}");
+    }
+    // The data files are their owner's only.
+    for name in ["customers.sqlite", "desk.sqlite", "sealing.keys"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(dir) & 0o077, 0, "the data directory");
+    // A second start makes and writes nothing.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let printed = start_and_stop(dir, &[]);
+    assert!(!printed.contains("first start"), "{printed}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_commands_create_and_unlock_operators_without_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--no-demo",
+            "desk",
+            "create-operator",
+            "--user-id",
+            "op02",
+            "--name",
+            "鈴木一郎",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let file = dir.path().join("operator-op02-credentials.txt");
+    assert!(printed.contains(file.to_str().unwrap()), "{printed}");
+    assert_eq!(mode(&file), 0o600);
+    let written = std::fs::read_to_string(&file).unwrap();
+    let temporary = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("temporary password:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(!printed.contains(&temporary));
+    // A bad user ID is refused, and nothing is made.
+    let out = run(
+        dir.path(),
+        &[
+            "desk",
+            "create-operator",
+            "--user-id",
+            "bad id",
+            "--name",
+            "x",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    // Five anonymous wrong guesses lock the operator…
+    {
+        let keyring = lockstep::seal::Keyring::from_file(&dir.path().join("sealing.keys")).unwrap();
+        let (customers, desk) = bank_login::open_sqlite(dir.path(), &keyring).await.unwrap();
+        let bank = bank_login::Bank::new(customers, desk).unwrap();
+        for _ in 0..5 {
+            bank.desk()
+                .auth
+                .login_password("op02", &Password::from("Guess1234"), Entry::Enroll)
+                .await
+                .unwrap();
+        }
+        let op = bank.desk().store.load("op02").await.unwrap().unwrap();
+        assert!(op.password.failures.locked, "locked by the guesses");
+        let r = bank
+            .desk()
+            .auth
+            .login_password("op02", &Password::from(temporary.as_str()), Entry::Enroll)
+            .await
+            .unwrap();
+        assert!(
+            r.refusal().is_some(),
+            "the right password is refused while locked"
+        );
+    }
+    // …and the command line unlocks it (no operator needed).
+    let out = run(dir.path(), &["--no-demo", "desk", "unlock", "op02"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keyring = lockstep::seal::Keyring::from_file(&dir.path().join("sealing.keys")).unwrap();
+    let (customers, desk) = bank_login::open_sqlite(dir.path(), &keyring).await.unwrap();
+    let bank = bank_login::Bank::new(customers, desk).unwrap();
+    let r = bank
+        .desk()
+        .auth
+        .login_password("op02", &Password::from(temporary.as_str()), Entry::Enroll)
+        .await
+        .unwrap();
+    assert!(r.refusal().is_none(), "{r:?}");
+    // An unknown operator is an error, not a silent success.
+    let out = run(dir.path(), &["desk", "unlock", "nobody"], None);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn keys_that_are_no_secret_are_refused_and_shared_key_files_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for weak in [
+        format!("1:{}", "00".repeat(32)),
+        format!("1:{}", "7f".repeat(32)),
+        format!("1:{}", "0123456789abcdef".repeat(4)),
+    ] {
+        let out = run(dir.path(), &["rotate-keys"], Some(&weak));
+        assert!(!out.status.success(), "{weak}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("repeated pattern"), "{stderr}");
+    }
+    // A key file the group can read: a warning naming it and the fix.
+    let keys = dir.path().join("shared.keys");
+    std::fs::write(
+        &keys,
+        "1:4b2f9a7c1e8d3f6a0b5c9e2d7f1a4c8e3b6d9f2a5c8e1b4d7f0a3c6e9b2d5f8a\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--key-file",
+            keys.to_str().unwrap(),
+            "--no-demo",
+            "rotate-keys",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("can be read by others") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}
