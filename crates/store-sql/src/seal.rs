@@ -253,6 +253,27 @@ impl Keyring {
         Self::parse(&text)
     }
 
+    /// A 256-bit key for another purpose (say, a web layer's CSRF key),
+    /// derived from the active sealing key as HMAC-SHA256 of `purpose`:
+    /// every replica that holds the keyring derives the same one, and no
+    /// sealing key can be computed from it. Adding a new active key
+    /// changes it.
+    #[must_use]
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut out = Zeroizing::new([0_u8; 32]);
+        let Some(key) = self.keys.get(&self.active) else {
+            return out;
+        };
+        // HMAC takes a key of any length: this cannot fail.
+        if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&*key.key) {
+            mac.update(b"lockstep keyring derive\0");
+            mac.update(purpose.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// The ID of the key that seals.
     #[must_use]
     pub const fn active(&self) -> KeyId {

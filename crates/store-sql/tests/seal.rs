@@ -247,3 +247,19 @@ proptest! {
         prop_assert_eq!(opened.secret.expose_bytes(), &secret[..]);
     }
 }
+
+/// A derived key is the same for the same keyring and purpose, differs by
+/// purpose and by active key, and is not a sealing key.
+#[test]
+fn derived_keys_follow_the_active_key_and_the_purpose() {
+    let a = "d18406d891c765d7369598d41ecb350e6043c184d7dc5a684480ac5cb53fc8c2";
+    let b = "da9a70fe87ae0566bb6386b95acdcca44256c9b3527fd1bbf21d798cbca1b07c";
+    let one = Keyring::parse(&format!("1:{a}")).unwrap();
+    let again = Keyring::parse(&format!("1:{a}")).unwrap();
+    let rotated = Keyring::parse(&format!("2:{b},1:{a}")).unwrap();
+    assert_eq!(*one.derive("csrf"), *again.derive("csrf"));
+    assert_ne!(*one.derive("csrf"), *one.derive("other"));
+    assert_ne!(*one.derive("csrf"), *rotated.derive("csrf"));
+    let hex = data_encoding::HEXLOWER.encode(&*one.derive("csrf"));
+    assert_ne!(hex, a);
+}

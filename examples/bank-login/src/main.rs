@@ -16,12 +16,15 @@ use clap::{Parser, Subcommand};
 use lockstep::account::machine::Input;
 use lockstep::account::{AccountStore, OperatorAction, OsRandom, Outcome, Random};
 use lockstep::seal::Keyring;
-use lockstep_axum::{ServerLimits, TrustedProxies};
+use lockstep_axum::{CsrfKey, ServerLimits, TrustedProxies};
 use zeroize::Zeroizing;
 
 /// The environment variable that holds the sealing keys
 /// (`ID:64 hex digits`, comma-separated, the first one active).
 const KEYS_VAR: &str = "LOCKSTEP_KEYS";
+
+/// What the CSRF key is derived for from the sealing keys.
+const CSRF_PURPOSE: &str = "bank-login csrf";
 
 /// The file of the credentials made on first start, in the data directory.
 const FIRST_START_FILE: &str = "first-start-credentials.txt";
@@ -44,10 +47,14 @@ struct Args {
     /// first start's credentials.
     #[arg(long, env = "BANK_DATA_DIR", default_value = "bank-login-data")]
     data_dir: PathBuf,
-    /// A PostgreSQL URL: use PostgreSQL (schemas `bank` and `bank_desk`)
-    /// instead of SQLite.
+    /// A PostgreSQL URL: use PostgreSQL (schemas `bank` and `bank_desk`,
+    /// see `--schema`) instead of SQLite. Several processes on one
+    /// database share accounts and sessions.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The PostgreSQL schema of the customers (the desk's is `{schema}_desk`).
+    #[arg(long, env = "BANK_SCHEMA", default_value = "bank")]
+    schema: String,
     /// The sealing keys' file (one `ID:64 hex digits` per line, the first
     /// active). Without it and without `LOCKSTEP_KEYS`, a demo key file is
     /// generated in the data directory.
@@ -144,15 +151,19 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 async fn run(args: Args) -> Result<(), Failure> {
     create_private_dir(&args.data_dir)?;
     let keyring = keyring(&args)?;
+    let csrf_key = keyring.derive(CSRF_PURPOSE);
     if let Some(url) = args.database_url.clone() {
-        let (customers, desk) = open_postgres(&url, "bank", &keyring).await?;
-        println!("store: PostgreSQL (schemas bank, bank_desk)");
+        let (customers, desk) = open_postgres(&url, &args.schema, &keyring).await?;
+        println!(
+            "store: PostgreSQL (schemas {}, {}_desk)",
+            args.schema, args.schema
+        );
         let sweep = Duration::from_secs(60);
         let sessions = (
             lockstep_axum::sessions::postgres(customers.pool().clone(), sweep).await?,
             lockstep_axum::sessions::postgres(desk.pool().clone(), sweep).await?,
         );
-        start(args, Bank::new(customers, desk)?, sessions).await
+        start(args, Bank::new(customers, desk)?, sessions, csrf_key).await
     } else {
         let (customers, desk) = open_sqlite(&args.data_dir, &keyring).await?;
         println!("store: SQLite in {}", args.data_dir.display());
@@ -161,7 +172,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             lockstep_axum::sessions::sqlite(customers.pool().clone(), sweep).await?,
             lockstep_axum::sessions::sqlite(desk.pool().clone(), sweep).await?,
         );
-        start(args, Bank::new(customers, desk)?, sessions).await
+        start(args, Bank::new(customers, desk)?, sessions, csrf_key).await
     }
 }
 
@@ -235,7 +246,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-async fn start<S, A, B>(args: Args, bank: Bank<S>, sessions: (A, B)) -> Result<(), Failure>
+async fn start<S, A, B>(
+    args: Args,
+    bank: Bank<S>,
+    sessions: (A, B),
+    csrf_key: Zeroizing<[u8; 32]>,
+) -> Result<(), Failure>
 where
     S: Backend,
     Bank<S>: Rotate,
@@ -272,6 +288,9 @@ where
         local_http: args.local_http,
         hsts: args.hsts,
         trusted_proxies: proxies.clone(),
+        // Derived from the sealing key, so that every process sharing the
+        // keyring (replicas on one PostgreSQL) accepts the others' forms.
+        csrf_key: Some(CsrfKey::from_bytes(*csrf_key)),
         ..WebOptions::default()
     };
     let limits = ServerLimits {

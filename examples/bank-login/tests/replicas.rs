@@ -1,0 +1,278 @@
+//! Two bank-login processes on one PostgreSQL database, behind no proxy,
+//! share accounts and sessions: a customer's first login hops between them
+//! at every step (password on one, registration on the other, …) and ends
+//! logged in on both. Skips, saying why, when no PostgreSQL answers.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::http::{Request, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bank-login");
+
+fn url() -> String {
+    std::env::var("LOCKSTEP_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A process, killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts bank-login on `port` and waits until it serves.
+fn start(port: u16, schema: &str, data: &Path, keys: &Path, demo: bool) -> Process {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--database-url", &url(), "--schema", schema, "--local-http"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--key-file", keys.to_str().unwrap()])
+        .env_remove("LOCKSTEP_KEYS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if !demo {
+        command.arg("--no-demo");
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let process = Process(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
+            && line.starts_with("desk:")
+        {
+            return process;
+        }
+    }
+    panic!("bank-login on port {port} did not start");
+}
+
+/// A browser stand-in that may talk to either process.
+struct Browser {
+    http: Client<HttpConnector, Full<Bytes>>,
+    cookies: BTreeMap<String, String>,
+    csrf: String,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+impl Browser {
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> Page {
+        let response = self.http.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        for c in response.headers().get_all(header::SET_COOKIE) {
+            let text = c.to_str().unwrap();
+            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.insert(k.to_owned(), v.to_owned());
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let marker = "name=\"csrf\" value=\"";
+        if let Some(at) = body.find(marker) {
+            let rest = &body[at + marker.len()..];
+            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+        }
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    fn cookie(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, port: u16, path: &str) -> Page {
+        let request = Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .header(header::COOKIE, self.cookie())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&mut self, port: u16, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &self.csrf)
+            .extend_pairs(fields)
+            .finish();
+        let request = Request::post(format!("http://127.0.0.1:{port}{path}"))
+            .header(header::COOKIE, self.cookie())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        self.send(request).await
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgresql_share_a_login_step_by_step() {
+    let admin = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&url())
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            println!("skipped: no PostgreSQL answers at {} ({e})", url());
+            return;
+        }
+    };
+    let schema = format!("bank_replicas_{}", std::process::id());
+    let temp = tempfile::tempdir().unwrap();
+    let keys = temp.path().join("keys");
+    std::fs::write(
+        &keys,
+        "1:8c3e5a7f9b1d2c4e6a8f0b2d4c6e8a1f3b5d7c9e1a3f5b7d9c1e3a5f7b9d1c3e\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (a_dir, b_dir) = (temp.path().join("a"), temp.path().join("b"));
+    let (a, b) = (free_port(), free_port());
+    let first = start(a, &schema, &a_dir, &keys, true);
+    let second = start(b, &schema, &b_dir, &keys, false);
+    // The demo customer the first process made.
+    let written = std::fs::read_to_string(a_dir.join("first-start-credentials.txt")).unwrap();
+    let field = |name: &str| {
+        written
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap()
+    };
+    let temporary = field("temporary password:");
+    let token_id = field("token ID to register:");
+    let uri = field("soft token:");
+    let uri = uri.split('\'').nth(1).unwrap();
+    let totp = lockstep::otp::KeyUri::parse(uri)
+        .unwrap()
+        .to_totp()
+        .unwrap();
+    let code = |t: u64| totp.generate(t).unwrap().expose().to_string();
+
+    let mut c = Browser {
+        http: Client::builder(TokioExecutor::new()).build_http(),
+        cookies: BTreeMap::new(),
+        csrf: String::new(),
+    };
+    // The password on the first process…
+    c.get(a, "/").await;
+    let p = c
+        .post(
+            a,
+            "/login",
+            &[
+                ("user_id", "taro01"),
+                ("password", &temporary),
+                ("entry", "enroll"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/enroll"),
+        "{}",
+        p.body
+    );
+    // …registration on the second…
+    let p = c.get(b, "/enroll").await;
+    assert_eq!(
+        p.status, 200,
+        "the second process knows the login: {}",
+        p.body
+    );
+    let t = now();
+    let p = c
+        .post(
+            b,
+            "/enroll",
+            &[
+                ("token_id", &token_id),
+                ("otp1", &code(t - 30)),
+                ("otp2", &code(t)),
+            ],
+        )
+        .await;
+    assert_eq!(p.location, "/otp", "{}", p.body);
+    // …the code on the first, once a fresh one shows…
+    let p = c.get(a, "/otp").await;
+    assert!(p.body.contains(&token_id), "{}", p.body);
+    let next = (t / 30 + 1) * 30;
+    tokio::time::sleep(Duration::from_secs(next.saturating_sub(now()) + 1)).await;
+    let p = c.post(a, "/otp", &[("otp", &code(now()))]).await;
+    assert_eq!(p.location, "/change", "{}", p.body);
+    // …the change on the second, and logged in on both.
+    c.get(b, "/change").await;
+    let p = c
+        .post(
+            b,
+            "/change",
+            &[("new", "Replica2027x"), ("confirm", "Replica2027x")],
+        )
+        .await;
+    assert_eq!(p.location, "/home", "{}", p.body);
+    for port in [a, b] {
+        let p = c.get(port, "/home").await;
+        assert_eq!(p.status, 200, "{port}: {}", p.body);
+        assert!(p.body.contains("山田太郎"), "{}", p.body);
+    }
+    drop((first, second));
+    for s in [schema.clone(), format!("{schema}_desk")] {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+}
