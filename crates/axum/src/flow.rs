@@ -71,11 +71,27 @@ fn session_failed(e: &tower_sessions::session::Error) -> Answer {
 }
 
 /// The per-client budget of every POST.
-fn admit(shared: &Shared, client: ClientIp) -> Result<(), LoginRejection> {
-    shared.limiter.client(client.0).map_err(|retry_after| {
-        tracing::warn!(client = %client.0, "client over its budget: 429");
-        Answer::Show(View::TooManyRequests { retry_after }).into()
-    })
+async fn admit(shared: &Shared, client: ClientIp) -> Result<(), LoginRejection> {
+    match shared.limiter.client(client.0) {
+        Ok(()) => Ok(()),
+        Err(retry_after) => {
+            tracing::warn!(client = %client.0, "client over its budget: 429");
+            Err(too_many(shared, retry_after).await.into())
+        }
+    }
+}
+
+/// The `429` of a request past a budget, after the limits' refusal delay
+/// (at most its `Retry-After`).
+async fn too_many(shared: &Shared, retry_after: u64) -> Answer {
+    let delay = shared
+        .limiter
+        .refusal_delay
+        .min(std::time::Duration::from_secs(retry_after));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    Answer::Show(View::TooManyRequests { retry_after })
 }
 
 /// What every step's answer is made with.
@@ -149,7 +165,7 @@ async fn login_post(
     session: Session,
     Input(form): Input<LoginForm>,
 ) -> Answer {
-    if let Err(refused) = admit(&shared, client) {
+    if let Err(refused) = admit(&shared, client).await {
         return refused.answer();
     }
     let before = match held(&session).await {
@@ -159,9 +175,13 @@ async fn login_post(
     if let Some(Held::LoggedIn { .. }) = before {
         return Answer::Go(Place::Home);
     }
+    if let Err(retry_after) = shared.limiter.password_from(client.0) {
+        tracing::warn!(client = %client.0, "client over its password budget: 429");
+        return too_many(&shared, retry_after).await;
+    }
     if let Err(retry_after) = shared.limiter.user_id(&form.user_id) {
         tracing::warn!(client = %client.0, "user ID over its budget: 429");
-        return Answer::Show(View::TooManyRequests { retry_after });
+        return too_many(&shared, retry_after).await;
     }
     let entry = match form.entry.as_deref() {
         Some("enroll") => Entry::Enroll,
@@ -375,7 +395,7 @@ async fn enroll_post(
     pending: Pending,
     Input(form): Input<EnrollForm>,
 ) -> Result<Answer, LoginRejection> {
-    admit(&shared, client)?;
+    admit(&shared, client).await?;
     let pending = pending.at(Stage::Enroll)?;
     let token_id = form.token_id.trim();
     let step = Step::Enroll {
@@ -437,7 +457,7 @@ async fn otp_post(
     pending: Pending,
     Input(form): Input<OtpForm>,
 ) -> Result<Answer, LoginRejection> {
-    admit(&shared, client)?;
+    admit(&shared, client).await?;
     let pending = pending.at(Stage::Otp)?;
     let step = Step::Otp {
         ticket: pending.ticket(),
@@ -494,7 +514,7 @@ async fn resync_post(
     pending: Pending,
     Input(form): Input<ResyncForm>,
 ) -> Result<Answer, LoginRejection> {
-    admit(&shared, client)?;
+    admit(&shared, client).await?;
     let pending = pending.at(Stage::Otp)?;
     let step = Step::Resync {
         ticket: pending.ticket(),
@@ -565,7 +585,7 @@ async fn change_post(
     pending: Pending,
     Input(form): Input<ChangeForm>,
 ) -> Result<Answer, LoginRejection> {
-    admit(&shared, client)?;
+    admit(&shared, client).await?;
     let pending = pending.at(Stage::Change)?;
     let new = Password::from(form.new.expose());
     let confirmation = Password::from(form.confirm.expose());
@@ -617,7 +637,7 @@ async fn password_post(
     logged_in: LoggedIn,
     Input(form): Input<ChangeForm>,
 ) -> Answer {
-    if let Err(refused) = admit(&shared, client) {
+    if let Err(refused) = admit(&shared, client).await {
         return refused.answer();
     }
     let current = Password::from(form.current.expose());

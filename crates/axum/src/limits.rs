@@ -32,19 +32,34 @@ pub struct Limits {
     /// Every POST of the login from one client address (an IPv6 client by
     /// its /64).
     pub per_client: Quota,
+    /// Password steps from one client address: each costs a hash, the
+    /// service's scarcest resource, so they have a budget of their own
+    /// within `per_client`.
+    pub password_per_client: Quota,
     /// Password steps naming one user ID, from anywhere.
     pub per_user_id: Quota,
+    /// How long a request past a budget waits for its `429` (at most its
+    /// `Retry-After`). A client that ignores `Retry-After` and asks again at
+    /// once then asks once per this delay per connection, instead of as
+    /// fast as the service can refuse: a waiting answer holds a timer, not
+    /// a core. Zero answers at once.
+    pub refusal_delay: Duration,
 }
 
 impl Default for Limits {
-    /// Per client: 20 at once, then one every 500 ms (a login takes 2–4
-    /// posts; many customers behind one NAT still fit). Per user ID: 10 at
-    /// once, then one every 6 s (the manual locks after 6 wrong passwords
-    /// anyway; this keeps one ID from taking the hash queue).
+    /// Per client: 20 posts at once, then one every 500 ms (a login takes
+    /// 2–4 posts), of which password steps 10 at once, then one every 3 s
+    /// (twenty logins a minute: an office behind one NAT still fits, while
+    /// 64 flooding addresses stay under what one hashing core absorbs). Per
+    /// user ID: 10 at once, then one every 6 s (the manual locks after 6
+    /// wrong passwords anyway; this keeps one ID from taking the hash
+    /// queue).
     fn default() -> Self {
         Self {
             per_client: quota(20, Duration::from_millis(500)),
+            password_per_client: quota(10, Duration::from_secs(3)),
             per_user_id: quota(10, Duration::from_secs(6)),
+            refusal_delay: Duration::from_secs(1),
         }
     }
 }
@@ -56,7 +71,9 @@ impl Limits {
         let q = quota(u32::MAX, Duration::from_nanos(1));
         Self {
             per_client: q,
+            password_per_client: q,
             per_user_id: q,
+            refusal_delay: Duration::ZERO,
         }
     }
 }
@@ -81,8 +98,10 @@ type Keyed<K> = RateLimiter<
 
 /// The limiters.
 pub(crate) struct Limiter {
+    pub(crate) refusal_delay: Duration,
     clients: Keyed<IpAddr>,
     sites: Keyed<IpAddr>,
+    passwords: Keyed<IpAddr>,
     users: Keyed<u32>,
     key: RandomState,
     checks: AtomicU64,
@@ -109,8 +128,14 @@ impl Limiter {
                     .saturating_mul(NonZeroU32::new(16).unwrap_or(NonZeroU32::MIN)),
             );
         Self {
+            refusal_delay: limits.refusal_delay,
             clients: RateLimiter::new(limits.per_client, Default::default(), clock.clone()),
             sites: RateLimiter::new(site, Default::default(), clock.clone()),
+            passwords: RateLimiter::new(
+                limits.password_per_client,
+                Default::default(),
+                clock.clone(),
+            ),
             users: RateLimiter::new(limits.per_user_id, Default::default(), clock.clone()),
             key: RandomState::new(),
             checks: AtomicU64::new(0),
@@ -123,12 +148,21 @@ impl Limiter {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.clients.retain_recent();
             self.sites.retain_recent();
+            self.passwords.retain_recent();
         }
         let wait = |n: governor::NotUntil<_>| seconds(n.wait_time_from(self.clock.now()));
         if let Some(site) = site(client) {
             self.sites.check_key(&site).map_err(wait)?;
         }
         self.clients.check_key(&subscriber(client)).map_err(wait)
+    }
+
+    /// One password step from `client`: `Err(seconds to wait)` past its
+    /// password budget (checked after [`Limiter::client`]).
+    pub(crate) fn password_from(&self, client: IpAddr) -> Result<(), u64> {
+        self.passwords
+            .check_key(&subscriber(client))
+            .map_err(|n| seconds(n.wait_time_from(self.clock.now())))
     }
 
     /// One password step naming `user_id`: `Err(seconds to wait)` past its

@@ -90,12 +90,17 @@ async fn two_hundred_thousand_anonymous_requests_evict_no_logged_in_session() {
     let _ = totp_bob;
 }
 
-/// One address flooding the password step is cut at its burst (20): the
-/// rest is answered 429 with `Retry-After` before anything is hashed;
-/// another address is served meanwhile.
+/// One address flooding the password step is cut at its password burst
+/// (10): the rest is answered 429 with `Retry-After` before anything is
+/// hashed; another address is served meanwhile.
 #[tokio::test]
 async fn a_flood_from_one_address_is_cut_at_its_budget() {
-    let w = World::with(Limits::default(), MemorySessions::default(), |l| l);
+    // Refusals answered at once here: the delay has a test of its own.
+    let limits = Limits {
+        refusal_delay: std::time::Duration::ZERO,
+        ..Limits::default()
+    };
+    let w = World::with(limits, MemorySessions::default(), |l| l);
     let hashes = || w.fx.hasher.verifies.load(Ordering::SeqCst);
     let mut flooder = w.browser_at("198.51.100.66");
     flooder.get("/").await;
@@ -126,8 +131,8 @@ async fn a_flood_from_one_address_is_cut_at_its_budget() {
     }
     let (n, after) = first_cut.expect("the flood was cut");
     println!("cut at request {n}, {after:?} into the flood; {passed} of 200 passed");
-    // 20 at once, one more every 500 ms of the flood.
-    let allowed = 20 + 1 + usize::try_from(started.elapsed().as_millis() / 500).unwrap();
+    // 10 at once, one more every 3 s of the flood.
+    let allowed = 10 + 1 + usize::try_from(started.elapsed().as_secs() / 3).unwrap();
     assert!(passed <= allowed, "{passed} > {allowed}");
     assert_eq!(
         hashes() - before,
@@ -146,6 +151,38 @@ async fn a_flood_from_one_address_is_cut_at_its_budget() {
     );
 }
 
+/// A request past its budget waits for its `429` (the refusal delay, here
+/// the default second, on tokio's paused clock): a client that ignores
+/// `Retry-After` asks once a second per connection, not as fast as the
+/// service can refuse.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_past_the_budget_is_answered_after_the_delay() {
+    let w = World::with(Limits::default(), MemorySessions::default(), |l| l);
+    let mut flooder = w.browser_at("198.51.100.70");
+    flooder.get("/").await;
+    let mut refused = 0;
+    for n in 0..12 {
+        let started = tokio::time::Instant::now();
+        let page = flooder
+            .post(
+                "/login",
+                &[("user_id", &format!("u{n}")), ("password", "Wrong999")],
+            )
+            .await;
+        let waited = started.elapsed();
+        if page.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+            assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+        } else {
+            assert!(
+                waited < std::time::Duration::from_secs(1),
+                "{n}: {waited:?}"
+            );
+        }
+    }
+    assert!(refused >= 1, "the 11th and 12th are past the burst of 10");
+}
+
 /// The per-user-ID budget holds across addresses: 64 addresses guessing
 /// one ID are cut at its burst (10).
 #[tokio::test]
@@ -153,6 +190,8 @@ async fn guesses_on_one_user_id_from_many_addresses_are_cut() {
     let w = World::with(
         Limits {
             per_client: quota(1000, std::time::Duration::from_millis(1)),
+            password_per_client: quota(1000, std::time::Duration::from_millis(1)),
+            refusal_delay: std::time::Duration::ZERO,
             ..Limits::default()
         },
         MemorySessions::default(),

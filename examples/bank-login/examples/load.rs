@@ -27,157 +27,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::{Request, header};
 use bank_login::{Backend, Bank, WebOptions, open_postgres, open_sqlite};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use lockstep::account::Clock as _;
 use lockstep::account::testing::FakeClock;
-use lockstep::account::{Clock as _, Entry, Outcome, Password};
-use lockstep::otp::{KeyUri, Totp};
 use lockstep::seal::Keyring;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{PASSWORD, Session, T0, User, ms, percentile, users};
 
 const CLIENTS: usize = 16;
 const USERS_PER_CLIENT: usize = 4;
-const PASSWORD: &str = "Load2026x";
-const T0: u64 = 1_790_000_010;
-
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-/// One browser stand-in: its cookies and the last page's CSRF token.
-struct Session {
-    http: Http,
-    base: String,
-    cookies: BTreeMap<String, String>,
-    csrf: String,
-}
-
-struct Answer {
-    status: u16,
-    location: String,
-}
-
-impl Session {
-    async fn send(&mut self, request: Request<Full<Bytes>>) -> Answer {
-        let response = self
-            .http
-            .request(request)
-            .await
-            .expect("the server answers");
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        for c in response.headers().get_all(header::SET_COOKIE) {
-            let text = c.to_str().unwrap_or("");
-            if let Some((k, v)) = text.split(';').next().and_then(|p| p.split_once('=')) {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let body = String::from_utf8_lossy(&body);
-        let marker = "name=\"csrf\" value=\"";
-        if let Some(start) = body.find(marker).map(|i| i + marker.len())
-            && let Some(len) = body[start..].find('"')
-        {
-            self.csrf = body[start..start + len].to_owned();
-        }
-        Answer { status, location }
-    }
-
-    fn cookie(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let request = Request::get(format!("{}{path}", self.base))
-            .header(header::COOKIE, self.cookie())
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("csrf", &self.csrf)
-            .extend_pairs(fields)
-            .finish();
-        let request = Request::post(format!("{}{path}", self.base))
-            .header(header::COOKIE, self.cookie())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        self.send(request).await
-    }
-}
-
-/// A user the load logs in: ID and soft token.
-struct User {
-    id: String,
-    totp: Totp,
-    last_step: u64,
-}
-
-/// Creates `n` users who have registered their token and set their password.
-async fn users<S: Backend>(bank: &Bank<S>, clock: &FakeClock, n: usize) -> Vec<User> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let id = format!("load{i:04}");
-        let auth = &bank.customers().auth;
-        auth.create_account(
-            "setup",
-            &id,
-            "負荷 太郎",
-            "負荷試験株式会社",
-            &Password::from("Temp2026a"),
-        )
-        .await
-        .unwrap();
-        let issued = bank.issue_token(false, "setup", &id).await.unwrap();
-        let totp = KeyUri::parse(issued.uri.as_str())
-            .unwrap()
-            .to_totp()
-            .unwrap();
-        // Codes as the token shows them: `back` steps ago.
-        let code = |back: u64| {
-            totp.generate(clock.now() - 30 * back)
-                .unwrap()
-                .expose()
-                .to_string()
-        };
-        let r = auth
-            .login_password(&id, &Password::from("Temp2026a"), Entry::Enroll)
-            .await
-            .unwrap();
-        let t = r.outcome.ticket().unwrap().clone();
-        let r = auth
-            .enroll(&id, &t, issued.credential_id.as_str(), &code(1), &code(0))
-            .await
-            .unwrap();
-        let t = r.outcome.ticket().unwrap().clone();
-        clock.advance(30);
-        let r = auth.submit_otp(&id, &t, &code(0)).await.unwrap();
-        let t = r.outcome.ticket().unwrap().clone();
-        let p = Password::from(PASSWORD);
-        let r = auth.change_password(&id, &t, &p, &p).await.unwrap();
-        assert!(matches!(r.outcome, Outcome::LoggedIn(_)), "{:?}", r.outcome);
-        out.push(User {
-            id,
-            totp,
-            last_step: clock.now() / 30,
-        });
-    }
-    out
-}
 
 #[derive(Default)]
 struct Samples {
@@ -188,23 +49,9 @@ struct Samples {
     reasons: BTreeMap<String, u64>,
 }
 
-fn percentile(v: &mut [Duration], p_per_mille: usize) -> Duration {
-    if v.is_empty() {
-        return Duration::ZERO;
-    }
-    v.sort();
-    // The nearest rank: ceil(p · n), 1-based.
-    let rank = (v.len() * p_per_mille).div_ceil(1000).max(1);
-    v[rank.min(v.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
 async fn run<S: Backend>(name: &str, bank: Bank<S>, clock: Arc<FakeClock>, seconds: u64) -> String {
     eprintln!("{name}: creating {} users…", CLIENTS * USERS_PER_CLIENT);
-    let mut all = users(&bank, &clock, CLIENTS * USERS_PER_CLIENT).await;
+    let mut all = users(&bank, &clock, "load", CLIENTS * USERS_PER_CLIENT).await;
     let bank = Arc::new(bank);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -246,13 +93,7 @@ async fn run<S: Backend>(name: &str, bank: Bank<S>, clock: Arc<FakeClock>, secon
         let mine: Vec<User> = all.drain(..USERS_PER_CLIENT).collect();
         let (base, clock, logins) = (base.clone(), Arc::clone(&clock), Arc::clone(&logins));
         tasks.push(tokio::spawn(async move {
-            let http: Http = Client::builder(TokioExecutor::new()).build_http();
-            let mut s = Session {
-                http,
-                base,
-                cookies: BTreeMap::new(),
-                csrf: String::new(),
-            };
+            let mut s = Session::new(&base, None);
             let mut users = mine;
             let mut samples = Samples::default();
             let mut turn = 0_usize;
