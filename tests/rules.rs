@@ -221,12 +221,14 @@ fn every_listed_rule_is_enforced_and_tested() {
         "crates/otp/src",
         "crates/password/src",
         "crates/account/src",
+        "crates/axum/src",
         "examples/bank-login/src",
         "examples/bank-login/static",
         "examples/bank-login/templates",
     ]);
     let tests = files(&[
         "examples/bank-login/tests",
+        "crates/axum/tests",
         "crates/otp/tests",
         "crates/password/tests",
         "crates/account/tests",

@@ -8,6 +8,8 @@
 //! (post/redirect/get), a refused one shows its page again with the
 //! problem and what was typed (never a secret). The machine decides every
 //! step; a handler only maps its outcome to a session change and a view.
+//! (Over 450 lines because it is the whole flow, one short handler per page
+//! and post, read top to bottom in the manual's order.)
 
 use std::sync::Arc;
 

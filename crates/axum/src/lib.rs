@@ -21,6 +21,7 @@ pub mod headers;
 mod held;
 mod input;
 pub mod limits;
+mod plain;
 pub mod server;
 pub mod sessions;
 mod view;
@@ -31,9 +32,10 @@ pub use headers::SecurityHeaders;
 pub use held::{LoggedIn, LoginRejection, Pending, Stage};
 pub use input::{Input as FormOrJson, Secret};
 pub use limits::Limits;
+pub use plain::PlainPages;
 pub use server::{ServerLimits, serve};
 pub use sessions::MemorySessions;
-pub use view::{Notice, Pages, Place, PlainPages, Problem, View, escape};
+pub use view::{Notice, Pages, Place, Problem, View, escape};
 
 /// The driver's steps, as the web layer takes them: an object over any
 /// [`Authenticator`], so that handlers are not generic over its store.
@@ -209,8 +211,9 @@ impl Login {
         self
     }
 
-    /// How long a session lasts without a request (R-LOG-7's idle logout
-    /// is the driver's; this is the server session's).
+    /// How long a server session lasts without a request (the driver's
+    /// own session expiry applies as well: [`LoggedIn`] asks it every
+    /// time).
     #[must_use]
     pub const fn idle_timeout(mut self, idle: Duration) -> Self {
         self.idle = idle;

@@ -1,6 +1,8 @@
 //! What the login shows, as data: a [`View`] the embedder's [`Pages`] turn
 //! into HTML, or the JSON a single-page or mobile client reads, from the
-//! same handlers. Handlers, extractors and layers never write a body: they
+//! same handlers. (Over 450 lines because every view is spelled out three
+//! times — its fields, its status and name, its JSON — which belong
+//! together.) Handlers, extractors and layers never write a body: they
 //! answer a [`View`] or a [`Place`] to go to, and one middleware
 //! ([`present`]) renders it for the request — HTML or JSON, whichever the
 //! client asked for.
@@ -368,136 +370,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Plain English pages: every view, every field, nothing else. For tests
-/// and a first start; a service supplies its own [`Pages`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PlainPages;
-
-impl Pages for PlainPages {
-    fn render(&self, view: &View, base: &str) -> String {
-        let form = |action: &str, csrf: &str, fields: &str, submit: &str| {
-            format!(
-                "<form method=\"post\" action=\"{base}{action}\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">{fields}\
-                 <button type=\"submit\">{submit}</button></form>",
-                escape(csrf)
-            )
-        };
-        let problem = |p: &Option<Problem>| match p {
-            Some(p) => {
-                let mut s = format!("<p role=\"alert\">{}</p>", escape(&p.message_en));
-                for d in &p.details_en {
-                    s.push_str(&format!("<p>{}</p>", escape(d)));
-                }
-                s
-            }
-            None => String::new(),
-        };
-        let body = match view {
-            View::Login {
-                csrf,
-                user_id,
-                problem: p,
-                notice,
-            } => format!(
-                "<h1>Log in</h1>{}{}{}",
-                notice.map_or(String::new(), |n| format!("<p>{}</p>", n.code())),
-                problem(p),
-                form(
-                    "/login",
-                    csrf,
-                    &format!(
-                        "<label>User ID <input name=\"user_id\" value=\"{}\"></label>\
-                         <label>Password <input type=\"password\" name=\"password\"></label>\
-                         <input type=\"hidden\" name=\"entry\" value=\"login\">",
-                        escape(user_id)
-                    ),
-                    "Log in"
-                )
-            ),
-            View::Enroll {
-                csrf,
-                token_id,
-                problem: p,
-            } => format!(
-                "<h1>Register your token</h1>{}{}",
-                problem(p),
-                form(
-                    "/enroll",
-                    csrf,
-                    &format!(
-                        "<input name=\"token_id\" value=\"{}\">\
-                         <input name=\"otp1\"><input name=\"otp2\">",
-                        escape(token_id)
-                    ),
-                    "Register"
-                )
-            ),
-            View::Otp {
-                csrf,
-                token_id,
-                problem: p,
-                ..
-            } => format!(
-                "<h1>One-time password</h1><p>{}</p>{}{}",
-                escape(token_id),
-                problem(p),
-                form("/otp", csrf, "<input name=\"otp\">", "Log in")
-            ),
-            View::Resync {
-                csrf,
-                token_id,
-                problem: p,
-            } => format!(
-                "<h1>Resynchronise</h1><p>{}</p>{}{}",
-                escape(token_id),
-                problem(p),
-                form(
-                    "/resync",
-                    csrf,
-                    "<input name=\"otp1\"><input name=\"otp2\">",
-                    "Resync"
-                )
-            ),
-            View::Resynced { token_id } => format!(
-                "<h1>Resynchronised</h1><p>{}</p><a href=\"{base}/otp\">Continue</a>",
-                escape(token_id)
-            ),
-            View::Change {
-                csrf,
-                voluntary,
-                problem: p,
-            } => {
-                let current = if *voluntary {
-                    "<input type=\"password\" name=\"current\">"
-                } else {
-                    ""
-                };
-                let action = if *voluntary { "/password" } else { "/change" };
-                format!(
-                    "<h1>Change your password</h1>{}{}",
-                    problem(p),
-                    form(
-                        action,
-                        csrf,
-                        &format!(
-                            "{current}<input type=\"password\" name=\"new\">\
-                             <input type=\"password\" name=\"confirm\">"
-                        ),
-                        "Change"
-                    )
-                )
-            }
-            other => format!("<h1>{}</h1><a href=\"{base}/\">Log in</a>", other.name()),
-        };
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>{}</title></head><body>{body}</body></html>",
-            view.name()
-        )
-    }
-}
-
 /// Where a step leads (answered with `303 See Other`, or for a JSON client
 /// `{"next": …, "path": …, "csrf": …}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -647,7 +519,8 @@ pub(crate) async fn present(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{Notice, Pages, PlainPages, View, escape};
+    use super::{Notice, Pages, View, escape};
+    use crate::PlainPages;
 
     #[test]
     fn notices_read_back_from_their_codes_only() {

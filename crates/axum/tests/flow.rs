@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use common::{TEMP, World};
 use lockstep_account::{AuditLog as _, Cursor, EventKind, OperatorAction};
 
-/// R-LOG-1..3: password, then the code; the service's page opens; logout
+/// R-LOG-1, R-LOG-2, R-LOG-3: password, then the code; the service's page opens; logout
 /// ends both sessions and says so.
 #[tokio::test]
 async fn a_customer_logs_in_with_password_and_code_and_logs_out() {

@@ -1,20 +1,8 @@
-//! Random values the service makes: CSRF tokens and temporary passwords.
+//! Random values the service makes: temporary passwords.
 
 use lockstep::account::{OsRandom, Random};
 use lockstep::password::{Context, Password, PasswordPolicy};
 use zeroize::Zeroizing;
-
-/// 32 random bytes as 64 hex digits. The OS's randomness does not fail on
-/// any platform the service runs on; if it ever did, the value would be
-/// unguessable only in part, so the service stops instead of going on.
-#[allow(clippy::expect_used, clippy::missing_panics_doc)]
-pub fn random_hex() -> String {
-    let mut bytes = Zeroizing::new([0_u8; 32]);
-    OsRandom
-        .fill(&mut *bytes)
-        .expect("the operating system's random number generator failed");
-    data_encoding::HEXLOWER.encode(&*bytes)
-}
 
 /// The alphabet of temporary passwords: letters and digits without the
 /// ones read alike (0/O, 1/l/I), since the desk reads them out.
