@@ -91,6 +91,12 @@ fn free_port() -> u16 {
 impl Walk {
     /// `None` (and a printed reason) when there is no browser to drive.
     async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false).await
+    }
+
+    /// [`Walk::start`], the service's cookies `Secure` when `secure` (the
+    /// default of `cargo run -p bank-login`).
+    async fn start_with(test: &str, secure: bool) -> Option<Self> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !Path::new(tool).exists() {
                 eprintln!(
@@ -102,7 +108,7 @@ impl Walk {
         let h = Harness::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = h.router(false);
+        let app = h.router(secure);
         tokio::spawn(lockstep_axum::serve(
             listener,
             app,
@@ -906,5 +912,26 @@ async fn axe_core_reports_a_known_violation() {
         .unwrap();
     let found: Vec<String> = serde_json::from_value(result).unwrap();
     assert!(found.iter().any(|v| v == "image-alt"), "{found:?}");
+    w.end().await;
+}
+
+/// `cargo run -p bank-login` serves plain HTTP on 127.0.0.1 with its
+/// default `Secure`, `__Host-` cookies: Chromium keeps them for a loopback
+/// origin, so the first command of the README logs in as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_secure_cookies_work_on_loopback_in_chromium() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(w) = Walk::start_with("secure_on_loopback", true).await else {
+        return;
+    };
+    w.password_step("", USER, TEMPORARY, "enroll").await;
+    assert_eq!(w.path().await, "/enroll", "{}", w.text("error").await);
+    let cookies = w.b.get_all_cookies().await.unwrap();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.name() == "__Host-bank_session" && c.secure() == Some(true)),
+        "{cookies:?}"
+    );
     w.end().await;
 }
