@@ -343,7 +343,7 @@ impl View {
 }
 
 /// The embedder's pages: the HTML of every [`View`], in the service's own
-/// language and look. [`PlainPages`] is a plain English set, for tests and
+/// language and look. [`crate::PlainPages`] is a plain English set, for tests and
 /// a first start.
 pub trait Pages: Send + Sync + 'static {
     /// The whole HTML document of `view`. `base` is the login's path prefix
