@@ -30,7 +30,8 @@ const USAGE: &str = "usage:
   soft_token code --uri 'otpauth://...' [--time UNIX] [--counter N]
   (code also takes --t0 UNIX, the TOTP epoch, default 0)
   soft_token new  [--issuer NAME] [--account NAME]
-  soft_token show --uri 'otpauth://...'";
+  soft_token show --uri 'otpauth://...'
+  soft_token show --uri-file FILE   (the URI read from FILE, kept out of ps and history)";
 
 /// An authenticator must accept the keys that services issue, 80-bit ones
 /// included; it warns about them instead.
@@ -69,7 +70,7 @@ struct Options {
 }
 
 impl Options {
-    const KNOWN: [&'static str; 10] = [
+    const KNOWN: [&'static str; 11] = [
         "--secret",
         "--algorithm",
         "--digits",
@@ -77,6 +78,7 @@ impl Options {
         "--time",
         "--counter",
         "--uri",
+        "--uri-file",
         "--issuer",
         "--account",
         "--t0",
@@ -138,9 +140,32 @@ fn warn_if_weak(secret: &Secret) {
     }
 }
 
-/// The token described by `--uri`, or by `--secret` and the parameter options.
+/// The URI given by `--uri`, or read from `--uri-file` (its first line
+/// that starts with `otpauth://`): a file keeps the secret out of the
+/// command line, where `ps` and the shell's history would show it.
+fn uri(o: &Options) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    match (o.get("--uri"), o.get("--uri-file")) {
+        (Some(_), Some(_)) => Err("give --uri or --uri-file, not both".into()),
+        (Some(uri), None) => Ok(Some(zeroize::Zeroizing::new(uri.to_owned()))),
+        (None, Some(path)) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| format!("--uri-file {path}: {e}"))?,
+            );
+            text.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("otpauth://"))
+                .map(|l| Some(zeroize::Zeroizing::new(l.to_owned())))
+                .ok_or_else(|| format!("--uri-file {path}: no otpauth:// line"))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The token described by `--uri` (or `--uri-file`), or by `--secret` and
+/// the parameter options.
 fn token(o: &Options) -> Result<KeyUri, String> {
-    if let Some(uri) = o.get("--uri") {
+    if let Some(uri) = uri(o)? {
+        let uri = uri.as_str();
         o.refuse(
             &["--secret", "--algorithm", "--digits", "--period"],
             "with --uri (the URI carries it)",
@@ -253,8 +278,8 @@ fn show(o: &Options) -> Result<(), String> {
         &["--time", "--counter", "--issuer", "--account"],
         "with show",
     )?;
-    if o.get("--uri").is_none() {
-        return Err("show needs --uri".into());
+    if o.get("--uri").is_none() && o.get("--uri-file").is_none() {
+        return Err("show needs --uri or --uri-file".into());
     }
     let key = token(o)?;
     let totp = key

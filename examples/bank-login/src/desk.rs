@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Html;
-use axum::routing::{get, post};
+use axum::extract::{RawQuery, State};
+use axum::response::{Html, Redirect};
+use axum::routing::get;
 use lockstep::account::machine::Input;
 use lockstep::account::{
     AccountStore, AuditEvent, AuditLog, Cursor, EventKind, Factor, MustChange, OperatorAction,
@@ -19,6 +19,7 @@ use lockstep::account::{
 };
 use lockstep_axum::{ClientIp, CsrfToken, FormOrJson, LoggedIn};
 use serde::Deserialize;
+use tower_sessions::Session;
 
 use crate::pages::{Messages, html};
 use crate::{AppError, Backend, Bank, secret};
@@ -31,10 +32,12 @@ const MAX_NAME: usize = 64;
 
 /// The desk's own routes (the login's are `lockstep-axum`'s).
 pub(crate) fn routes<S: Backend>() -> Router<Arc<Bank<S>>> {
+    // A GET of a page a POST answered (a reload, the address bar) goes
+    // back to the console: it repeats nothing.
     Router::new()
         .route("/desk/home", get(console::<S>))
-        .route("/desk/action", post(action::<S>))
-        .route("/desk/create", post(create::<S>))
+        .route("/desk/action", get(to_console).post(action::<S>))
+        .route("/desk/create", get(to_console).post(create::<S>))
 }
 
 /// One audit event as the desk sees it.
@@ -84,44 +87,66 @@ impl core::fmt::Debug for ShownOnce {
     }
 }
 
-/// An action awaiting the operator's confirmation.
+/// An action awaiting the operator's confirmation, bound to the token it
+/// was asked about (a revoke of a token that changed since is refused).
 #[derive(Debug)]
 pub(crate) struct Confirm {
     pub(crate) action: &'static str,
     pub(crate) question: String,
     pub(crate) button: &'static str,
+    pub(crate) token_id: String,
 }
+
+/// What the create form showed, kept after an error.
+#[derive(Debug, Default)]
+pub(crate) struct Typed {
+    pub(crate) user_id: String,
+    pub(crate) user_name: String,
+    pub(crate) customer_name: String,
+}
+
+/// The session key of the console's one-use action nonce.
+const NONCE: &str = "desk.nonce";
 
 /// The support-desk console.
 #[derive(askama::Template)]
 #[template(path = "desk.html")]
 struct DeskPage {
     csrf: String,
+    nonce: String,
     operator_id: String,
     query: String,
     user: Option<UserView>,
     messages: Messages,
     once: Option<ShownOnce>,
     confirm: Option<Confirm>,
+    typed: Typed,
 }
 
-/// The search box and the audit log's page.
-#[derive(Deserialize)]
-pub(crate) struct Find {
-    #[serde(default)]
-    user_id: String,
-    #[serde(default)]
-    before: Option<u64>,
+/// GET of a page a POST answered: the console.
+async fn to_console() -> Redirect {
+    Redirect::to("/desk/home")
 }
 
-/// GET `/desk/home`: the console, with the user found, if any.
+/// GET `/desk/home?user_id=…&before=…`: the console, with the user found,
+/// if any, and the audit log's page before `before`. A query that does not
+/// read is taken as far as it does (no English error page).
 async fn console<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
     me: LoggedIn,
     csrf: CsrfToken,
-    Query(find): Query<Find>,
+    session: Session,
+    RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, AppError> {
-    let query = find.user_id.trim().to_owned();
+    let (mut user_id, mut before) = (String::new(), None);
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "user_id" if user_id.is_empty() => v.trim().clone_into(&mut user_id),
+            "before" => before = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    let query = user_id;
     let mut messages = Messages {
         notice: me
             .notice
@@ -131,34 +156,73 @@ async fn console<S: Backend>(
     let user = if query.is_empty() {
         None
     } else {
-        let found = view(&bank, &query, find.before).await?;
+        let found = view(&bank, &query, before).await?;
         if found.is_none() {
             messages.error = Some(format!("ユーザ ID {query} は見つかりません。"));
         }
         found
     };
-    Ok(page(me, csrf, query, user, messages, None, None))
+    let shown = Shown {
+        query,
+        user,
+        messages,
+        ..Shown::default()
+    };
+    page(me, &csrf, &session, shown).await
 }
 
-fn page(
-    me: LoggedIn,
-    csrf: CsrfToken,
+/// What one rendering of the console shows.
+#[derive(Default)]
+struct Shown {
     query: String,
     user: Option<UserView>,
     messages: Messages,
     once: Option<ShownOnce>,
     confirm: Option<Confirm>,
-) -> Html<String> {
-    html(&DeskPage {
-        csrf: csrf.expose(),
-        operator_id: me.user.user_id,
-        query,
-        user,
-        messages,
-        once,
-        confirm,
-    })
+    typed: Typed,
 }
+
+/// The console, with a fresh one-use nonce in every form: a POST of this
+/// page is carried out once; sent again (a reload, the back button) it is
+/// refused.
+async fn page(
+    me: LoggedIn,
+    csrf: &CsrfToken,
+    session: &Session,
+    shown: Shown,
+) -> Result<Html<String>, AppError> {
+    let mut bytes = [0_u8; 16];
+    lockstep::account::Random::fill(&lockstep::account::OsRandom, &mut bytes)?;
+    let nonce = data_encoding::HEXLOWER.encode(&bytes);
+    session
+        .insert(NONCE, &nonce)
+        .await
+        .map_err(|e| AppError::Session(e.to_string()))?;
+    Ok(html(&DeskPage {
+        csrf: csrf.expose(),
+        nonce,
+        operator_id: me.user.user_id,
+        query: shown.query,
+        user: shown.user,
+        messages: shown.messages,
+        once: shown.once,
+        confirm: shown.confirm,
+        typed: shown.typed,
+    }))
+}
+
+/// Whether `sent` is the nonce of the page last shown; it is used up
+/// either way.
+async fn fresh(session: &Session, sent: &str) -> Result<bool, AppError> {
+    let kept: Option<String> = session
+        .remove(NONCE)
+        .await
+        .map_err(|e| AppError::Session(e.to_string()))?;
+    Ok(kept.is_some_and(|k| subtle::ConstantTimeEq::ct_eq(k.as_bytes(), sent.as_bytes()).into()))
+}
+
+/// The answer to a form sent again.
+const SENT_AGAIN: &str = "この操作はすでに行われたか、画面が古くなっています。画面の内容を確認してから、もう一度操作してください。";
 
 /// What the console shows of `user_id`, its audit log from `before`.
 async fn view<S: Backend>(
@@ -172,17 +236,21 @@ async fn view<S: Backend>(
     };
     // One page at a time: the log is never read whole (anyone can grow it).
     let cursor = before.map_or(Cursor::Newest, Cursor::Before);
-    let events = store.events(user_id, cursor, EVENTS_PER_PAGE).await?;
-    let older = (events.len() == EVENTS_PER_PAGE)
-        .then(|| events.last().map(|e| e.seq))
+    // One more than a page: whether an older page exists.
+    let mut events = store.events(user_id, cursor, EVENTS_PER_PAGE + 1).await?;
+    let older = (events.len() > EVENTS_PER_PAGE)
+        .then(|| events.get(EVENTS_PER_PAGE - 1).map(|e| e.seq))
         .flatten();
+    events.truncate(EVENTS_PER_PAGE);
+    // The last login among the newest 500 events (a store's largest page):
+    // failed guesses do not push it off the console.
     let newest = store
-        .events(user_id, Cursor::Newest, EVENTS_PER_PAGE)
+        .events(user_id, Cursor::Newest, lockstep::account::MAX_EVENTS_PAGE)
         .await?;
     let last_login = newest
         .iter()
         .find(|e| matches!(e.event.kind, EventKind::LoggedIn))
-        .map_or_else(|| "直近の記録になし".to_owned(), |e| jst(e.event.at));
+        .map_or_else(|| "直近500件の記録になし".to_owned(), |e| jst(e.event.at));
     let rows = events.iter().map(|e| row(&e.event)).collect();
     let (otp_locked, otp_failures) = account
         .token
@@ -391,6 +459,10 @@ pub(crate) struct ActionForm {
     action: String,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    nonce: String,
+    #[serde(default)]
+    token_id: String,
 }
 
 /// POST `/desk/action`: unlock the password or the token; reset the
@@ -402,10 +474,30 @@ async fn action<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
     me: LoggedIn,
     csrf: CsrfToken,
+    session: Session,
     ClientIp(client): ClientIp,
     FormOrJson(form): FormOrJson<ActionForm>,
 ) -> Result<Html<String>, AppError> {
     let user_id = form.user_id.trim().to_owned();
+    if !fresh(&session, &form.nonce).await? {
+        let shown = Shown {
+            user: view(&bank, &user_id, None).await?,
+            query: user_id,
+            messages: Messages {
+                error: Some(SENT_AGAIN.into()),
+                ..Messages::default()
+            },
+            ..Shown::default()
+        };
+        return page(me, &csrf, &session, shown).await;
+    }
+    let bound = bank
+        .customers()
+        .store
+        .load(&user_id)
+        .await?
+        .and_then(|a| a.token.map(|t| t.credential_id.to_string()))
+        .unwrap_or_default();
     let confirmed = form.confirm.as_deref() == Some("yes");
     let operator = me.user.user_id.clone();
     let auth = &bank.customers().auth;
@@ -414,6 +506,7 @@ async fn action<S: Backend>(
             action,
             question,
             button,
+            token_id: bound.clone(),
         })
     };
     let operate = |action| operate(&bank, client, &operator, &user_id, action);
@@ -450,10 +543,16 @@ async fn action<S: Backend>(
             confirm = ask(
                 "revoke_token",
                 format!(
-                    "ユーザ ID {user_id} のトークンを失効させます。失効したトークンは直ちに使えなくなり、元に戻せません。よろしいですか。"
+                    "ユーザ ID {user_id} のトークン（トークン ID {bound}）を失効させます。失効したトークンは直ちに使えなくなり、元に戻せません。よろしいですか。"
                 ),
                 "失効させる",
             );
+        }
+        "revoke_token" if form.token_id != bound => {
+            messages.error = Some(format!(
+                "確認した後にトークンが変わっています（現在のトークン ID {}）。もう一度確認してください。",
+                if bound.is_empty() { "なし" } else { &bound }
+            ));
         }
         "revoke_token" => {
             let r = operate(OperatorAction::RevokeToken).await?;
@@ -521,7 +620,15 @@ async fn action<S: Backend>(
         _ => messages.error = Some("操作が正しくありません。".into()),
     }
     let user = view(&bank, &user_id, None).await?;
-    Ok(page(me, csrf, user_id, user, messages, once, confirm))
+    let shown = Shown {
+        query: user_id,
+        user,
+        messages,
+        once,
+        confirm,
+        ..Shown::default()
+    };
+    page(me, &csrf, &session, shown).await
 }
 
 /// One desk action on `user_id` by `operator` from `client`.
@@ -551,6 +658,8 @@ pub(crate) struct CreateForm {
     user_name: String,
     #[serde(default)]
     customer_name: String,
+    #[serde(default)]
+    nonce: String,
 }
 
 /// POST `/desk/create`: a user with a generated temporary password, shown
@@ -559,20 +668,33 @@ async fn create<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
     me: LoggedIn,
     csrf: CsrfToken,
+    session: Session,
     ClientIp(client): ClientIp,
     FormOrJson(form): FormOrJson<CreateForm>,
 ) -> Result<Html<String>, AppError> {
     let user_id = form.user_id.trim().to_owned();
     let user_name = form.user_name.trim();
     let customer_name = form.customer_name.trim();
-    let mut messages = Messages::default();
-    let mut once = None;
+    let typed = Typed {
+        user_id: user_id.clone(),
+        user_name: user_name.to_owned(),
+        customer_name: customer_name.to_owned(),
+    };
+    let refused = |error: String, typed: Typed| Shown {
+        messages: Messages {
+            error: Some(error),
+            ..Messages::default()
+        },
+        typed,
+        ..Shown::default()
+    };
+    if !fresh(&session, &form.nonce).await? {
+        return page(me, &csrf, &session, refused(SENT_AGAIN.into(), typed)).await;
+    }
     if !valid_id(&user_id) || !valid_name(user_name) || !valid_name(customer_name) {
-        messages.error = Some(
-            "ユーザ ID は半角英数字・「_」・「-」で64文字まで、ユーザ名とお客様名は64文字までで入力してください。"
-                .into(),
-        );
-        return Ok(page(me, csrf, String::new(), None, messages, None, None));
+        let error = "ユーザ ID は半角英数字・「_」・「-」で64文字まで、ユーザ名とお客様名は64文字までで入力してください。"
+            .to_owned();
+        return page(me, &csrf, &session, refused(error, typed)).await;
     }
     let temporary = secret::temporary_password(bank.policy(), &user_id, user_name)?;
     let input = Input::Create {
@@ -586,31 +708,51 @@ async fn create<S: Backend>(
         .auth
         .step_from(Some(client), &user_id, input)
         .await?;
-    match r.outcome {
-        Outcome::Done => {
-            messages.notice = Some(format!("ユーザ {user_id} を作成しました。"));
-            once = Some(ShownOnce {
+    let (messages, once) = match r.outcome {
+        Outcome::Done => (
+            Messages {
+                notice: Some(format!(
+                    "ユーザ {user_id} を作成しました。続けて［新しいトークンを発行］でトークンを発行し、仮パスワードとあわせてお客様へお渡しください。"
+                )),
+                ..Messages::default()
+            },
+            Some(ShownOnce {
                 label: format!("仮パスワード（ユーザ ID {user_id}）"),
                 value: temporary.expose().to_owned(),
-            });
-        }
+            }),
+        ),
         Outcome::Refused {
             refusal: Refusal::UserIdTaken,
             ..
-        } => messages.error = Some(format!("ユーザ ID {user_id} は既に使われています。")),
-        other => {
-            messages.error = other
-                .refusal()
-                .map(|r| r.message_ja(bank.customers().auth.config()));
+        } => {
+            let error = format!("ユーザ ID {user_id} は既に使われています。");
+            return page(me, &csrf, &session, refused(error, typed)).await;
         }
-    }
+        other => {
+            let error = other.refusal().map_or_else(
+                || "作成できませんでした。".to_owned(),
+                |r| r.message_ja(bank.customers().auth.config()),
+            );
+            return page(me, &csrf, &session, refused(error, typed)).await;
+        }
+    };
     let user = view(&bank, &user_id, None).await?;
-    Ok(page(me, csrf, user_id, user, messages, once, None))
+    let shown = Shown {
+        query: user_id,
+        user,
+        messages,
+        once,
+        ..Shown::default()
+    };
+    page(me, &csrf, &session, shown).await
 }
 
-/// A user ID the desk makes: ASCII letters, digits, `_` and `-`, at most 64.
+/// A user ID the desk makes: ASCII letters, digits, `_` and `-`, at most
+/// 64, and not one of the names the audit log gives the first start and
+/// the command line.
 pub fn valid_id(user_id: &str) -> bool {
-    !user_id.is_empty()
+    ![crate::SETUP_OPERATOR, crate::COMMAND_LINE_OPERATOR].contains(&user_id)
+        && !user_id.is_empty()
         && user_id.len() <= MAX_NAME
         && user_id
             .bytes()

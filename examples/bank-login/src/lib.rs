@@ -35,6 +35,12 @@ pub mod secret;
 pub use backend::{Backend, open_postgres, open_sqlite};
 pub use desk::{valid_id as valid_user_id, valid_name};
 
+/// The operator ID the first start's demo accounts are made under.
+pub const SETUP_OPERATOR: &str = "setup";
+
+/// The operator ID the command line acts under.
+pub const COMMAND_LINE_OPERATOR: &str = "command-line";
+
 /// The driver of one side, as the web layer and the desk share it.
 pub type Driver<S> = Authenticator<Arc<S>, Arc<S>>;
 
@@ -68,6 +74,9 @@ pub enum AppError {
     /// The OS's randomness failed.
     #[error("random: {0}")]
     Random(#[from] lockstep::account::RandomError),
+    /// The session store failed.
+    #[error("session: {0}")]
+    Session(String),
 }
 
 impl IntoResponse for AppError {

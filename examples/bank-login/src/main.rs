@@ -5,6 +5,7 @@
 //! `--help` lists every option; `bank-login desk --help` the desk's
 //! commands.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,11 +24,14 @@ use zeroize::Zeroizing;
 /// (`ID:64 hex digits`, comma-separated, the first one active).
 const KEYS_VAR: &str = "LOCKSTEP_KEYS";
 
+/// The operator the command line acts as in the audit log.
+const COMMAND_LINE: &str = bank_login::COMMAND_LINE_OPERATOR;
+
 /// What the CSRF key is derived for from the sealing keys.
 const CSRF_PURPOSE: &str = "bank-login csrf";
 
 /// The file of the credentials made on first start, in the data directory.
-const FIRST_START_FILE: &str = "first-start-credentials.txt";
+const FIRST_START_FILE: &str = "first-start-credentials";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,8 +91,8 @@ enum Command {
         /// For a desk operator instead of a customer.
         #[arg(long)]
         desk: bool,
-        /// The user it is for (recorded in the audit log).
-        #[arg(long, default_value = "")]
+        /// The user it is for (who must exist; recorded in the audit log).
+        #[arg(long)]
         for_user: String,
     },
     /// Re-seal every token seed with the active key (after adding a key).
@@ -189,11 +193,25 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// file in the data directory, generated on first start with a warning.
 /// A key file others can read is named in a warning.
 fn keyring(args: &Args) -> Result<Keyring, Failure> {
-    if std::env::var_os(KEYS_VAR).is_some() {
+    if std::env::var_os(KEYS_VAR).is_some_and(|v| !v.is_empty()) {
         return Ok(Keyring::from_env(KEYS_VAR)?);
     }
     let path = match &args.key_file {
-        Some(path) => path.clone(),
+        Some(path) => {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(format!("key file {}: {e}", path.display()).into());
+            }
+            path.clone()
+        }
+        None if args.database_url.is_some() => {
+            // Every process on the database must hold the same keys: a
+            // key made up here would seal seeds the others cannot open.
+            return Err(format!(
+                "with --database-url, give the sealing keys ({KEYS_VAR} or --key-file): \
+                 every process on the database needs the same ones"
+            )
+            .into());
+        }
         None => {
             let path = args.data_dir.join("sealing.keys");
             if !path.exists() {
@@ -208,7 +226,7 @@ fn keyring(args: &Args) -> Result<Keyring, Failure> {
         }
     };
     warn_if_shared(&path);
-    Ok(Keyring::from_file(&path)?)
+    Keyring::from_file(&path).map_err(|e| format!("key file {}: {e}", path.display()).into())
 }
 
 /// Warns when the group or others may read `path` (a key file).
@@ -238,12 +256,16 @@ fn write_demo_key(path: &Path) -> Result<(), Failure> {
 
 /// Writes a new file only its owner can read (0600); never overwrites.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
+    open_private(path)?.write_all(bytes)
+}
+
+/// A new file only its owner can read (0600); an existing one is an error.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
+    options.open(path)
 }
 
 async fn start<S, A, B>(
@@ -261,11 +283,16 @@ where
     let bank = Arc::new(bank);
     match &args.command {
         Some(Command::IssueToken { desk, for_user }) => {
-            let token = bank.issue_token(*desk, "command-line", for_user).await?;
-            println!("token ID: {}", token.credential_id);
+            let portal = if *desk { bank.desk() } else { bank.customers() };
+            if portal.store.load(for_user).await?.is_none() {
+                return Err(format!("no user {for_user:?}").into());
+            }
+            let token = bank.issue_token(*desk, COMMAND_LINE, for_user).await?;
+            let file = write_token_uri(&args.data_dir, &token)?;
+            println!("token ID: {} (for {for_user})", token.credential_id);
             println!(
-                "soft token: cargo run --example soft_token -- show --uri '{}'",
-                token.uri.as_str()
+                "its soft token: cargo run --example soft_token -- show --uri-file {}",
+                file.display()
             );
             return Ok(());
         }
@@ -343,20 +370,27 @@ fn shutdown_signal() -> Shutdown {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            // A signal whose handler cannot be installed never fires (it
+            // does not stop the service at once).
+            let interrupt = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             match signal(SignalKind::terminate()) {
                 Ok(mut term) => {
                     tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
+                        () = interrupt => {}
                         _ = term.recv() => {}
                     }
                 }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+                Err(_) => interrupt.await,
             }
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
         println!("shutting down: finishing the requests in flight");
         let _ = tx.send(true);
     });
@@ -377,7 +411,7 @@ async fn desk<S: Backend>(
                 (OperatorAction::UnlockToken, "token"),
             ] {
                 let input = Input::Operator {
-                    operator_id: "command-line",
+                    operator_id: COMMAND_LINE,
                     action,
                 };
                 let r = auth.step(operator, input).await?;
@@ -397,10 +431,24 @@ async fn desk<S: Backend>(
             if !bank_login::valid_user_id(user_id) || !bank_login::valid_name(name) {
                 return Err("a user ID of letters, digits, '_' and '-' (at most 64) and a name of at most 64 characters".into());
             }
-            let mut written = Zeroizing::new(String::new());
-            make_user(bank, true, user_id, name, "サポートデスク", &mut written).await?;
             let path = data_dir.join(format!("operator-{user_id}-credentials.txt"));
-            write_private(&path, written.as_bytes())?;
+            // The file first: if it cannot be made, no account is made
+            // whose password nobody could read.
+            let mut file = open_private(&path)?;
+            if !make_user(
+                bank,
+                true,
+                user_id,
+                name,
+                "サポートデスク",
+                &mut file,
+                data_dir,
+            )
+            .await?
+            {
+                let _ = std::fs::remove_file(&path);
+                return Err(format!("{user_id}: the user ID is taken").into());
+            }
             println!(
                 "operator {user_id} created; the temporary password and the soft token are in {} \
                  (readable by its owner only; hand it over, then delete it)",
@@ -437,29 +485,52 @@ const DEMO_USER: (&str, &str, &str) = ("taro01", "山田太郎", "山田商事�
 const DEMO_OPERATOR: (&str, &str, &str) = ("desk01", "佐藤花子", "サポートデスク");
 
 /// Makes the demo customer and operator on first start and writes their
-/// temporary passwords and soft tokens to a file only its owner can read;
-/// only the file's path is printed (stdout ends up in service logs).
+/// temporary passwords (and where their soft tokens' URIs are) to a new
+/// file only its owner can read, each as soon as it is made; only the
+/// file's path is printed (stdout ends up in service logs). A demo user
+/// another process made meanwhile (replicas starting together) is left
+/// to it.
 async fn demo<S: Backend>(bank: &Arc<Bank<S>>, data_dir: &Path) -> Result<(), Failure> {
-    let mut written = Zeroizing::new(String::new());
-    for (desk, (user_id, user_name, customer_name)) in [(false, DEMO_USER), (true, DEMO_OPERATOR)] {
+    let mut missing = Vec::new();
+    for (desk, user) in [(false, DEMO_USER), (true, DEMO_OPERATOR)] {
         let portal = if desk { bank.desk() } else { bank.customers() };
-        if portal.store.load(user_id).await?.is_some() {
-            continue;
+        if portal.store.load(user.0).await?.is_none() {
+            missing.push((desk, user));
         }
-        make_user(bank, desk, user_id, user_name, customer_name, &mut written).await?;
     }
-    if written.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
-    let path = data_dir.join(FIRST_START_FILE);
-    let text = Zeroizing::new(format!(
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = data_dir.join(format!("{FIRST_START_FILE}-{stamp}.txt"));
+    let mut file = open_private(&path)?;
+    file.write_all(
         "# bank-login: the demo accounts made on first start. Shown only this once:\n\
          # the accounts exist now, and a later start makes none. Delete this file\n\
-         # once read.\n{}",
-        written.as_str()
-    ));
-    if let Err(e) = write_private(&path, text.as_bytes()) {
-        return Err(format!("cannot write {}: {e}", path.display()).into());
+         # (and the token-*.uri files) once read.\n"
+            .as_bytes(),
+    )?;
+    let mut made = 0;
+    for (desk, (user_id, user_name, customer_name)) in missing {
+        if make_user(
+            bank,
+            desk,
+            user_id,
+            user_name,
+            customer_name,
+            &mut file,
+            data_dir,
+        )
+        .await?
+        {
+            made += 1;
+        }
+    }
+    if made == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
     }
     println!(
         "first start: the demo customer's and operator's temporary passwords and soft tokens \
@@ -470,36 +541,63 @@ async fn demo<S: Backend>(bank: &Arc<Bank<S>>, data_dir: &Path) -> Result<(), Fa
     Ok(())
 }
 
-/// Makes an account with a temporary password and a soft token, and adds
-/// what its user needs to `written`.
+/// Makes an account with a temporary password and a soft token, and
+/// writes what its user needs to `file` at once (the token's URI to a file
+/// of its own, kept out of command lines). `false` when the user ID was
+/// taken meanwhile (nothing made, nothing written).
 async fn make_user<S: Backend>(
     bank: &Arc<Bank<S>>,
     desk: bool,
     user_id: &str,
     user_name: &str,
     customer_name: &str,
-    written: &mut Zeroizing<String>,
-) -> Result<(), Failure> {
+    file: &mut std::fs::File,
+    data_dir: &Path,
+) -> Result<bool, Failure> {
     let portal = if desk { bank.desk() } else { bank.customers() };
     let temporary = secret::temporary_password(bank.policy(), user_id, user_name)?;
     let r = portal
         .auth
-        .create_account("setup", user_id, user_name, customer_name, &temporary)
+        .create_account(
+            bank_login::SETUP_OPERATOR,
+            user_id,
+            user_name,
+            customer_name,
+            &temporary,
+        )
         .await?;
-    if let Some(refusal) = r.refusal() {
-        return Err(format!("{user_id}: {}", refusal.message_en(portal.auth.config())).into());
+    match r.refusal() {
+        None => {}
+        Some(lockstep::account::Refusal::UserIdTaken) => return Ok(false),
+        Some(refusal) => {
+            return Err(format!("{user_id}: {}", refusal.message_en(portal.auth.config())).into());
+        }
     }
-    let token = bank.issue_token(desk, "setup", user_id).await?;
+    let token = bank
+        .issue_token(desk, bank_login::SETUP_OPERATOR, user_id)
+        .await?;
+    let uri_file = write_token_uri(data_dir, &token)?;
     let who = if desk {
         "desk operator (log in at /desk)"
     } else {
         "customer (log in at /)"
     };
-    written.push_str(&format!(
-        "\n{who}\n  user ID:            {user_id}\n  temporary password: {}\n  token ID to register: {}\n  soft token:         cargo run --example soft_token -- show --uri '{}'\n",
+    let text = Zeroizing::new(format!(
+        "\n{who}\n  user ID:              {user_id}\n  temporary password:   {}\n  token ID to register: {}\n  soft token:           cargo run --example soft_token -- show --uri-file {}\n",
         temporary.expose(),
         token.credential_id,
-        token.uri.as_str()
+        uri_file.display()
     ));
-    Ok(())
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(true)
+}
+
+/// Writes a token's otpauth URI to `token-<ID>.uri` (0600) in `data_dir`.
+fn write_token_uri(data_dir: &Path, token: &bank_login::IssuedToken) -> Result<PathBuf, Failure> {
+    let path = data_dir.join(format!("token-{}.uri", token.credential_id));
+    let line = Zeroizing::new(format!("{}\n", token.uri.as_str()));
+    write_private(&path, line.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }

@@ -23,8 +23,6 @@ pub struct Messages {
     pub violations: Vec<String>,
     /// What to do now (the manual's conditions).
     pub hints: Vec<String>,
-    /// Whether to offer ［同期ズレ補正］ with the hints.
-    pub resync: bool,
     /// A notice.
     pub notice: Option<String>,
 }
@@ -59,10 +57,8 @@ impl Messages {
             Notice::Enrolled => format!(
                 "トークン ID {token_id} を登録しました。続けて、新しいワンタイムパスワードを入力して［OTP ログイン］を押してください。"
             ),
-            Notice::Resynced => {
-                "同期ズレ補正が完了しました。新しいワンタイムパスワードでログインしてください。"
-                    .into()
-            }
+            // The completion page has said so already.
+            Notice::Resynced => return None,
             Notice::PasswordChanged => "ログインパスワードを変更しました。".into(),
             Notice::LoggedOut => "ログアウトしました。".into(),
             Notice::SessionEnded => {
@@ -71,6 +67,15 @@ impl Messages {
             _ => return None,
         })
     }
+}
+
+/// Whether a refusal on the enrollment or resync page is about the two
+/// codes (the manual's conditions then say what to do); a lock is not.
+fn about_the_codes(problem: Option<&Problem>, failed: &Refusal) -> bool {
+    problem.is_some_and(|p| {
+        &p.refusal == failed
+            || matches!(p.refusal, Refusal::InvalidCode | Refusal::MalformedCode(_))
+    })
 }
 
 /// ログイン画面 (2.2, 2.4).
@@ -221,7 +226,7 @@ impl Pages for BankPages {
                 problem,
             } => {
                 let mut messages = Messages::problem(problem.as_ref());
-                if problem.is_some() {
+                if about_the_codes(problem.as_ref(), &Refusal::EnrollmentFailed) {
                     messages.hints = CONSECUTIVE.iter().map(|s| (*s).to_owned()).collect();
                 }
                 page(&EnrollPage {
@@ -241,16 +246,12 @@ impl Pages for BankPages {
                 let mut messages = Messages::problem(problem.as_ref());
                 messages.notice = Messages::notice(*notice, token_id);
                 if let Some(p) = problem
-                    && matches!(
-                        p.refusal,
-                        Refusal::InvalidCode | Refusal::ResyncRequired | Refusal::MalformedCode(_)
-                    )
+                    && matches!(p.refusal, Refusal::InvalidCode | Refusal::ResyncRequired)
                 {
                     messages.hints = vec![
                         "［トークン ID］欄の表示が、ソフトトークンの「トークン ID」と同じであることをご確認ください。".into(),
                         "一度使用したワンタイムパスワード、生成後30秒を過ぎたワンタイムパスワードは使えません。".into(),
                     ];
-                    messages.resync = true;
                 }
                 page(&OtpPage {
                     prefix,
@@ -266,7 +267,7 @@ impl Pages for BankPages {
                 problem,
             } => {
                 let mut messages = Messages::problem(problem.as_ref());
-                if problem.is_some() {
+                if about_the_codes(problem.as_ref(), &Refusal::ResyncFailed) {
                     messages.hints = CONSECUTIVE.iter().map(|s| (*s).to_owned()).collect();
                 }
                 page(&ResyncPage {

@@ -81,7 +81,9 @@
       const all = Array.from(keys.querySelectorAll("button"));
       const at = all.indexOf(document.activeElement);
       if (at < 0) return;
-      const columns = Math.max(1, Math.round(keys.clientWidth / all[0].offsetWidth) || 1);
+      // The grid's own column count (its gaps make width ratios wrong).
+      const template = getComputedStyle(keys).gridTemplateColumns;
+      const columns = Math.max(1, template.split(" ").filter(Boolean).length);
       const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns }[e.key];
       if (step !== undefined) {
         e.preventDefault();

@@ -20,6 +20,22 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// The files in `dir` whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// Starts the service on a free port in `dir`, waits until it serves, and
 /// stops it: what it printed.
 fn start_and_stop(dir: &Path, extra: &[&str]) -> String {
@@ -90,7 +106,9 @@ fn the_first_start_writes_the_demo_credentials_to_a_private_file_and_prints_its_
     let data = temp.path().join("data");
     let dir = data.as_path();
     let printed = start_and_stop(dir, &[]);
-    let file = dir.join("first-start-credentials.txt");
+    let files = named(dir, "first-start-credentials");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].clone();
     assert!(printed.contains(file.to_str().unwrap()), "{printed}");
     assert!(printed.contains("only on this first"), "{printed}");
     assert_eq!(mode(&file), 0o600);
@@ -104,6 +122,26 @@ fn the_first_start_writes_the_demo_credentials_to_a_private_file_and_prints_its_
     for secret in temporary.iter().chain(&["otpauth://"]) {
         assert!(!printed.contains(secret), "{secret} printed: {printed}");
     }
+    // Each soft token's URI is in a file of its own (out of command lines),
+    // private too, and the credentials say how to show it.
+    let uris = named(dir, "token-");
+    assert_eq!(uris.len(), 2, "{uris:?}");
+    for uri in &uris {
+        assert_eq!(mode(uri), 0o600);
+        assert!(
+            std::fs::read_to_string(uri)
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
+        assert!(
+            written.contains(&format!("--uri-file {}", uri.display())),
+            "{written}"
+        );
+    }
+    assert!(
+        !written.contains("otpauth://"),
+        "no URI in the credentials file"
+    );
     // The data files are their owner's only.
     for name in ["customers.sqlite", "desk.sqlite", "sealing.keys"] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
@@ -114,6 +152,23 @@ fn the_first_start_writes_the_demo_credentials_to_a_private_file_and_prints_its_
     let printed = start_and_stop(dir, &[]);
     assert!(!printed.contains("first start"), "{printed}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    assert_eq!(named(dir, "first-start-credentials").len(), 1);
+    // issue-token: for a user who exists, its URI to a private file and
+    // only the file's path printed; for one who does not, an error.
+    let out = run(dir, &["issue-token", "--for-user", "nobody"], None);
+    assert!(!out.status.success());
+    let out = run(dir, &["issue-token", "--for-user", "taro01"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("otpauth://"), "{printed}");
+    assert!(printed.contains("--uri-file"), "{printed}");
+    assert_eq!(named(dir, "token-").len(), 3);
+    let out = run(dir, &["issue-token"], None);
+    assert!(!out.status.success(), "--for-user is required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,6 +194,24 @@ async fn the_desk_commands_create_and_unlock_operators_without_the_demo() {
     );
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     let file = dir.path().join("operator-op02-credentials.txt");
+    // The names the audit log gives the first start and the command line
+    // are not user IDs.
+    for reserved in ["setup", "command-line"] {
+        let out = run(
+            dir.path(),
+            &[
+                "--no-demo",
+                "desk",
+                "create-operator",
+                "--user-id",
+                reserved,
+                "--name",
+                "x",
+            ],
+            None,
+        );
+        assert!(!out.status.success(), "{reserved}");
+    }
     assert!(printed.contains(file.to_str().unwrap()), "{printed}");
     assert_eq!(mode(&file), 0o600);
     let written = std::fs::read_to_string(&file).unwrap();
@@ -213,6 +286,26 @@ async fn the_desk_commands_create_and_unlock_operators_without_the_demo() {
 #[test]
 fn keys_that_are_no_secret_are_refused_and_shared_key_files_named() {
     let dir = tempfile::tempdir().unwrap();
+    // With PostgreSQL no demo key is made up: every process needs the same.
+    let out = run(
+        dir.path(),
+        &[
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+            "rotate-keys",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("give the sealing keys"), "{stderr}");
+    // A key file that is not there is named.
+    let out = run(
+        dir.path(),
+        &["--key-file", "/nonexistent/keys", "rotate-keys"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keys"));
     for weak in [
         format!("1:{}", "00".repeat(32)),
         format!("1:{}", "7f".repeat(32)),

@@ -10,7 +10,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::client::{Answer, Client, encode};
+use common::client::{Answer, Client, encode, hidden};
 use common::*;
 use lockstep::account::{AccountStore as _, EventKind};
 
@@ -745,7 +745,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     let mut d = Client::new(h.router(true));
     desk_login(&h, &mut d).await;
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[("user_id", USER), ("action", "unlock_password")],
         )
@@ -776,7 +776,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     );
     // A reset asks first; only the confirmation carries it out.
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[("user_id", USER), ("action", "reset_password")],
         )
@@ -785,7 +785,7 @@ async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     assert!(!page.body.contains("shown-once"));
     assert!(!events(&h, USER).await.contains(&EventKind::PasswordReset));
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[
                 ("user_id", USER),
@@ -837,27 +837,55 @@ async fn after_a_confirmed_revoke_the_desk_issues_a_new_token() {
         "a token is bound"
     );
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[("user_id", USER), ("action", "revoke_token")],
         )
         .await;
     assert!(page.body.contains("元に戻せません"), "{}", page.body);
+    assert!(
+        page.body.contains(h.token.id.as_str()),
+        "the question names the token"
+    );
+    let asked_about = hidden(&page.body, "token_id").unwrap();
     assert_eq!(c.get("/home").await.status, StatusCode::OK, "not yet");
+    // A confirmation about another token than the bound one is refused.
+    let other = [
+        ("user_id", USER),
+        ("action", "revoke_token"),
+        ("confirm", "yes"),
+        ("token_id", "ABCD12345678"),
+    ];
+    let page = d.post_desk("/desk/action", &other).await;
+    assert!(
+        page.body.contains("トークンが変わっています"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        c.get("/home").await.status,
+        StatusCode::OK,
+        "nothing revoked"
+    );
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[
                 ("user_id", USER),
                 ("action", "revoke_token"),
                 ("confirm", "yes"),
+                ("token_id", &asked_about),
             ],
         )
         .await;
     assert!(page.body.contains("id=\"issue_token\""), "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"revoke_token\""),
+        "no token left to revoke"
+    );
     assert_eq!(c.get("/home").await.status, StatusCode::UNAUTHORIZED);
     let page = d
-        .post(
+        .post_desk(
             "/desk/action",
             &[("user_id", USER), ("action", "issue_token")],
         )
@@ -988,7 +1016,7 @@ async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk
     let mut anonymous = Client::new(h.router(true));
     anonymous.get("/desk").await;
     let a = anonymous
-        .post(
+        .post_desk(
             "/desk/action",
             &[
                 ("user_id", USER),
@@ -999,7 +1027,7 @@ async fn an_action_by_a_customer_session_or_without_login_never_reaches_the_desk
         .await;
     assert_eq!(a.location(), "/desk/");
     let a = anonymous
-        .post(
+        .post_desk(
             "/desk/create",
             &[
                 ("user_id", "mallory"),
@@ -1142,9 +1170,10 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
     let h = Harness::new().await;
     let mut d = Client::new(h.router(true));
     desk_login(&h, &mut d).await;
-    // Bad input is refused with a message, and nothing is created.
+    // Bad input is refused with a message, what was typed kept, and
+    // nothing is created.
     let page = d
-        .post(
+        .post_desk(
             "/desk/create",
             &[
                 ("user_id", "bad id!"),
@@ -1154,6 +1183,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
         )
         .await;
     assert!(page.body.contains("id=\"error\""), "{}", page.body);
+    assert!(page.body.contains("value=\"bad id!\""), "{}", page.body);
     assert!(
         h.bank
             .customers()
@@ -1165,7 +1195,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
     );
     // A taken user ID is refused.
     let page = d
-        .post(
+        .post_desk(
             "/desk/create",
             &[
                 ("user_id", USER),
@@ -1177,7 +1207,7 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
     assert!(page.body.contains("既に使われています"), "{}", page.body);
     // A new user: the temporary password is shown once and keeps the rules.
     let page = d
-        .post(
+        .post_desk(
             "/desk/create",
             &[
                 ("user_id", "hanako02"),
@@ -1187,6 +1217,10 @@ async fn r_acc_2_the_desk_creates_a_user_whose_shown_once_temporary_password_log
         )
         .await;
     let shown = shown_once(&page.body);
+    assert!(
+        page.body.contains("新しいトークンを発行"),
+        "what to do next"
+    );
     let created = lockstep_store_tests::all_events(&*h.bank.customers().store, "hanako02").await;
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].operator_id.as_deref(), Some(OPERATOR));

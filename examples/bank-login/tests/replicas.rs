@@ -185,7 +185,17 @@ async fn two_processes_on_postgresql_share_a_login_step_by_step() {
     let first = start(a, &schema, &a_dir, &keys, true);
     let second = start(b, &schema, &b_dir, &keys, false);
     // The demo customer the first process made.
-    let written = std::fs::read_to_string(a_dir.join("first-start-credentials.txt")).unwrap();
+    let credentials = std::fs::read_dir(&a_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("first-start-credentials"))
+        })
+        .unwrap();
+    let written = std::fs::read_to_string(credentials).unwrap();
     let field = |name: &str| {
         written
             .lines()

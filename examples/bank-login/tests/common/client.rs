@@ -43,6 +43,8 @@ pub struct Client {
     router: Router,
     pub cookies: BTreeMap<String, String>,
     pub csrf: Option<String>,
+    /// The desk page's one-use action nonce, when the last page had one.
+    pub nonce: Option<String>,
     /// The address it connects from.
     pub peer: std::net::SocketAddr,
 }
@@ -53,6 +55,7 @@ impl Client {
             router,
             cookies: BTreeMap::new(),
             csrf: None,
+            nonce: None,
             peer: std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
         }
     }
@@ -106,6 +109,9 @@ impl Client {
         if let Some(token) = csrf_in(&body) {
             self.csrf = Some(token);
         }
+        if let Some(nonce) = hidden(&body, "nonce") {
+            self.nonce = Some(nonce);
+        }
         Answer {
             status,
             headers,
@@ -141,6 +147,14 @@ impl Client {
         self.post_raw(path, &encode(&all), &[]).await
     }
 
+    /// A desk form post: the CSRF token and the page's one-use nonce added.
+    pub async fn post_desk(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let nonce = self.nonce.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("nonce", nonce.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
     /// A post of exactly `body`, with extra headers.
     pub async fn post_raw(&mut self, path: &str, body: &str, extra: &[(&str, &str)]) -> Answer {
         let mut request = Request::post(path)
@@ -163,8 +177,13 @@ pub fn encode(fields: &[(&str, &str)]) -> String {
 
 /// The CSRF token in a page's form, if any.
 pub fn csrf_in(body: &str) -> Option<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker)? + marker.len();
+    hidden(body, "csrf")
+}
+
+/// The value of the page's first hidden field named `name`, if any.
+pub fn hidden(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
     let end = body[start..].find('"')? + start;
     Some(body[start..end].to_owned())
 }
