@@ -205,9 +205,10 @@ async fn two_processes_on_postgresql_share_a_login_step_by_step() {
     };
     let temporary = field("temporary password:");
     let token_id = field("token ID to register:");
-    let uri = field("soft token:");
-    let uri = uri.split('\'').nth(1).unwrap();
-    let totp = lockstep::otp::KeyUri::parse(uri)
+    let soft_token = field("soft token:");
+    let uri_file = soft_token.split("--uri-file ").nth(1).unwrap().trim();
+    let uri = std::fs::read_to_string(uri_file).unwrap();
+    let totp = lockstep::otp::KeyUri::parse(uri.trim())
         .unwrap()
         .to_totp()
         .unwrap();
