@@ -167,6 +167,7 @@ async fn login_post(
     session: Session,
     Input(form): Input<LoginForm>,
 ) -> Answer {
+    tracing::debug!(client = %client.0, "password step: begun");
     if let Err(refused) = admit(&shared, client).await {
         return refused.answer();
     }

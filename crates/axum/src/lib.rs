@@ -18,6 +18,7 @@ pub mod client_ip;
 pub mod csrf;
 mod flow;
 pub mod headers;
+pub mod health;
 mod held;
 mod input;
 pub mod limits;

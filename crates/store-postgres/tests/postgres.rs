@@ -374,3 +374,24 @@ async fn connect_schema_refuses_names_that_are_not_plain_identifiers() {
         assert!(text.contains("invalid schema name"), "{name:?}: {text}");
     }
 }
+
+/// Ready only once every embedded migration is applied in its schema.
+#[tokio::test]
+async fn ready_once_migrated() {
+    let Some(schema) = new_schema().await else {
+        return;
+    };
+    let options: PgConnectOptions = url().parse().unwrap();
+    let options = options.options([("search_path", schema.0.as_str())]);
+    let store = PostgresStore::connect_with(options, keys(1, 7))
+        .await
+        .unwrap();
+    assert!(!store.ready().await.unwrap(), "not migrated yet");
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+    store.close().await;
+    assert!(
+        store.ready().await.is_err(),
+        "a closed store does not answer"
+    );
+}

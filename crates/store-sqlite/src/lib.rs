@@ -218,6 +218,32 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(BackendError::permanent(e)))
     }
 
+    /// Whether the store is ready to serve: the database answers and every
+    /// migration this version embeds is applied (a readiness probe: a
+    /// service should not take traffic before [`Self::migrate`] ran, or
+    /// while the database is away).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database does not answer.
+    pub async fn ready(&self) -> Result<bool, StoreError> {
+        let latest = sqlx::migrate!("./migrations")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let applied: Option<i64> =
+            match sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.pool)
+                .await
+            {
+                Ok(v) => v,
+                // No migrations table yet: nothing applied.
+                Err(sqlx::Error::Database(_)) => None,
+                Err(e) => return Err(StoreError::Backend(BackendError::transient(e))),
+            };
+        Ok(applied == Some(latest))
+    }
+
     /// Closes the pools (waits for connections to be returned).
     pub async fn close(&self) {
         self.writes.close().await;

@@ -279,3 +279,20 @@ async fn a_sealed_row_copied_into_another_store_does_not_open() {
         std::fs::remove_file(&p).unwrap();
     }
 }
+
+/// Ready only once every embedded migration is applied; a closed store is
+/// not ready (it answers with an error).
+#[tokio::test]
+async fn ready_once_migrated() {
+    let path = temp_path();
+    let store = SqliteStore::connect(&path, keys(1, 7)).await.unwrap();
+    assert!(!store.ready().await.unwrap(), "not migrated yet");
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+    store.close().await;
+    assert!(
+        store.ready().await.is_err(),
+        "a closed store does not answer"
+    );
+    let _ = std::fs::remove_file(path);
+}

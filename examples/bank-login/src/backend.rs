@@ -12,10 +12,34 @@ use lockstep::seal::Keyring;
 use lockstep::sqlite::SqliteStore;
 
 /// A store the service can run on: accounts, the desk's reads of the audit
-/// log, and the token directory.
-pub trait Backend: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static {}
+/// log, and the token directory; whether it is ready (it answers, and its
+/// migrations are applied), and closing it at shutdown.
+pub trait Backend: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static {
+    /// Whether the store answers and is migrated (any failure: not ready).
+    fn ready(&self) -> impl std::future::Future<Output = bool> + Send;
 
-impl<S: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static> Backend for S {}
+    /// Closes the store: what was written is on disk (SQLite checkpoints
+    /// its log when its last connection closes).
+    fn close(&self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Backend for SqliteStore {
+    async fn ready(&self) -> bool {
+        Self::ready(self).await.unwrap_or(false)
+    }
+    async fn close(&self) {
+        Self::close(self).await;
+    }
+}
+
+impl Backend for PostgresStore {
+    async fn ready(&self) -> bool {
+        Self::ready(self).await.unwrap_or(false)
+    }
+    async fn close(&self) {
+        Self::close(self).await;
+    }
+}
 
 /// Opens and migrates the customers' and the desk's SQLite files in `dir`
 /// (created if missing).

@@ -235,9 +235,20 @@ impl<S: Backend> Bank<S> {
         })
     }
 
+    /// Whether both stores answer and are migrated (`/readyz`).
+    pub async fn ready(&self) -> bool {
+        self.customers.store.ready().await && self.desk.store.ready().await
+    }
+
+    /// Closes both stores (at shutdown, once no request is in flight).
+    pub async fn close(&self) {
+        self.customers.store.close().await;
+        self.desk.store.close().await;
+    }
+
     /// The customers' service: the login at `/`, 初期画面 at `/home`, the
-    /// static files, `/favicon.ico` and `/robots.txt`, with sessions in
-    /// `sessions`.
+    /// static files, `/favicon.ico`, `/robots.txt`, and `/healthz` and
+    /// `/readyz`, with sessions in `sessions`.
     ///
     /// # Errors
     /// The OS has no randomness for a CSRF key.
@@ -246,10 +257,16 @@ impl<S: Backend> Bank<S> {
         options: &WebOptions,
         sessions: St,
     ) -> Result<Router, SetupError> {
+        let bank = Arc::clone(self);
+        let health = lockstep_axum::health::routes(move || {
+            let bank = Arc::clone(&bank);
+            async move { bank.ready().await }
+        });
         let app = Router::new()
             .route("/home", get(customer::home))
             .merge(files(options))
-            .with_state(Arc::clone(self));
+            .with_state(Arc::clone(self))
+            .merge(health);
         let login = Login::new(
             Arc::clone(&self.customers.auth) as _,
             pages::BankPages::customers(),

@@ -351,6 +351,10 @@ where
             lockstep_axum::serve(listener, app, limits, stop.wait()).await?;
         }
     }
+    // Every request in flight has finished (or the grace has run out):
+    // close the stores, so that what was written is on disk.
+    bank.close().await;
+    println!("stopped");
     Ok(())
 }
 

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lockstep::account::{AccountStore as _, Entry, Password};
+mod common;
+
+use lockstep::account::{AccountStore as _, Entry, EventKind, Password};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bank-login");
 
@@ -343,5 +345,102 @@ fn keys_that_are_no_secret_are_refused_and_shared_key_files_named() {
     assert!(
         stderr.contains("can be read by others") && stderr.contains("chmod 600"),
         "{stderr}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// SIGTERM stops accepting, lets the login in flight finish (its answer
+/// reaches the customer, its audit event is in the log), closes the stores
+/// and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", dir.to_str().unwrap(), "--local-http"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("LOCKSTEP_KEYS")
+        .env("RUST_LOG", "warn,lockstep_axum=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen = String::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(what) {
+                    return seen;
+                }
+            }
+        }
+        panic!("no {what:?} in: {seen}");
+    };
+    wait_for("desk:");
+    let file = named(&dir, "first-start-credentials")[0].clone();
+    let written = std::fs::read_to_string(file).unwrap();
+    let temporary = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("temporary password:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut c = common::remote::Browser::new();
+    c.get(port, "/").await;
+    let login = tokio::spawn(async move {
+        c.post(
+            port,
+            "/login",
+            &[
+                ("user_id", "taro01"),
+                ("password", &temporary),
+                ("entry", "enroll"),
+            ],
+        )
+        .await
+    });
+    // The step has begun in the service (it hashes now): SIGTERM.
+    wait_for("password step: begun");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let page = login.await.unwrap();
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/enroll"),
+        "{}",
+        page.body
+    );
+    let rest = wait_for("stopped");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    // The step's audit events are in the log.
+    let keyring = lockstep::seal::Keyring::from_file(&dir.join("sealing.keys")).unwrap();
+    let (customers, _desk) = bank_login::open_sqlite(&dir, &keyring).await.unwrap();
+    let events = lockstep_store_tests::all_events(&customers, "taro01").await;
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::PasswordAccepted),
+        "{events:?}"
     );
 }

@@ -160,6 +160,24 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
+/// `/healthz` answers while the service runs; `/readyz` only while both
+/// stores answer and are migrated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let h = Harness::new().await;
+    let mut c = Client::new(h.router(true));
+    assert_eq!(c.get("/healthz").await.status, StatusCode::OK);
+    let ready = c.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert!(c.cookies.is_empty() || c.get("/readyz").await.set_cookies().is_empty());
+    h.bank.desk().store.close().await;
+    assert_eq!(
+        c.get("/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(c.get("/healthz").await.status, StatusCode::OK);
+}
+
 /// A favicon, a `robots.txt` that keeps crawlers out, and pages of their
 /// own for a missing page and an expired login, in Japanese.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,18 +5,14 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::http::{Request, header};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+mod common;
+
+use common::remote::Browser;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bank-login");
 
@@ -76,78 +72,6 @@ fn start(port: u16, schema: &str, data: &Path, keys: &Path, demo: bool) -> Proce
         }
     }
     panic!("bank-login on port {port} did not start");
-}
-
-/// A browser stand-in that may talk to either process.
-struct Browser {
-    http: Client<HttpConnector, Full<Bytes>>,
-    cookies: BTreeMap<String, String>,
-    csrf: String,
-}
-
-struct Page {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    async fn send(&mut self, request: Request<Full<Bytes>>) -> Page {
-        let response = self.http.request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        for c in response.headers().get_all(header::SET_COOKIE) {
-            let text = c.to_str().unwrap();
-            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.insert(k.to_owned(), v.to_owned());
-        }
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let body = String::from_utf8_lossy(&body).into_owned();
-        let marker = "name=\"csrf\" value=\"";
-        if let Some(at) = body.find(marker) {
-            let rest = &body[at + marker.len()..];
-            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
-        }
-        Page {
-            status,
-            location,
-            body,
-        }
-    }
-
-    fn cookie(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(&mut self, port: u16, path: &str) -> Page {
-        let request = Request::get(format!("http://127.0.0.1:{port}{path}"))
-            .header(header::COOKIE, self.cookie())
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        self.send(request).await
-    }
-
-    async fn post(&mut self, port: u16, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("csrf", &self.csrf)
-            .extend_pairs(fields)
-            .finish();
-        let request = Request::post(format!("http://127.0.0.1:{port}{path}"))
-            .header(header::COOKIE, self.cookie())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        self.send(request).await
-    }
 }
 
 fn now() -> u64 {
@@ -214,11 +138,7 @@ async fn two_processes_on_postgresql_share_a_login_step_by_step() {
         .unwrap();
     let code = |t: u64| totp.generate(t).unwrap().expose().to_string();
 
-    let mut c = Browser {
-        http: Client::builder(TokioExecutor::new()).build_http(),
-        cookies: BTreeMap::new(),
-        csrf: String::new(),
-    };
+    let mut c = Browser::new();
     // The password on the first process…
     c.get(a, "/").await;
     let p = c

@@ -10,6 +10,7 @@
 )]
 
 pub mod client;
+pub mod remote;
 
 use std::sync::Arc;
 
