@@ -175,8 +175,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// The middleware that puts the [`ClientIp`] in every request's
-/// extensions: `axum::middleware::from_fn_with_state(proxies, resolve)`.
+/// The middleware that puts the [`ClientIp`] (and a [`RequestId`]) in every
+/// request's extensions and runs the request in a `request` span naming
+/// both: `axum::middleware::from_fn_with_state(proxies, resolve)`.
 /// It needs the connection's peer address (`ConnectInfo<SocketAddr>`,
 /// which [`crate::serve`] provides, as does `axum::serve` with
 /// `into_make_service_with_connect_info`). Without it the request is
@@ -206,7 +207,29 @@ pub async fn resolve(
         .collect();
     let client = ClientIp(proxies.client(peer, &forwarded));
     request.extensions_mut().insert(client);
-    next.run(request).await
+    // Every log line of the request carries its ID and client.
+    let id = RequestId::draw();
+    request.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", id = %id.0, client = %client.0);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// A request's ID: 16 hex digits drawn at random, in the span of every
+/// log line the request writes and in its `x-request-id` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn draw() -> Self {
+        let mut bytes = [0_u8; 8];
+        // Without randomness the ID is zero: a log key, not a secret.
+        let _ = getrandom::fill(&mut bytes);
+        Self(data_encoding::HEXLOWER.encode(&bytes))
+    }
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ async fn login_post(
             });
         }
     };
-    tracing::info!(client = %client.0, stage = ?next.place(), "password step passed");
+    tracing::info!(client = %client.0, user_id = %user_id, stage = ?next.place(), "password step passed");
     let place = next.place();
     begin(&session, &csrf, &next, place).await
 }
@@ -326,7 +326,7 @@ async fn advance(
             stage_open,
             ..
         } => {
-            tracing::info!(client = %client.0, refusal = refusal.code(), stage_open, "step refused");
+            tracing::info!(client = %client.0, user_id = %user_id, refusal = refusal.code(), stage_open, "step refused");
             if refusal == Refusal::Busy {
                 return Answer::Show(View::Busy {
                     retry_after: BUSY_RETRY_AFTER,
@@ -351,7 +351,7 @@ async fn advance(
             return Answer::Show(View::Failed);
         }
     };
-    tracing::info!(client = %client.0, to = ?place, "step passed");
+    tracing::info!(client = %client.0, user_id = %user_id, to = ?place, "step passed");
     begin(session, csrf, &next, place).await
 }
 

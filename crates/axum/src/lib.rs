@@ -27,7 +27,7 @@ pub mod server;
 pub mod sessions;
 mod view;
 
-pub use client_ip::{ClientIp, TrustedProxies};
+pub use client_ip::{ClientIp, RequestId, TrustedProxies};
 pub use csrf::{CsrfKey, CsrfToken};
 pub use headers::SecurityHeaders;
 pub use held::{LoggedIn, LoginRejection, Pending, Stage};

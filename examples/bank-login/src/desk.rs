@@ -479,6 +479,7 @@ async fn action<S: Backend>(
     FormOrJson(form): FormOrJson<ActionForm>,
 ) -> Result<Html<String>, AppError> {
     let user_id = form.user_id.trim().to_owned();
+    tracing::info!(operator = %me.user.user_id, user_id = %user_id, action = %form.action, "desk action");
     if !fresh(&session, &form.nonce).await? {
         let shown = Shown {
             user: view(&bank, &user_id, None).await?,

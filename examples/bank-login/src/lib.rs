@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 pub mod backend;
 mod customer;
 mod desk;
+pub mod logging;
 pub mod pages;
 pub mod secret;
 

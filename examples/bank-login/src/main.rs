@@ -79,6 +79,11 @@ struct Args {
     /// Do not create the demo customer and operator on first start.
     #[arg(long)]
     no_demo: bool,
+    /// `text` for people, `json` for a log collector: one object per line
+    /// with the request's ID, the client's address and the user or
+    /// operator ID where there is one, never a secret.
+    #[arg(long, env = "BANK_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: bank_login::logging::Format,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -125,12 +130,8 @@ enum DeskCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
+    bank_login::logging::init(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

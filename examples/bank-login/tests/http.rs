@@ -1103,13 +1103,46 @@ fn leaks(log: &str, secret: &str) -> bool {
 
 #[test]
 fn no_password_code_session_or_seed_reaches_a_log_line() {
+    walk_logged(bank_login::logging::Format::Text);
+}
+
+/// The same in JSON Lines: every line an object, a step's lines carrying
+/// the request's ID and client, and no secret in any.
+#[test]
+fn no_secret_reaches_a_json_log_line_and_each_names_its_request() {
+    let log = walk_logged(bank_login::logging::Format::Json);
+    let mut with_request = 0;
+    for line in log.lines() {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let request = object
+            .get("spans")
+            .and_then(|spans| spans.as_array())
+            .and_then(|spans| {
+                spans
+                    .iter()
+                    .find(|s| s.get("name").and_then(|n| n.as_str()) == Some("request"))
+            });
+        if let Some(span) = request {
+            assert!(
+                span.get("id").is_some() && span.get("client").is_some(),
+                "{line}"
+            );
+            with_request += 1;
+        }
+    }
+    assert!(with_request > 10, "{with_request} lines in a request span");
+    assert!(
+        log.contains("\"user_id\":\"taro01\""),
+        "a step names its user"
+    );
+}
+
+/// A whole walk logged at `trace` in `format`: what was written, having
+/// checked that no secret is in it.
+fn walk_logged(format: bank_login::logging::Format) -> String {
     let sink = Sink::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(sink.clone())
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sqlx=warn"))
-        .with_ansi(false)
-        .without_time()
-        .finish();
+    let subscriber = bank_login::logging::subscriber(format, sink.clone());
     let mut secrets: Vec<String> = vec![TEMPORARY.into(), NEW_PASSWORD.into(), "Wrong1234".into()];
     tracing::subscriber::with_default(subscriber, || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -1173,14 +1206,12 @@ fn no_password_code_session_or_seed_reaches_a_log_line() {
     });
     let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("refused"), "the log was captured: {log}");
-    assert!(
-        log.contains("client=127.0.0.1"),
-        "steps name the client: {log}"
-    );
+    assert!(log.contains("127.0.0.1"), "steps name the client: {log}");
     for secret in &secrets {
         assert!(!secret.is_empty());
         assert!(!leaks(&log, secret), "{secret:?} is in the log:\n{log}");
     }
+    log
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
