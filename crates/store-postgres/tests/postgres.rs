@@ -15,6 +15,9 @@ use lockstep_account::{
 };
 use lockstep_otp::{Secret, TotpParams};
 use lockstep_store_postgres::PostgresStore;
+use lockstep_store_postgres::chain::{
+    AuditChain, ChainBreak, ChainHead, ChainRow, Link, Seal, Verified,
+};
 use lockstep_store_postgres::seal::{KeyId, Keyring, SealError, SealingKey};
 use lockstep_store_tests::{Fx, TEMP, all_events};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -145,17 +148,60 @@ async fn tear(store: Arc<TestStore>, user: &'static str) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO events (user_id, at, operator_id, kind) VALUES ($1, 1, NULL, 'x')")
-        .bind(user)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (id, user_id, at, operator_id, kind) \
+         SELECT COALESCE(MAX(id), 0) + 1, $1, 1, NULL, 'x' FROM events",
+    )
+    .bind(user)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     // The connection goes away mid-transaction: no commit, no rollback sent.
     drop(tx);
     cut.close_hard().await.unwrap();
 }
 
 lockstep_store_tests::store_conformance!(temp_store(), torn: tear);
+
+impl AuditChain for TestStore {
+    async fn verify_chain(
+        &self,
+        seals: Vec<(u64, Link)>,
+    ) -> Result<Result<Verified, ChainBreak>, StoreError> {
+        self.store.verify_chain(seals).await
+    }
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.store.chain_head().await
+    }
+    async fn chain_rows(&self, after: u64, limit: usize) -> Result<Vec<ChainRow>, StoreError> {
+        self.store.chain_rows(after, limit).await
+    }
+    async fn first_row_since(&self, at: i64) -> Result<Option<u64>, StoreError> {
+        self.store.first_row_since(at).await
+    }
+    async fn link_of(&self, seq: u64) -> Result<Option<Link>, StoreError> {
+        self.store.link_of(seq).await
+    }
+    async fn seals(&self) -> Result<Vec<Seal>, StoreError> {
+        self.store.seals().await
+    }
+    async fn insert_seal(&self, seal: &Seal) -> Result<(), StoreError> {
+        self.store.insert_seal(seal).await
+    }
+    async fn chain_store_id(&self) -> Result<String, StoreError> {
+        self.store.chain_store_id().await
+    }
+}
+
+/// Runs `sql` on the store's schema through a connection of its own.
+async fn tamper(store: Arc<TestStore>, sql: String) {
+    sqlx::raw_sql(&sql)
+        .execute(store.store.pool())
+        .await
+        .unwrap();
+}
+
+lockstep_store_tests::chain_conformance!(temp_store(), tamper: tamper);
 
 /// Two replicas, two pools, one database: 64 wrong passwords spread over
 /// both count exactly five and lock; one token enrolled by two users on

@@ -10,6 +10,7 @@
 //! each its own) and calls [`apply`] inside them; the rest is here.
 #![forbid(unsafe_code)]
 
+pub mod chain;
 mod codec;
 mod directory;
 mod queries;

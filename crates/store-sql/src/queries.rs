@@ -5,6 +5,7 @@ use lockstep_account::{
     StoreError, TokenChange, TokenStatus, Write,
 };
 
+use crate::chain::{self, ChainRow};
 use crate::codec::{decode_account, decode_event, encode_account};
 use crate::seal::StoreId;
 use crate::{Arg, Cell, Kind, Sql, Statement, encoding};
@@ -46,7 +47,6 @@ pub async fn apply<S: Sql>(sql: &mut S, write: &Write) -> Result<(), StoreError>
     for change in &write.tokens {
         token(sql, change).await?;
     }
-    insert_events(sql, &write.events).await?;
     if let Some(note) = &write.attempt {
         sql.execute(Statement::new(
             "INSERT INTO attempts (user_id, count, last_at) VALUES ($1, 1, $2) \
@@ -56,7 +56,8 @@ pub async fn apply<S: Sql>(sql: &mut S, write: &Write) -> Result<(), StoreError>
         ))
         .await?;
     }
-    Ok(())
+    // Last: the chain's head is the last lock a write takes (see `chain`).
+    insert_events(sql, &write.events).await
 }
 
 async fn create<S: Sql>(sql: &mut S, account: &Account) -> Result<(), StoreError> {
@@ -150,35 +151,55 @@ async fn token<S: Sql>(sql: &mut S, change: &TokenChange) -> Result<(), StoreErr
 }
 
 async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(), StoreError> {
-    // One statement per 16 events (a step writes one to three), rows in
-    // the order given, so that sequence numbers keep the order of writing.
-    const COLUMNS: usize = 5;
-    for chunk in events.chunks(16) {
-        let mut text =
-            String::from("INSERT INTO events (user_id, at, operator_id, client, kind) VALUES ");
-        let mut kinds = Vec::with_capacity(chunk.len());
-        let mut clients = Vec::with_capacity(chunk.len());
-        for (n, e) in chunk.iter().enumerate() {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Numbered after the chain's head and linked to it, under its lock;
+    // one statement per 16 events (a step writes one to three).
+    const COLUMNS: usize = 7;
+    let (mut seq, mut prev) = chain::lock_head(sql).await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        seq = seq.saturating_add(1);
+        let mut row = ChainRow {
+            seq,
+            user_id: e.user_id.clone(),
+            at: signed(e.at),
+            operator_id: e.operator_id.clone(),
+            client: e.client.map(|ip| ip.to_string()),
+            kind: serde_json::to_string(&e.kind).map_err(encoding)?,
+            link: None,
+        };
+        let link = row.link_after(&prev);
+        prev.clone_from(&link);
+        row.link = Some(link);
+        rows.push(row);
+    }
+    for chunk in rows.chunks(16) {
+        let mut text = String::from(
+            "INSERT INTO events (id, user_id, at, operator_id, client, kind, link) VALUES ",
+        );
+        for n in 0..chunk.len() {
             let p = n * COLUMNS;
             if n > 0 {
                 text.push_str(", ");
             }
             let params: Vec<String> = (1..=COLUMNS).map(|k| format!("${}", p + k)).collect();
             text.push_str(&format!("({})", params.join(", ")));
-            kinds.push(serde_json::to_string(&e.kind).map_err(encoding)?);
-            clients.push(e.client.map(|ip| ip.to_string()));
         }
         let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
-        for ((e, kind), client) in chunk.iter().zip(&kinds).zip(&clients) {
-            args.push(Arg::Text(&e.user_id));
-            args.push(Arg::Int(signed(e.at)));
-            args.push(e.operator_id.as_deref().map_or(Arg::Null, Arg::Text));
-            args.push(client.as_deref().map_or(Arg::Null, Arg::Text));
-            args.push(Arg::Text(kind));
+        for row in chunk {
+            args.push(Arg::Int(signed(row.seq)));
+            args.push(Arg::Text(&row.user_id));
+            args.push(Arg::Int(row.at));
+            args.push(row.operator_id.as_deref().map_or(Arg::Null, Arg::Text));
+            args.push(row.client.as_deref().map_or(Arg::Null, Arg::Text));
+            args.push(Arg::Text(&row.kind));
+            args.push(row.link.as_deref().map_or(Arg::Null, Arg::Text));
         }
         sql.execute(Statement::new(&text, args)).await?;
     }
-    Ok(())
+    chain::move_head(sql, seq, &prev).await
 }
 
 /// The record of `user_id`, if any.

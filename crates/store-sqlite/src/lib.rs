@@ -10,6 +10,9 @@ use lockstep_account::{
     Account, AccountStore, Attempts, AuditLog, BackendError, CredentialId, Cursor, Logged, Random,
     StoreError, TokenDirectory, TokenSeed, TokenStatus, Write,
 };
+use lockstep_store_sql::chain::{
+    AuditChain, ChainBreak, ChainHead, ChainRow, Link, Seal, Verified,
+};
 use lockstep_store_sql::seal::{KeyId, Keyring};
 use lockstep_store_sql::{Arg, Cell, Kind, SealedDirectory, Sql, Statement};
 use sqlx::sqlite::{
@@ -18,7 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite};
 
-pub use lockstep_store_sql::seal;
+pub use lockstep_store_sql::{chain, seal};
 
 /// How long a writer waits for another one before SQLite answers "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -289,6 +292,49 @@ impl AccountStore for SqliteStore {
         user_id: &str,
     ) -> Result<TokenStatus, StoreError> {
         lockstep_store_sql::token_status(&mut Target::Pool(&self.pool), id, user_id).await
+    }
+}
+
+impl AuditChain for SqliteStore {
+    /// The walk runs in a deferred transaction: its first read fixes the snapshot the walk sees (WAL).
+    async fn verify_chain(
+        &self,
+        seals: Vec<(u64, Link)>,
+    ) -> Result<Result<Verified, ChainBreak>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+        let walked = chain::verify_chain(&mut Target::Conn(&mut tx), seals).await;
+        let _ = tx.rollback().await;
+        walked
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        chain::chain_head(&mut Target::Pool(&self.pool)).await
+    }
+
+    async fn chain_rows(&self, after: u64, limit: usize) -> Result<Vec<ChainRow>, StoreError> {
+        chain::chain_rows(&mut Target::Pool(&self.pool), after, limit).await
+    }
+
+    async fn first_row_since(&self, at: i64) -> Result<Option<u64>, StoreError> {
+        chain::first_row_since(&mut Target::Pool(&self.pool), at).await
+    }
+
+    async fn link_of(&self, seq: u64) -> Result<Option<Link>, StoreError> {
+        chain::link_of(&mut Target::Pool(&self.pool), seq).await
+    }
+
+    async fn seals(&self) -> Result<Vec<Seal>, StoreError> {
+        chain::seals(&mut Target::Pool(&self.pool)).await
+    }
+
+    async fn insert_seal(&self, seal: &Seal) -> Result<(), StoreError> {
+        chain::insert_seal(&mut Target::Pool(&self.pool), seal).await
+    }
+
+    async fn chain_store_id(&self) -> Result<String, StoreError> {
+        let id = lockstep_store_sql::store_id(&mut Target::Pool(&self.pool)).await?;
+        Ok(id.as_str().to_owned())
     }
 }
 

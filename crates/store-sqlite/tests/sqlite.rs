@@ -65,6 +65,13 @@ async fn tear(store: Arc<SqliteStore>, user: &'static str) {
 
 lockstep_store_tests::store_conformance!(async { Some(temp_store().await) }, torn: tear);
 
+/// Runs `sql` on the store's file through the store's reading pool.
+async fn tamper(store: Arc<SqliteStore>, sql: String) {
+    sqlx::raw_sql(&sql).execute(store.pool()).await.unwrap();
+}
+
+lockstep_store_tests::chain_conformance!(async { Some(temp_store().await) }, tamper: tamper);
+
 #[tokio::test]
 async fn migrations_run_again_harmlessly() {
     let store = temp_store().await;

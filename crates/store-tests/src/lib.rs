@@ -37,6 +37,7 @@ use lockstep_account::{
 
 pub use tokio;
 
+mod chain;
 mod contract;
 pub mod fixture;
 pub mod hashers;
@@ -44,6 +45,7 @@ pub mod model;
 mod races;
 mod stops;
 
+pub use chain::*;
 pub use contract::*;
 pub use fixture::{Fx, T, TEMP};
 pub use hashers::{CountingHasher, StubHasher};
