@@ -32,3 +32,10 @@ pub use lockstep_store_postgres::seal;
 /// Sealing token secrets at rest, for the SQL stores' keys.
 #[cfg(feature = "sqlite")]
 pub use lockstep_store_sqlite::seal;
+
+/// The SQL stores' audit hash chain: verify, export, sign its head.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+pub use lockstep_store_postgres::chain;
+/// The SQL stores' audit hash chain: verify, export, sign its head.
+#[cfg(feature = "sqlite")]
+pub use lockstep_store_sqlite::chain;

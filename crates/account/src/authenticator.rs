@@ -156,6 +156,7 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     ) -> Result<Reply, Error> {
         let admitted = input.hashes().then(|| self.admission.try_enter());
         if let Some(None) = admitted {
+            crate::metrics::busy();
             return Ok(machine::busy(&input));
         }
         let _lane = match input.counts_attempts() {
@@ -179,16 +180,24 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
                     n.found(seed, status)
                 }
                 Next::Hash(n) => {
+                    let queued = crate::metrics::Queued::enter();
                     // First come, first served, whatever the step.
                     let _turn = match &self.turns {
                         Some(turns) => Some(turns.acquire().await),
                         None => None,
                     };
-                    offloaded(&*self.offload, move || n.hash()).resume()
+                    offloaded(&*self.offload, move || {
+                        queued.started();
+                        n.hash()
+                    })
+                    .resume()
                 }
                 Next::Write(n) => {
                     let (write, then) = n.take();
-                    then.written(self.store.write(write).await)
+                    let writing = crate::metrics::Writing::of(&write.events);
+                    let written = self.store.write(write).await;
+                    writing.done(&written);
+                    then.written(written)
                 }
                 Next::Done(reply) => return reply,
             };
@@ -379,6 +388,34 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
     pub async fn logout(&self, user_id: &str, token: &SessionToken) -> Result<bool, Error> {
         let reply = self.step(user_id, Input::Logout { session: token }).await?;
         Ok(matches!(reply.outcome, Outcome::LoggedOut))
+    }
+
+    /// Records that `client` was flagged for password spraying (the web
+    /// layer's watch saw more than a person's share of distinct user IDs
+    /// from it within `window_secs`): an audit event of its own
+    /// ([`EventKind::SprayFlagged`]), so the desk's view of an attack and
+    /// the audit chain both hold it.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the event cannot be written.
+    pub async fn flag_spray(
+        &self,
+        client: core::net::IpAddr,
+        distinct_ids: u32,
+        window_secs: u64,
+    ) -> Result<(), Error> {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            user_id: String::new(),
+            operator_id: None,
+            client: Some(client),
+            kind: EventKind::SprayFlagged {
+                distinct_ids,
+                window_secs,
+            },
+        };
+        self.store.write(Write::events(vec![event])).await?;
+        Ok(())
     }
 
     /// Issues a new token (provisioning, as VIP's service does for the

@@ -316,6 +316,16 @@ pub enum EventKind {
         /// Its credential ID.
         token_id: CredentialId,
     },
+    /// The event's client tried more distinct user IDs within a window
+    /// than a person would (password spraying: one password against many
+    /// IDs, which no per-account lock sees). The event's `user_id` is
+    /// empty: it concerns no one account.
+    SprayFlagged {
+        /// Distinct user IDs seen from the client when it was flagged.
+        distinct_ids: u32,
+        /// The window, in seconds.
+        window_secs: u64,
+    },
 }
 
 /// One audit record.

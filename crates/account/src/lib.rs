@@ -10,6 +10,7 @@ mod error;
 mod event;
 pub mod machine;
 mod memory;
+pub mod metrics;
 pub mod offload;
 mod random;
 mod record;
@@ -34,8 +35,9 @@ pub use record::{
 };
 pub use refusal::Refusal;
 pub use store::{
-    AccountStore, Attempts, AuditLog, BackendError, Cursor, Logged, MAX_EVENTS_PAGE, StoreError,
-    TokenDirectory,
+    AccountStore, Attempts, AuditLog, BackendError, ClientFailures, Cursor, Logged,
+    MAX_EVENTS_PAGE, MAX_SUSPICIOUS_CLIENTS, MAX_SUSPICIOUS_SCAN, SprayFlag, StoreError,
+    Suspicious, TokenDirectory,
 };
 pub use token::{Provisioned, TokenKind, TokenSeed, TokenStatus, provision};
 pub use write::{AttemptNote, RecordWrite, TokenChange, Write};

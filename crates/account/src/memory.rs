@@ -9,8 +9,9 @@ use lockstep_otp::CredentialId;
 use crate::random::Random;
 use crate::record::Account;
 use crate::store::{
-    AccountStore, Attempts, AuditLog, BackendError, Cursor, Logged, MAX_EVENTS_PAGE, StoreError,
-    TokenDirectory,
+    AccountStore, Attempts, AuditLog, BackendError, ClientFailures, Cursor, Logged,
+    MAX_EVENTS_PAGE, MAX_SUSPICIOUS_CLIENTS, MAX_SUSPICIOUS_SCAN, SprayFlag, StoreError,
+    Suspicious, TokenDirectory,
 };
 use crate::token::{TokenSeed, TokenStatus};
 use crate::write::{RecordWrite, TokenChange, Write};
@@ -217,6 +218,62 @@ impl AuditLog for MemoryStore {
             .get(user_id)
             .copied()
             .unwrap_or_default())
+    }
+
+    async fn suspicious(&self, from: u64, to: u64, limit: usize) -> Result<Suspicious, StoreError> {
+        use crate::event::EventKind;
+        let limit = limit.min(MAX_SUSPICIOUS_CLIENTS);
+        let inner = self.lock()?;
+        let mut found = Suspicious::default();
+        let mut clients: HashMap<Option<core::net::IpAddr>, (u64, HashSet<&str>, u64)> =
+            HashMap::new();
+        let mut scanned = 0;
+        for e in inner
+            .log
+            .iter()
+            .rev()
+            .filter(|e| (from..to).contains(&e.at))
+        {
+            match &e.kind {
+                EventKind::UnknownUser | EventKind::PasswordFailed { .. } => {
+                    if scanned == MAX_SUSPICIOUS_SCAN {
+                        found.truncated = true;
+                        continue;
+                    }
+                    scanned += 1;
+                    let unknown = u64::from(matches!(e.kind, EventKind::UnknownUser));
+                    let client = clients.entry(e.client).or_default();
+                    client.0 += 1;
+                    client.1.insert(&e.user_id);
+                    client.2 += unknown;
+                    found.failures += 1;
+                    found.unknown_ids += unknown;
+                }
+                EventKind::Locked { .. } => found.locks_set += 1,
+                EventKind::SprayFlagged { distinct_ids, .. } if found.flags.len() < limit => {
+                    found.flags.push(SprayFlag {
+                        at: e.at,
+                        client: e.client,
+                        distinct_ids: *distinct_ids,
+                    });
+                }
+                _ => {}
+            }
+        }
+        found.clients = clients
+            .into_iter()
+            .map(|(client, (failures, ids, unknown_ids))| ClientFailures {
+                client,
+                failures,
+                distinct_ids: u64::try_from(ids.len()).unwrap_or(u64::MAX),
+                unknown_ids,
+            })
+            .collect();
+        found.clients.sort_by(|a, b| {
+            (b.distinct_ids, b.failures, a.client).cmp(&(a.distinct_ids, a.failures, b.client))
+        });
+        found.clients.truncate(limit);
+        Ok(found)
     }
 }
 

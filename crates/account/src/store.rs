@@ -3,6 +3,7 @@
 //! ([`TokenDirectory`]).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use lockstep_otp::CredentialId;
@@ -217,6 +218,68 @@ pub trait AuditLog: Send + Sync {
     /// The attempts noted for `user_id` since it was last created (or ever,
     /// for a user ID that has no account).
     fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send;
+
+    /// The desk's view of an attack over `[from, to)` (unix seconds): the
+    /// failed password steps (wrong passwords and unknown user IDs) by
+    /// client, the `limit` (capped at [`MAX_SUSPICIOUS_CLIENTS`]) clients
+    /// that tried the most distinct user IDs first; the unknown-ID
+    /// attempts; the locks set; the spray flags. Bounded: at most the
+    /// newest [`MAX_SUSPICIOUS_SCAN`] failures of the window are counted
+    /// ([`Suspicious::truncated`] says so).
+    fn suspicious(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Suspicious, StoreError>> + Send;
+}
+
+/// The most failures [`AuditLog::suspicious`] counts in one window.
+pub const MAX_SUSPICIOUS_SCAN: usize = 200_000;
+
+/// The most clients (and spray flags) [`AuditLog::suspicious`] lists.
+pub const MAX_SUSPICIOUS_CLIENTS: usize = 200;
+
+/// One client's failed password steps in a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientFailures {
+    /// The client's address (`None`: steps that came with none).
+    pub client: Option<IpAddr>,
+    /// Failed password steps (wrong passwords and unknown user IDs).
+    pub failures: u64,
+    /// Distinct user IDs among them.
+    pub distinct_ids: u64,
+    /// Of them, on user IDs that do not exist.
+    pub unknown_ids: u64,
+}
+
+/// A client flagged for password spraying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SprayFlag {
+    /// When.
+    pub at: u64,
+    /// The client.
+    pub client: Option<IpAddr>,
+    /// Distinct user IDs it had tried in its window.
+    pub distinct_ids: u32,
+}
+
+/// The desk's view of an attack over a window ([`AuditLog::suspicious`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Suspicious {
+    /// Clients by distinct user IDs tried, then by failures, most first.
+    pub clients: Vec<ClientFailures>,
+    /// Failed password steps in the window (all clients).
+    pub failures: u64,
+    /// Of them, on user IDs that do not exist.
+    pub unknown_ids: u64,
+    /// Factors locked in the window.
+    pub locks_set: u64,
+    /// Spray flags in the window, newest first.
+    pub flags: Vec<SprayFlag>,
+    /// The window held more failures than [`MAX_SUSPICIOUS_SCAN`]: the
+    /// counts are of the newest that many.
+    pub truncated: bool,
 }
 
 /// Credential ID → token seed: the tokens the service knows, the way VIP's
@@ -269,6 +332,14 @@ impl<S: AuditLog + ?Sized> AuditLog for &S {
     fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send {
         (**self).attempts(user_id)
     }
+    fn suspicious(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Suspicious, StoreError>> + Send {
+        (**self).suspicious(from, to, limit)
+    }
 }
 
 impl<D: TokenDirectory + ?Sized> TokenDirectory for &D {
@@ -318,6 +389,14 @@ impl<S: AuditLog + ?Sized> AuditLog for Arc<S> {
     }
     fn attempts(&self, user_id: &str) -> impl Future<Output = Result<Attempts, StoreError>> + Send {
         (**self).attempts(user_id)
+    }
+    fn suspicious(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Suspicious, StoreError>> + Send {
+        (**self).suspicious(from, to, limit)
     }
 }
 

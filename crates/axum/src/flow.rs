@@ -11,6 +11,7 @@
 //! (Over 450 lines because it is the whole flow, one short handler per page
 //! and post, read top to bottom in the manual's order.)
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -81,6 +82,29 @@ async fn admit(shared: &Shared, client: ClientIp) -> Result<(), LoginRejection> 
             Err(too_many(shared, retry_after).await.into())
         }
     }
+}
+
+/// The spray watch's view of a password step: a client flagged by it is
+/// recorded in the audit log (once a window), and a flagged client keeps
+/// to the flagged budget: `Err(seconds to wait)` past it.
+async fn spray(shared: &Shared, client: IpAddr, user_id: &str) -> Result<(), u64> {
+    use crate::spray::Seen;
+    match shared
+        .limiter
+        .spray
+        .password_step(client, user_id, std::time::Instant::now())
+    {
+        Seen::Fine => return Ok(()),
+        Seen::Flagged { distinct } => {
+            let window = shared.limiter.spray.limits.window.as_secs();
+            tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
+            if let Err(e) = shared.auth.flag_spray(client, distinct, window).await {
+                tracing::error!(%client, error = %e, "spray flag not recorded");
+            }
+        }
+        Seen::StillFlagged => {}
+    }
+    shared.limiter.flagged_password(client)
 }
 
 /// The `429` of a request past a budget, after the limits' refusal delay
@@ -184,6 +208,10 @@ async fn login_post(
     }
     if let Err(retry_after) = shared.limiter.user_id(&form.user_id) {
         tracing::warn!(client = %client.0, "user ID over its budget: 429");
+        return too_many(&shared, retry_after).await;
+    }
+    if let Err(retry_after) = spray(&shared, client.0, &form.user_id).await {
+        tracing::warn!(client = %client.0, "flagged client over its password budget: 429");
         return too_many(&shared, retry_after).await;
     }
     let entry = match form.entry.as_deref() {

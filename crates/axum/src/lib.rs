@@ -25,6 +25,7 @@ pub mod limits;
 mod plain;
 pub mod server;
 pub mod sessions;
+pub mod spray;
 mod view;
 
 pub use client_ip::{ClientIp, RequestId, TrustedProxies};
@@ -54,6 +55,17 @@ pub trait Steps: Send + Sync + 'static {
 
     /// The driver's settings (the lock thresholds its messages name).
     fn config(&self) -> &Config;
+
+    /// [`Authenticator::flag_spray`].
+    ///
+    /// # Errors
+    /// As [`Authenticator::flag_spray`].
+    fn flag_spray(
+        &self,
+        client: IpAddr,
+        distinct_ids: u32,
+        window_secs: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>>;
 }
 
 impl<S, D> Steps for Authenticator<S, D>
@@ -72,6 +84,15 @@ where
 
     fn config(&self) -> &Config {
         Self::config(self)
+    }
+
+    fn flag_spray(
+        &self,
+        client: IpAddr,
+        distinct_ids: u32,
+        window_secs: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
+        Box::pin(Self::flag_spray(self, client, distinct_ids, window_secs))
     }
 }
 

@@ -20,6 +20,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 
+use crate::spray::{SprayLimits, SprayWatch};
+
 /// How many user-ID buckets there are.
 const USER_BUCKETS: u32 = 1 << 16;
 
@@ -44,6 +46,9 @@ pub struct Limits {
     /// fast as the service can refuse: a waiting answer holds a timer, not
     /// a core. Zero answers at once.
     pub refusal_delay: Duration,
+    /// When a client counts as spraying passwords over many user IDs, and
+    /// its password budget then (see [`crate::spray`]).
+    pub spray: SprayLimits,
 }
 
 impl Default for Limits {
@@ -60,6 +65,7 @@ impl Default for Limits {
             password_per_client: quota(10, Duration::from_secs(3)),
             per_user_id: quota(10, Duration::from_secs(6)),
             refusal_delay: Duration::from_secs(1),
+            spray: SprayLimits::default(),
         }
     }
 }
@@ -74,6 +80,11 @@ impl Limits {
             password_per_client: q,
             per_user_id: q,
             refusal_delay: Duration::ZERO,
+            spray: SprayLimits {
+                distinct_ids: u32::MAX,
+                flagged_passwords: None,
+                ..SprayLimits::default()
+            },
         }
     }
 }
@@ -103,6 +114,8 @@ pub(crate) struct Limiter {
     sites: Keyed<IpAddr>,
     passwords: Keyed<IpAddr>,
     users: Keyed<u32>,
+    pub(crate) spray: SprayWatch,
+    flagged: Option<Keyed<IpAddr>>,
     key: RandomState,
     checks: AtomicU64,
     clock: DefaultClock,
@@ -137,6 +150,11 @@ impl Limiter {
                 clock.clone(),
             ),
             users: RateLimiter::new(limits.per_user_id, Default::default(), clock.clone()),
+            spray: SprayWatch::new(limits.spray),
+            flagged: limits
+                .spray
+                .flagged_passwords
+                .map(|q| RateLimiter::new(q, Default::default(), clock.clone())),
             key: RandomState::new(),
             checks: AtomicU64::new(0),
             clock,
@@ -149,6 +167,9 @@ impl Limiter {
             self.clients.retain_recent();
             self.sites.retain_recent();
             self.passwords.retain_recent();
+            if let Some(flagged) = &self.flagged {
+                flagged.retain_recent();
+            }
         }
         let wait = |n: governor::NotUntil<_>| seconds(n.wait_time_from(self.clock.now()));
         if let Some(site) = site(client) {
@@ -173,6 +194,17 @@ impl Limiter {
         self.users
             .check_key(&bucket)
             .map_err(|n| seconds(n.wait_time_from(self.clock.now())))
+    }
+
+    /// One password step from a flagged `client`: `Err(seconds to wait)`
+    /// past the flagged budget (none configured: always `Ok`).
+    pub(crate) fn flagged_password(&self, client: IpAddr) -> Result<(), u64> {
+        match &self.flagged {
+            Some(flagged) => flagged
+                .check_key(&subscriber(client))
+                .map_err(|n| seconds(n.wait_time_from(self.clock.now()))),
+            None => Ok(()),
+        }
     }
 
     #[cfg(test)]

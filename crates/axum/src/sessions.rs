@@ -287,6 +287,35 @@ pub async fn postgres(
     Ok(HashedIds(store))
 }
 
+/// How many sessions in the SQLite table of [`sqlite`] have not expired
+/// (for a gauge: a count, read when asked).
+///
+/// # Errors
+/// The database's.
+#[cfg(feature = "sqlite")]
+pub async fn open_in_sqlite(pool: &sqlx::SqlitePool) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE expiry_date > ?")
+        .bind(OffsetDateTime::now_utc())
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// How many sessions in the PostgreSQL table of [`postgres`] have not
+/// expired (every pool of one database shares it).
+///
+/// # Errors
+/// The database's.
+#[cfg(feature = "postgres")]
+pub async fn open_in_postgres(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM \"tower_sessions\".\"session\" WHERE expiry_date > now()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lockstep_account::{
     Account, AccountStore, Attempts, AuditLog, BackendError, CredentialId, Cursor, Logged, Random,
-    StoreError, TokenDirectory, TokenSeed, TokenStatus, Write,
+    StoreError, Suspicious, TokenDirectory, TokenSeed, TokenStatus, Write,
 };
 use lockstep_store_sql::chain::{
     AuditChain, ChainBreak, ChainHead, ChainRow, Link, Seal, Verified,
@@ -366,6 +366,10 @@ impl AuditLog for PostgresStore {
 
     async fn attempts(&self, user_id: &str) -> Result<Attempts, StoreError> {
         lockstep_store_sql::attempts(&mut Target::Pool(&self.pool), user_id).await
+    }
+
+    async fn suspicious(&self, from: u64, to: u64, limit: usize) -> Result<Suspicious, StoreError> {
+        lockstep_store_sql::suspicious(&mut Target::Pool(&self.pool), from, to, limit).await
     }
 }
 

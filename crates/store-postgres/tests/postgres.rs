@@ -132,6 +132,14 @@ impl AuditLog for TestStore {
     async fn attempts(&self, user: &str) -> Result<Attempts, StoreError> {
         self.store.attempts(user).await
     }
+    async fn suspicious(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<lockstep_account::Suspicious, StoreError> {
+        self.store.suspicious(from, to, limit).await
+    }
 }
 
 /// Cuts a write off half-way: a connection of its own changes the record

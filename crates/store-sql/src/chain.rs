@@ -547,6 +547,134 @@ pub async fn seals<S: Sql>(sql: &mut S) -> Result<Vec<Seal>, StoreError> {
         .collect()
 }
 
+/// A line of an export that is not an exported row.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {why}")]
+pub struct ExportError {
+    /// The line's number, from 1.
+    pub line: u64,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// The longest line an export may have (a row is far smaller).
+pub const MAX_EXPORT_LINE: usize = 64 * 1024;
+
+/// `row` as one line of an export (JSON, no newline): its columns, the
+/// link before it (`prev`) and its own (`link`); `kind` is the stored JSON
+/// text, which the link covers byte for byte.
+#[must_use]
+pub fn export_line(row: &ChainRow, prev: &str) -> String {
+    serde_json::json!({
+        "seq": row.seq,
+        "at": row.at,
+        "user_id": row.user_id,
+        "operator_id": row.operator_id,
+        "client": row.client,
+        "kind": row.kind,
+        "prev": prev,
+        "link": row.link,
+    })
+    .to_string()
+}
+
+/// Reads one export line back: the row and the `prev` it names.
+///
+/// # Errors
+/// What is missing or of the wrong type (line number 0: the caller knows
+/// it).
+pub fn parse_export_line(text: &str) -> Result<(ChainRow, Link), ExportError> {
+    let fail = |why: &str| ExportError {
+        line: 0,
+        why: why.to_owned(),
+    };
+    if text.len() > MAX_EXPORT_LINE {
+        return Err(fail("longer than 64 KiB"));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| fail(&e.to_string()))?;
+    let field = |name: &str| value.get(name).unwrap_or(&serde_json::Value::Null);
+    let text_of = |name: &str| -> Result<String, ExportError> {
+        field(name)
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| fail(&format!("`{name}` is not text")))
+    };
+    let optional = |name: &str| -> Result<Option<String>, ExportError> {
+        match field(name) {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(t) => Ok(Some(t.clone())),
+            _ => Err(fail(&format!("`{name}` is neither text nor null"))),
+        }
+    };
+    let row = ChainRow {
+        seq: field("seq")
+            .as_u64()
+            .ok_or_else(|| fail("`seq` is not a row number"))?,
+        user_id: text_of("user_id")?,
+        at: field("at")
+            .as_i64()
+            .ok_or_else(|| fail("`at` is not a time"))?,
+        operator_id: optional("operator_id")?,
+        client: optional("client")?,
+        kind: text_of("kind")?,
+        link: optional("link")?,
+    };
+    Ok((row, text_of("prev")?))
+}
+
+/// Verifies an export on its own: from its first line's `prev`, every line
+/// must follow the one before it (blank lines are skipped).
+///
+/// # Errors
+/// An [`ExportError`] for a line that is not an exported row, or that
+/// cannot be read; the chain's break is the inner result.
+pub fn verify_export(
+    input: &mut dyn std::io::BufRead,
+) -> Result<Result<Verified, ChainBreak>, ExportError> {
+    let mut walk: Option<ChainWalk> = None;
+    let mut number = 0_u64;
+    let limit = u64::try_from(MAX_EXPORT_LINE).unwrap_or(u64::MAX);
+    loop {
+        number += 1;
+        let mut bytes = Vec::new();
+        let read = std::io::BufRead::read_until(
+            &mut std::io::Read::take(&mut *input, limit + 1),
+            b'\n',
+            &mut bytes,
+        )
+        .map_err(|e| ExportError {
+            line: number,
+            why: e.to_string(),
+        })?;
+        if read == 0 {
+            break;
+        }
+        let at = |mut e: ExportError| {
+            e.line = number;
+            e
+        };
+        if read > MAX_EXPORT_LINE {
+            return Err(at(ExportError {
+                line: 0,
+                why: "longer than 64 KiB".into(),
+            }));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| ExportError {
+            line: number,
+            why: "not UTF-8".into(),
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let (row, prev) = parse_export_line(text).map_err(at)?;
+        let walk = walk.get_or_insert_with(|| ChainWalk::resume(row.seq, &prev));
+        if let Err(broken) = walk.push(&row) {
+            return Ok(Err(broken));
+        }
+    }
+    Ok(walk.map_or_else(|| Ok(Verified::default()), |w| w.finish(None)))
+}
+
 /// A store whose audit log is a hash chain: what an operator's tools
 /// (verify, export, sign) read and write. The SQL stores implement it over
 /// the functions of this module.
@@ -712,6 +840,33 @@ mod tests {
             }
             prop_assert!(resumed.finish(None).is_ok());
         }
+    }
+
+    #[test]
+    fn an_export_verifies_on_its_own_and_names_a_bad_line() {
+        let (rows, _) = chain(6, 3);
+        let mut text = String::new();
+        let mut prev = rows[1].link.clone().unwrap();
+        for row in &rows[2..] {
+            text.push_str(&export_line(row, &prev));
+            text.push('\n');
+            prev = row.link.clone().unwrap();
+        }
+        // Resumed from its first line's `prev`, which is row 4's link.
+        assert!(text.contains(rows[1].link.as_deref().unwrap()));
+        let verified = verify_export(&mut text.as_bytes()).unwrap().unwrap();
+        assert_eq!(verified.rows, 4);
+        let forged = text.replacen("\"user0\"", "\"userX\"", 1);
+        assert_eq!(
+            verify_export(&mut forged.as_bytes()).unwrap(),
+            Err(ChainBreak::Edited { seq: 6 }),
+            "the second line's user changed"
+        );
+        let bad = format!("{text}\n{{\"seq\":1}}\n");
+        assert_eq!(verify_export(&mut bad.as_bytes()).unwrap_err().line, 6);
+        let long = vec![b'x'; MAX_EXPORT_LINE + 10];
+        let e = verify_export(&mut long.as_slice()).unwrap_err();
+        assert_eq!((e.line, e.why.as_str()), (1, "longer than 64 KiB"));
     }
 
     #[test]

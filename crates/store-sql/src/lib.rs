@@ -22,7 +22,7 @@ use lockstep_account::{BackendError, StoreError};
 
 pub use codec::{decode_account, decode_event, decode_seed_row, encode_account};
 pub use directory::{SealedDirectory, SeedCache};
-pub use queries::{apply, attempts, events, load, store_id, token_status};
+pub use queries::{apply, attempts, events, load, store_id, suspicious, token_status};
 
 /// A value bound to a placeholder of a [`Statement`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! The account store's and the audit log's queries.
 
 use lockstep_account::{
-    Account, Attempts, AuditEvent, CredentialId, Cursor, Logged, MAX_EVENTS_PAGE, RecordWrite,
-    StoreError, TokenChange, TokenStatus, Write,
+    Account, Attempts, AuditEvent, ClientFailures, CredentialId, Cursor, EventKind, Logged,
+    MAX_EVENTS_PAGE, MAX_SUSPICIOUS_CLIENTS, MAX_SUSPICIOUS_SCAN, RecordWrite, SprayFlag,
+    StoreError, Suspicious, TokenChange, TokenStatus, Write,
 };
 
 use crate::chain::{self, ChainRow};
@@ -371,4 +372,136 @@ pub async fn store_id<S: Sql>(sql: &mut S) -> Result<StoreId, StoreError> {
     let id = text(rows.into_iter().next().and_then(|r| r.into_iter().next()))
         .map_err(|_| encoding("no store ID: run the store's migrations"))?;
     Ok(StoreId::new(id))
+}
+
+/// The failed password steps of a window, newest first, at most
+/// `MAX_SUSPICIOUS_SCAN` of them (the partial index
+/// `events_failed_password_by_at` covers exactly these rows and columns).
+const FAILURES: &str = "SELECT client, user_id, kind FROM events \
+     WHERE at >= $1 AND at < $2 \
+     AND (kind = '\"UnknownUser\"' OR kind LIKE '{\"PasswordFailed\":%') \
+     ORDER BY at DESC LIMIT $3";
+
+/// The desk's view of an attack over `[from, to)`: see
+/// [`lockstep_account::AuditLog::suspicious`]. Four bounded queries, each
+/// on a partial index of its own.
+///
+/// # Errors
+/// The backend's, or an encoding error for a row that does not read.
+pub async fn suspicious<S: Sql>(
+    sql: &mut S,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> Result<Suspicious, StoreError> {
+    let limit = i64::try_from(limit.min(MAX_SUSPICIOUS_CLIENTS)).unwrap_or(0);
+    let scan = i64::try_from(MAX_SUSPICIOUS_SCAN).unwrap_or(i64::MAX);
+    let window = || vec![Arg::Int(signed(from)), Arg::Int(signed(to))];
+    let count = |cell: Option<&Cell>| -> Result<u64, StoreError> {
+        match cell {
+            Some(Cell::Int(n)) => u64::try_from(*n).map_err(encoding),
+            Some(Cell::Null) | None => Ok(0),
+            _ => Err(encoding("a count")),
+        }
+    };
+    let unknown = "COALESCE(SUM(CASE WHEN kind = '\"UnknownUser\"' THEN 1 ELSE 0 END), 0)";
+
+    let by_client = format!(
+        "SELECT client, COUNT(*), COUNT(DISTINCT user_id), {unknown} FROM ({FAILURES}) AS w \
+         GROUP BY client ORDER BY 3 DESC, 2 DESC, 1 LIMIT $4"
+    );
+    let mut args = window();
+    args.extend([Arg::Int(scan), Arg::Int(limit)]);
+    let rows = sql
+        .fetch(
+            Statement::new(&by_client, args),
+            &[Kind::OptText, Kind::Int, Kind::Int, Kind::Int],
+        )
+        .await?;
+    let clients = rows
+        .iter()
+        .map(|row| {
+            Ok(ClientFailures {
+                client: match row.first() {
+                    Some(Cell::Text(t)) => t.parse().ok(),
+                    _ => None,
+                },
+                failures: count(row.get(1))?,
+                distinct_ids: count(row.get(2))?,
+                unknown_ids: count(row.get(3))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+
+    let totals = format!("SELECT COUNT(*), {unknown} FROM ({FAILURES}) AS w");
+    let mut args = window();
+    args.push(Arg::Int(scan.saturating_add(1)));
+    let rows = sql
+        .fetch(Statement::new(&totals, args), &[Kind::Int, Kind::Int])
+        .await?;
+    let row = rows.first();
+    let mut failures = count(row.and_then(|r| r.first()))?;
+    let mut unknown_ids = count(row.and_then(|r| r.get(1)))?;
+    let truncated = failures > MAX_SUSPICIOUS_SCAN as u64;
+    if truncated {
+        // Counted one past the bound to know it; the counts are the bound's
+        // (the one row past it may have been an unknown ID).
+        failures = MAX_SUSPICIOUS_SCAN as u64;
+        unknown_ids = unknown_ids.min(failures);
+    }
+
+    let locks = sql
+        .fetch(
+            Statement::new(
+                "SELECT COUNT(*) FROM events WHERE at >= $1 AND at < $2 \
+                 AND kind LIKE '{\"Locked\":%'",
+                window(),
+            ),
+            &[Kind::Int],
+        )
+        .await?;
+    let locks_set = count(locks.first().and_then(|r| r.first()))?;
+
+    let mut args = window();
+    args.push(Arg::Int(limit));
+    let rows = sql
+        .fetch(
+            Statement::new(
+                "SELECT at, client, kind FROM events WHERE at >= $1 AND at < $2 \
+                 AND kind LIKE '{\"SprayFlagged\":%' ORDER BY at DESC, id DESC LIMIT $3",
+                args,
+            ),
+            &[Kind::Int, Kind::OptText, Kind::Text],
+        )
+        .await?;
+    let flags = rows
+        .into_iter()
+        .map(|row| {
+            let at = u64::try_from(int(row.first())?).map_err(encoding)?;
+            let client = match row.get(1) {
+                Some(Cell::Text(t)) => t.parse().ok(),
+                _ => None,
+            };
+            let kind: EventKind =
+                serde_json::from_str(&text(row.into_iter().nth(2))?).map_err(encoding)?;
+            let distinct_ids = match kind {
+                EventKind::SprayFlagged { distinct_ids, .. } => distinct_ids,
+                _ => 0,
+            };
+            Ok(SprayFlag {
+                at,
+                client,
+                distinct_ids,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+
+    Ok(Suspicious {
+        clients,
+        failures,
+        unknown_ids,
+        locks_set,
+        flags,
+        truncated,
+    })
 }

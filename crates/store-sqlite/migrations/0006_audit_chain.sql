@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS audit_seals (
 -- exactly those rows and the query's columns.
 CREATE INDEX IF NOT EXISTS events_failed_password_by_at ON events (at, client, user_id, kind)
     WHERE kind = '"UnknownUser"' OR kind LIKE '{"PasswordFailed":%';
--- and the locks set in it.
+-- and the locks set and clients flagged in it.
 CREATE INDEX IF NOT EXISTS events_locked_by_at ON events (at)
     WHERE kind LIKE '{"Locked":%';
+CREATE INDEX IF NOT EXISTS events_spray_by_at ON events (at)
+    WHERE kind LIKE '{"SprayFlagged":%';

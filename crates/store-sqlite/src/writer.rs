@@ -140,12 +140,18 @@ impl Writer {
     }
 }
 
+/// The metric of the writes each group commit carries (a histogram; see
+/// `lockstep_account::metrics` for the others).
+pub const BATCH_SIZE: &str = "lockstep_sqlite_group_commit_writes";
+
 /// The task: batch after batch until every sender is gone (the store was
 /// dropped).
 async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
     let mut taken = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut taken, MAX_BATCH).await > 0 {
         let batch: VecDeque<Job> = taken.drain(..).filter(|j| !j.done.is_closed()).collect();
+        #[allow(clippy::cast_precision_loss)] // a batch is far below 2^52
+        metrics::histogram!(BATCH_SIZE).record(batch.len() as f64);
         let n = run_batch(&pool, batch).await;
         commits.fetch_add(n, Ordering::Relaxed);
     }

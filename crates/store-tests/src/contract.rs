@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use lockstep_account::{
-    AttemptNote, Attempts, AuditLog, Cursor, EventKind, MAX_EVENTS_PAGE, StoreError, TokenBinding,
-    TokenChange, TokenKind, TokenStatus, Write,
+    AttemptNote, Attempts, AuditLog, ClientFailures, Cursor, EventKind, Factor, MAX_EVENTS_PAGE,
+    SprayFlag, StoreError, TokenBinding, TokenChange, TokenKind, TokenStatus, Write,
 };
 use lockstep_otp::{CredentialId, TotpParams};
 
@@ -421,4 +421,107 @@ pub async fn logged<S: AuditLog>(store: &S, user: &str, kind: &EventKind) -> boo
         .await
         .iter()
         .any(|e| e.kind == *kind)
+}
+
+/// The desk's view of an attack: failed password steps in the window by
+/// client, distinct user IDs and unknown IDs each, the locks set and the
+/// spray flags; nothing outside the window, no other kind counted, at
+/// most `limit` clients, most distinct IDs first.
+pub async fn suspicious_counts_failures_by_client<S: Store>(store: Arc<S>) {
+    let at = |user: &str, at, client: Option<&str>, kind| {
+        let mut e = event(user, at, kind);
+        e.client = client.map(|c| c.parse().unwrap());
+        e
+    };
+    let a = Some("203.0.113.1");
+    let b = Some("2001:db8::7");
+    let failed = || EventKind::PasswordFailed { failures: 1 };
+    let mut events = vec![
+        at("u1", 100, a, failed()),
+        at("u2", 101, a, failed()),
+        at("u3", 102, a, failed()),
+        at("x1", 103, a, EventKind::UnknownUser),
+        at("x2", 104, a, EventKind::UnknownUser),
+        at("u1", 105, a, EventKind::PasswordAccepted),
+        at("u1", 100, b, failed()),
+        at("u1", 110, b, failed()),
+        at("y", 100, None, EventKind::UnknownUser),
+        at("u9", 59, Some("192.0.2.9"), failed()),
+        at("u9", 200, Some("192.0.2.9"), failed()),
+        at(
+            "u1",
+            150,
+            None,
+            EventKind::Locked {
+                factor: Factor::Password,
+            },
+        ),
+        at(
+            "u1",
+            10,
+            None,
+            EventKind::Locked {
+                factor: Factor::Otp,
+            },
+        ),
+        at(
+            "",
+            120,
+            a,
+            EventKind::SprayFlagged {
+                distinct_ids: 21,
+                window_secs: 600,
+            },
+        ),
+    ];
+    events.push(at(
+        "u2",
+        130,
+        b,
+        EventKind::LockedAttempt {
+            factor: Factor::Password,
+        },
+    ));
+    store.write(Write::events(events)).await.unwrap();
+
+    let seen = store.suspicious(60, 200, 10).await.unwrap();
+    let client = |c: Option<&str>| c.map(|c| c.parse().unwrap());
+    assert_eq!(
+        seen.clients,
+        [
+            ClientFailures {
+                client: client(a),
+                failures: 5,
+                distinct_ids: 5,
+                unknown_ids: 2
+            },
+            ClientFailures {
+                client: client(b),
+                failures: 2,
+                distinct_ids: 1,
+                unknown_ids: 0
+            },
+            ClientFailures {
+                client: None,
+                failures: 1,
+                distinct_ids: 1,
+                unknown_ids: 1
+            },
+        ]
+    );
+    assert_eq!((seen.failures, seen.unknown_ids, seen.locks_set), (8, 3, 1));
+    assert_eq!(
+        seen.flags,
+        [SprayFlag {
+            at: 120,
+            client: client(a),
+            distinct_ids: 21
+        }]
+    );
+    assert!(!seen.truncated);
+    let top = store.suspicious(60, 200, 2).await.unwrap();
+    assert_eq!(top.clients, seen.clients[..2]);
+    assert_eq!(top.failures, 8, "the totals are of the whole window");
+    let empty = store.suspicious(300, 400, 10).await.unwrap();
+    assert_eq!(empty, lockstep_account::Suspicious::default());
 }

@@ -7,14 +7,17 @@
 use std::path::Path;
 
 use lockstep::account::{AccountStore, AuditLog, StoreError, TokenDirectory};
+use lockstep::chain::AuditChain;
 use lockstep::postgres::PostgresStore;
 use lockstep::seal::Keyring;
 use lockstep::sqlite::SqliteStore;
 
 /// A store the service can run on: accounts, the desk's reads of the audit
-/// log, and the token directory; whether it is ready (it answers, and its
+/// log, the audit chain's tools, and the token directory; whether it is ready (it answers, and its
 /// migrations are applied), and closing it at shutdown.
-pub trait Backend: AccountStore + AuditLog + TokenDirectory + Send + Sync + 'static {
+pub trait Backend:
+    AccountStore + AuditLog + AuditChain + TokenDirectory + Send + Sync + 'static
+{
     /// Whether the store answers and is migrated (any failure: not ready).
     fn ready(&self) -> impl std::future::Future<Output = bool> + Send;
 

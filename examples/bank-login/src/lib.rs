@@ -26,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::SessionStore;
 use zeroize::Zeroizing;
 
+pub mod audit;
 pub mod backend;
 mod customer;
 mod desk;

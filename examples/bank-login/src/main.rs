@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bank_login::{Backend, Bank, WebOptions, open_postgres, open_sqlite, secret};
+use bank_login::{Backend, Bank, WebOptions, audit, open_postgres, open_sqlite, secret};
 use clap::{Parser, Subcommand};
 use lockstep::account::machine::Input;
 use lockstep::account::{AccountStore, OperatorAction, OsRandom, Outcome, Random};
@@ -84,6 +84,15 @@ struct Args {
     /// operator ID where there is one, never a secret.
     #[arg(long, env = "BANK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: bank_login::logging::Format,
+    /// Sign both audit chains' heads under this Ed25519 key (from `audit
+    /// keygen`) every `--audit-seal-every` seconds and at shutdown: a
+    /// rewrite of the audit tables then shows to `audit verify
+    /// --public-key`. Keep the file off the database's machine's backups.
+    #[arg(long, env = "BANK_AUDIT_SIGNING_KEY")]
+    audit_signing_key: Option<PathBuf>,
+    /// Seconds between two signed heads.
+    #[arg(long, env = "BANK_AUDIT_SEAL_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_seal_every: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -106,6 +115,59 @@ enum Command {
     Desk {
         #[command(subcommand)]
         command: DeskCommand,
+    },
+    /// The audit log's hash chain: verify, export, sign its head.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk a store's chain: exit 0 when intact, 1 naming the first row
+    /// edited, deleted or inserted out of place.
+    Verify {
+        /// The desk's store instead of the customers'.
+        #[arg(long)]
+        desk: bool,
+        /// The Ed25519 public key of the signed heads (64 hex digits, or a
+        /// file holding them): their signatures and rows are checked too.
+        #[arg(long, env = "BANK_AUDIT_PUBLIC_KEY")]
+        public_key: Option<String>,
+    },
+    /// Write the rows written since a time as JSON Lines for a SIEM, each
+    /// with the link before it and its own (`audit verify-export` checks
+    /// such a file on its own).
+    Export {
+        /// Unix seconds, or RFC 3339 (`2026-12-01T00:00:00+09:00`).
+        #[arg(long)]
+        since: String,
+        /// The desk's store instead of the customers'.
+        #[arg(long)]
+        desk: bool,
+        /// The file to write (a new one); standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an export on its own (no store needed).
+    VerifyExport {
+        /// The export's file.
+        file: PathBuf,
+    },
+    /// Sign both stores' chain heads under an Ed25519 key now (`serve`
+    /// signs periodically with `--audit-signing-key`).
+    Seal {
+        /// The signing key's file (from `audit keygen`).
+        #[arg(long)]
+        signing_key: PathBuf,
+    },
+    /// Make a signing key: the secret to a new file only its owner can
+    /// read, the public key printed (keep it away from the database).
+    Keygen {
+        /// The new key file.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -154,6 +216,30 @@ fn main() -> ExitCode {
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), Failure> {
+    // The audit tools that need no store.
+    match &args.command {
+        Some(Command::Audit {
+            command: AuditCommand::Keygen { out },
+        }) => {
+            let public = audit::keygen(out)?;
+            println!(
+                "signing key written to {} (keep it off the database's machine)",
+                out.display()
+            );
+            println!("public key: {public}");
+            return Ok(());
+        }
+        Some(Command::Audit {
+            command: AuditCommand::VerifyExport { file },
+        }) => {
+            let opened =
+                std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let verified = lockstep::chain::verify_export(&mut std::io::BufReader::new(opened))??;
+            println!("export intact: {} rows", verified.rows);
+            return Ok(());
+        }
+        _ => {}
+    }
     create_private_dir(&args.data_dir)?;
     let keyring = keyring(&args)?;
     let csrf_key = keyring.derive(CSRF_PURPOSE);
@@ -303,6 +389,7 @@ where
             return Ok(());
         }
         Some(Command::Desk { command }) => return desk(&bank, command, &args.data_dir).await,
+        Some(Command::Audit { command }) => return audit_command(&bank, command).await,
         None => {}
     }
     if !args.no_demo {
@@ -327,6 +414,23 @@ where
     };
     let (customer_sessions, desk_sessions) = sessions;
     let stop = shutdown_signal();
+    let signer = match &args.audit_signing_key {
+        Some(path) => {
+            let key = Arc::new(audit::signing_key(path)?);
+            tokio::spawn(seal_periodically(
+                Arc::clone(&bank),
+                Arc::clone(&key),
+                Duration::from_secs(args.audit_seal_every),
+                stop.clone(),
+            ));
+            println!(
+                "audit: signing the chains' heads every {} s",
+                args.audit_seal_every
+            );
+            Some(key)
+        }
+        None => None,
+    };
     match args.desk_listen {
         Some(desk_addr) => {
             let customers = bank.customer_router(&options, customer_sessions)?;
@@ -353,10 +457,45 @@ where
         }
     }
     // Every request in flight has finished (or the grace has run out):
-    // close the stores, so that what was written is on disk.
+    // sign the heads as they end, close the stores, so that what was
+    // written is on disk.
+    if let Some(key) = signer {
+        seal_both(&bank, &key).await;
+    }
     bank.close().await;
     println!("stopped");
     Ok(())
+}
+
+/// Signs both chains' heads every `every` until `stop`.
+async fn seal_periodically<S: Backend>(
+    bank: Arc<Bank<S>>,
+    key: Arc<ed25519_dalek::SigningKey>,
+    every: Duration,
+    stop: Shutdown,
+) {
+    let mut ticks = tokio::time::interval(every);
+    let stopped = stop.wait();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            _ = ticks.tick() => seal_both(&bank, &key).await,
+        }
+    }
+}
+
+async fn seal_both<S: Backend>(bank: &Bank<S>, key: &ed25519_dalek::SigningKey) {
+    for (name, store) in [
+        ("customers", &bank.customers().store),
+        ("desk", &bank.desk().store),
+    ] {
+        match audit::seal(&**store, key, "1", now()).await {
+            Ok(Some(seal)) => tracing::debug!(store = name, row = seal.seq, "audit head signed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(store = name, error = %e, "audit head not signed"),
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM, for every server to wait on.
@@ -605,4 +744,82 @@ fn write_token_uri(data_dir: &Path, token: &bank_login::IssuedToken) -> Result<P
     write_private(&path, line.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
+}
+
+async fn audit_command<S: Backend>(bank: &Bank<S>, command: &AuditCommand) -> Result<(), Failure> {
+    let side = |desk: bool| {
+        if desk {
+            ("desk", &*bank.desk().store)
+        } else {
+            ("customers", &*bank.customers().store)
+        }
+    };
+    match command {
+        AuditCommand::Verify { desk, public_key } => {
+            let key = public_key
+                .as_deref()
+                .map(audit::verifying_key)
+                .transpose()?;
+            let (name, store) = side(*desk);
+            let report = audit::verify(store, key.as_ref()).await?;
+            if !report.bad_signatures.is_empty() {
+                return Err(format!(
+                    "{name}: the signatures of the signed heads at rows {:?} do not verify",
+                    report.bad_signatures
+                )
+                .into());
+            }
+            let verified = report
+                .result
+                .map_err(|broken| format!("{name}: {broken}"))?;
+            let last = verified.last.map_or(0, |(seq, _)| seq);
+            println!(
+                "{name}: audit chain intact: {} rows up to row {last} ({} from before the chain), {} signed heads checked",
+                verified.rows, verified.legacy, verified.seals
+            );
+            if let Some((seq, at)) = report.newest_seal {
+                println!(
+                    "{name}: newest signed head: row {seq}, signed {}",
+                    audit::japan_time(at)
+                );
+            } else if key.is_some() {
+                println!("{name}: no signed head verified");
+            }
+            Ok(())
+        }
+        AuditCommand::Export { since, desk, out } => {
+            let since = audit::parse_since(since)?;
+            let (_, store) = side(*desk);
+            let written = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        open_private(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                    );
+                    audit::export(store, since, &mut file).await?
+                }
+                None => audit::export(store, since, &mut std::io::stdout().lock()).await?,
+            };
+            eprintln!("exported {written} rows");
+            Ok(())
+        }
+        AuditCommand::Seal { signing_key } => {
+            let key = audit::signing_key(signing_key)?;
+            for desk in [false, true] {
+                let (name, store) = side(desk);
+                match audit::seal(store, &key, "1", now()).await? {
+                    Some(seal) => println!("{name}: signed the head at row {}", seal.seq),
+                    None => println!("{name}: no row to sign yet"),
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::Keygen { .. } | AuditCommand::VerifyExport { .. } => Ok(()),
+    }
+}
+
+/// The system's unix time.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

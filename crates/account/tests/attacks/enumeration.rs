@@ -162,6 +162,14 @@ impl AuditLog for Tracing {
     async fn attempts(&self, user: &str) -> Result<lockstep_account::Attempts, StoreError> {
         self.inner.attempts(user).await
     }
+    async fn suspicious(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<lockstep_account::Suspicious, StoreError> {
+        self.inner.suspicious(from, to, limit).await
+    }
 }
 
 /// A hook that records its turns into a trace.

@@ -1,0 +1,223 @@
+//! Password spraying: one client trying one password against many user
+//! IDs. No per-account lock sees it (each ID fails once or twice), and the
+//! per-client budget lets through what an office behind one NAT needs. The
+//! watch counts, per client address (an IPv6 client by its /64), the
+//! distinct user IDs its password steps named within a window; past
+//! [`SprayLimits::distinct_ids`] the client is flagged: once per window an
+//! audit event ([`lockstep_account::EventKind::SprayFlagged`]) and the
+//! counter [`FLAGGED`], and, while flagged, its password steps keep to a
+//! far smaller budget ([`SprayLimits::flagged_passwords`]).
+//!
+//! Bounded in memory whatever the traffic: IDs are kept as 64-bit keyed
+//! hashes, at most `distinct_ids + 1` per client, and at most
+//! [`SprayLimits::max_clients`] clients (past it, the quiet ones are
+//! forgotten first; a client not tracked is not flagged, and still has
+//! every other budget).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use governor::Quota;
+
+use crate::limits::{quota, subscriber};
+
+/// Clients flagged (a counter, no label).
+pub const FLAGGED: &str = "lockstep_spray_flagged_total";
+
+/// When a client is a sprayer, and what it may do then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SprayLimits {
+    /// Flagged when a client names more distinct user IDs than this within
+    /// `window`.
+    pub distinct_ids: u32,
+    /// The window.
+    pub window: Duration,
+    /// The password budget of a flagged client (instead of its usual one),
+    /// for a window after the flag; `None` keeps its usual budget.
+    pub flagged_passwords: Option<Quota>,
+    /// How many clients are tracked at most.
+    pub max_clients: usize,
+}
+
+impl Default for SprayLimits {
+    /// More than 20 distinct user IDs in 10 minutes (a family or an
+    /// office behind one address uses a handful), then one password step
+    /// a minute.
+    fn default() -> Self {
+        Self {
+            distinct_ids: 20,
+            window: Duration::from_secs(600),
+            flagged_passwords: Some(quota(1, Duration::from_secs(60))),
+            max_clients: 65_536,
+        }
+    }
+}
+
+/// What the watch says of one password step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// Nothing unusual.
+    Fine,
+    /// The client is flagged by this step: `distinct` IDs in the window.
+    Flagged { distinct: u32 },
+    /// The client was flagged before, within a window.
+    StillFlagged,
+}
+
+struct Client {
+    since: Instant,
+    ids: HashSet<u64>,
+    flagged_until: Option<Instant>,
+}
+
+pub(crate) struct SprayWatch {
+    pub(crate) limits: SprayLimits,
+    key: RandomState,
+    clients: Mutex<HashMap<IpAddr, Client>>,
+}
+
+impl core::fmt::Debug for SprayWatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SprayWatch")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SprayWatch {
+    pub(crate) fn new(limits: SprayLimits) -> Self {
+        Self {
+            limits,
+            key: RandomState::new(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A password step from `client` naming `user_id`, at `now`.
+    pub(crate) fn password_step(&self, client: IpAddr, user_id: &str, now: Instant) -> Seen {
+        let window = self.limits.window;
+        let cap = usize::try_from(self.limits.distinct_ids)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let id = self.key.hash_one(user_id);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = subscriber(client);
+        if !clients.contains_key(&key) && clients.len() >= self.limits.max_clients {
+            // Forget the quiet: windows over and flags run out.
+            clients.retain(|_, c| {
+                now.duration_since(c.since) < window || c.flagged_until.is_some_and(|u| u > now)
+            });
+            if clients.len() >= self.limits.max_clients {
+                return Seen::Fine;
+            }
+        }
+        let seen = clients.entry(key).or_insert_with(|| Client {
+            since: now,
+            ids: HashSet::new(),
+            flagged_until: None,
+        });
+        if now.duration_since(seen.since) >= window {
+            seen.since = now;
+            seen.ids.clear();
+        }
+        if seen.ids.len() < cap {
+            seen.ids.insert(id);
+        }
+        let flagged = seen.flagged_until.is_some_and(|until| until > now);
+        if seen.ids.len() >= cap && !flagged {
+            seen.flagged_until = Some(now + window);
+            metrics::counter!(FLAGGED).increment(1);
+            return Seen::Flagged {
+                distinct: u32::try_from(seen.ids.len()).unwrap_or(u32::MAX),
+            };
+        }
+        if flagged {
+            Seen::StillFlagged
+        } else {
+            Seen::Fine
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn watch(n: u32, max_clients: usize) -> SprayWatch {
+        SprayWatch::new(SprayLimits {
+            distinct_ids: n,
+            window: Duration::from_secs(60),
+            flagged_passwords: None,
+            max_clients,
+        })
+    }
+
+    #[test]
+    fn more_than_n_distinct_ids_flag_once_per_window() {
+        let w = watch(3, 16);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t = Instant::now();
+        for id in ["a", "b", "c", "a", "b", "c", "c"] {
+            assert_eq!(
+                w.password_step(ip, id, t),
+                Seen::Fine,
+                "{id}: three IDs, however often"
+            );
+        }
+        assert_eq!(w.password_step(ip, "d", t), Seen::Flagged { distinct: 4 });
+        assert_eq!(w.password_step(ip, "e", t), Seen::StillFlagged);
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(
+            w.password_step(other, "z", t),
+            Seen::Fine,
+            "another client is its own"
+        );
+        let later = t + Duration::from_secs(61);
+        assert_eq!(
+            w.password_step(ip, "f", later),
+            Seen::Fine,
+            "a new window, the flag run out"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let w = watch(2, 16);
+        let t = Instant::now();
+        for (n, id) in ["a", "b"].iter().enumerate() {
+            let ip: IpAddr = format!("2001:db8:1:2::{n}").parse().unwrap();
+            assert_eq!(w.password_step(ip, id, t), Seen::Fine);
+        }
+        let ip: IpAddr = "2001:db8:1:2::ffff".parse().unwrap();
+        assert_eq!(w.password_step(ip, "c", t), Seen::Flagged { distinct: 3 });
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_the_quiet_are_forgotten_first() {
+        let w = watch(1, 4);
+        let t = Instant::now();
+        for n in 0..4 {
+            let ip: IpAddr = format!("198.51.100.{n}").parse().unwrap();
+            w.password_step(ip, "x", t);
+        }
+        let fifth: IpAddr = "198.51.100.9".parse().unwrap();
+        w.password_step(fifth, "x", t);
+        assert_eq!(
+            w.password_step(fifth, "y", t),
+            Seen::Fine,
+            "not tracked: full"
+        );
+        let later = t + Duration::from_secs(61);
+        w.password_step(fifth, "x", later);
+        assert_eq!(
+            w.password_step(fifth, "y", later),
+            Seen::Flagged { distinct: 2 },
+            "tracked once the quiet were forgotten"
+        );
+        assert!(w.clients.lock().unwrap().len() <= 4);
+    }
+}
