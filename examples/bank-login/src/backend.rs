@@ -24,6 +24,14 @@ pub trait Backend:
     /// Closes the store: what was written is on disk (SQLite checkpoints
     /// its log when its last connection closes).
     fn close(&self) -> impl std::future::Future<Output = ()> + Send;
+
+    /// Whether every store of this kind in one database shares one session
+    /// table (PostgreSQL's sessions live in a schema of their own).
+    const SHARED_SESSIONS: bool;
+
+    /// The web sessions open in this store's database (`None`: it did not
+    /// answer).
+    fn sessions_open(&self) -> impl std::future::Future<Output = Option<u64>> + Send;
 }
 
 impl Backend for SqliteStore {
@@ -33,6 +41,12 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         Self::close(self).await;
     }
+    const SHARED_SESSIONS: bool = false;
+    async fn sessions_open(&self) -> Option<u64> {
+        lockstep_axum::sessions::open_in_sqlite(self.pool())
+            .await
+            .ok()
+    }
 }
 
 impl Backend for PostgresStore {
@@ -41,6 +55,12 @@ impl Backend for PostgresStore {
     }
     async fn close(&self) {
         Self::close(self).await;
+    }
+    const SHARED_SESSIONS: bool = true;
+    async fn sessions_open(&self) -> Option<u64> {
+        lockstep_axum::sessions::open_in_postgres(self.pool())
+            .await
+            .ok()
     }
 }
 

@@ -31,6 +31,7 @@ pub mod backend;
 mod customer;
 mod desk;
 pub mod logging;
+pub mod metrics;
 pub mod pages;
 pub mod secret;
 
@@ -61,6 +62,16 @@ pub struct Bank<S> {
     customers: Portal<S>,
     desk: Portal<S>,
     policy: PasswordPolicy,
+    clock: TheClock,
+}
+
+/// The service's clock (the system's, or a test's).
+struct TheClock(Arc<dyn Clock>);
+
+impl core::fmt::Debug for TheClock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 /// What the service failed at (the desk's pages and the command line);
@@ -191,6 +202,7 @@ impl<S: Backend> Bank<S> {
             customers: portal(customers)?,
             desk: portal(desk)?,
             policy: PasswordPolicy::bank_default(),
+            clock: TheClock(clock),
         })
     }
 
@@ -202,6 +214,11 @@ impl<S: Backend> Bank<S> {
     /// The desk's side.
     pub const fn desk(&self) -> &Portal<S> {
         &self.desk
+    }
+
+    /// The service's unix time (its clock's).
+    pub fn now(&self) -> u64 {
+        self.clock.0.now()
     }
 
     /// The password rules (temporary passwords keep them too).
@@ -240,6 +257,16 @@ impl<S: Backend> Bank<S> {
     /// Whether both stores answer and are migrated (`/readyz`).
     pub async fn ready(&self) -> bool {
         self.customers.store.ready().await && self.desk.store.ready().await
+    }
+
+    /// The web sessions open on both sides (`None`: a store did not
+    /// answer).
+    pub async fn sessions_open(&self) -> Option<u64> {
+        let customers = self.customers.store.sessions_open().await?;
+        if S::SHARED_SESSIONS {
+            return Some(customers);
+        }
+        Some(customers + self.desk.store.sessions_open().await?)
     }
 
     /// Closes both stores (at shutdown, once no request is in flight).

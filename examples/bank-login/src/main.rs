@@ -84,6 +84,18 @@ struct Args {
     /// operator ID where there is one, never a secret.
     #[arg(long, env = "BANK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: bank_login::logging::Format,
+    /// Serve Prometheus metrics at `/metrics` on this address (a listener
+    /// of its own, for the monitoring network only); off without it.
+    #[arg(long, env = "BANK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// A client address that names more distinct user IDs than this in
+    /// `--spray-window` seconds is flagged as spraying passwords: an audit
+    /// event, 不審なアクセス on the desk, and one password step a minute.
+    #[arg(long, env = "BANK_SPRAY_DISTINCT_IDS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    spray_distinct_ids: u32,
+    /// The spray watch's window, in seconds.
+    #[arg(long, env = "BANK_SPRAY_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    spray_window: u64,
     /// Sign both audit chains' heads under this Ed25519 key (from `audit
     /// keygen`) every `--audit-seal-every` seconds and at shutdown: a
     /// rewrite of the audit tables then shows to `audit verify
@@ -406,6 +418,14 @@ where
         // Derived from the sealing key, so that every process sharing the
         // keyring (replicas on one PostgreSQL) accepts the others' forms.
         csrf_key: Some(CsrfKey::from_bytes(*csrf_key)),
+        limits: lockstep_axum::Limits {
+            spray: lockstep_axum::spray::SprayLimits {
+                distinct_ids: args.spray_distinct_ids,
+                window: Duration::from_secs(args.spray_window),
+                ..lockstep_axum::spray::SprayLimits::default()
+            },
+            ..lockstep_axum::Limits::default()
+        },
         ..WebOptions::default()
     };
     let limits = ServerLimits {
@@ -414,6 +434,22 @@ where
     };
     let (customer_sessions, desk_sessions) = sessions;
     let stop = shutdown_signal();
+    if let Some(addr) = args.metrics_listen {
+        let handle = bank_login::metrics::install()?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let counted = Arc::clone(&bank);
+        tokio::spawn(bank_login::metrics::refresh(handle.clone(), move || {
+            let bank = Arc::clone(&counted);
+            async move { bank.sessions_open().await }
+        }));
+        tokio::spawn(lockstep_axum::serve(
+            listener,
+            bank_login::metrics::router(handle),
+            limits.clone(),
+            stop.clone().wait(),
+        ));
+        println!("metrics:   http://{addr}/metrics");
+    }
     let signer = match &args.audit_signing_key {
         Some(path) => {
             let key = Arc::new(audit::signing_key(path)?);

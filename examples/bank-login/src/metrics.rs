@@ -40,10 +40,7 @@ const WRITES: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 pub fn install() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + Sync>> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)?
-        .set_buckets_for_metric(
-            Matcher::Full(lockstep::sqlite::BATCH_SIZE.into()),
-            &WRITES,
-        )?
+        .set_buckets_for_metric(Matcher::Full(lockstep::sqlite::BATCH_SIZE.into()), &WRITES)?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -52,11 +49,23 @@ pub fn install() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + 
 fn describe() {
     use lockstep::account::metrics as m;
     metrics::describe_counter!(m::PASSWORD_STEPS, "Password steps by outcome.");
-    metrics::describe_counter!(m::OTP_STEPS, "OTP steps (login, registration, resync) by outcome.");
-    metrics::describe_counter!(m::LOCKS_SET, "Factors locked by their last allowed failure.");
+    metrics::describe_counter!(
+        m::OTP_STEPS,
+        "OTP steps (login, registration, resync) by outcome."
+    );
+    metrics::describe_counter!(
+        m::LOCKS_SET,
+        "Factors locked by their last allowed failure."
+    );
     metrics::describe_counter!(m::LOCKS_CLEARED, "Factors unlocked by the desk.");
-    metrics::describe_counter!(m::BUSY, "Steps refused Busy: the hashing admission was full.");
-    metrics::describe_gauge!(m::HASH_QUEUE, "Steps waiting for their password hash to start.");
+    metrics::describe_counter!(
+        m::BUSY,
+        "Steps refused Busy: the hashing admission was full."
+    );
+    metrics::describe_gauge!(
+        m::HASH_QUEUE,
+        "Steps waiting for their password hash to start."
+    );
     metrics::describe_histogram!(
         m::HASH_WAIT,
         metrics::Unit::Seconds,
@@ -88,7 +97,10 @@ pub fn router(handle: PrometheusHandle) -> Router {
             let handle = handle.clone();
             async move {
                 (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
                     handle.render(),
                 )
                     .into_response()

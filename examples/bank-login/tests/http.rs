@@ -696,48 +696,6 @@ fn shown_once(body: &str) -> String {
         .to_owned()
 }
 
-/// The desk's login, through the same flow on the desk's own store.
-async fn desk_login(h: &Harness, d: &mut Client) {
-    d.get("/desk").await;
-    let a = d
-        .post(
-            "/desk/login",
-            &[
-                ("user_id", OPERATOR),
-                ("password", OPERATOR_TEMPORARY),
-                ("entry", "enroll"),
-            ],
-        )
-        .await;
-    assert_eq!(a.location(), "/desk/enroll", "{}", a.body);
-    d.get("/desk/enroll").await;
-    let (otp1, otp2) = (h.operator_code(0), h.operator_code(1));
-    let a = d
-        .post(
-            "/desk/enroll",
-            &[
-                ("token_id", h.operator_token.id.as_str()),
-                ("otp1", &otp1),
-                ("otp2", &otp2),
-            ],
-        )
-        .await;
-    assert_eq!(a.location(), "/desk/otp");
-    h.tick(2);
-    d.get("/desk/otp").await;
-    let a = d.post("/desk/otp", &[("otp", &h.operator_code(0))]).await;
-    assert_eq!(a.location(), "/desk/change");
-    d.get("/desk/change").await;
-    let a = d
-        .post(
-            "/desk/change",
-            &[("new", "Desk2027b"), ("confirm", "Desk2027b")],
-        )
-        .await;
-    assert_eq!(a.location(), "/desk/home");
-    d.get("/desk/home").await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_is_apart_from_the_customers_and_records_its_operator() {
     let h = Harness::new().await;
