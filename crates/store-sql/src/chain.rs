@@ -57,8 +57,8 @@ pub struct ChainRow {
 
 impl ChainRow {
     /// The link this row must carry after `prev`: SHA-256 over a domain
-    /// label, `prev`'s 32 bytes (a `prev` that is not hex counts as its
-    /// text), the sequence number and time as big-endian 64-bit integers,
+    /// label, `prev`'s 32 bytes (after a 0 byte; a `prev` that is not 64
+    /// hex digits counts as its text, after a 1 byte), the sequence number and time as big-endian 64-bit integers,
     /// and each text field length-prefixed (an absent one as a single 0
     /// byte, a present one as 1 and then the text), so that no two rows
     /// encode alike.
@@ -67,8 +67,15 @@ impl ChainRow {
         let mut h = Sha256::new();
         h.update(b"lockstep-audit-v1\0");
         match HEXLOWER.decode(prev.as_bytes()) {
-            Ok(bytes) => h.update(&bytes),
-            Err(_) => text(&mut h, prev),
+            Ok(bytes) if bytes.len() == 32 => {
+                h.update([0]);
+                h.update(&bytes);
+            }
+            // Never a stored link (those are checked as hex): kept apart.
+            _ => {
+                h.update([1]);
+                text(&mut h, prev);
+            }
         }
         h.update(self.seq.to_be_bytes());
         text(&mut h, &self.user_id);
@@ -100,6 +107,9 @@ fn optional(h: &mut Sha256, t: Option<&str>) {
 pub struct ChainHead {
     /// The first chained row's number (rows before it predate the chain).
     pub since: u64,
+    /// How many rows predate the chain (counted when it began: a row
+    /// added or removed among them shows, an edit does not).
+    pub legacy: u64,
     /// The last chained row's number (`since - 1` while there is none).
     pub seq: u64,
     /// Its link ([`GENESIS`] while there is none).
@@ -123,11 +133,16 @@ pub struct Seal {
 }
 
 impl Seal {
-    /// The bytes a seal's signature covers: a domain label, the store's ID,
-    /// the row's number and its link.
+    /// The bytes this seal's signature covers: a domain label, the
+    /// store's ID, the row's number, its link, the time of signing and the
+    /// key's name — so that an old seal cannot be passed off as a new one.
     #[must_use]
-    pub fn message(store_id: &str, seq: u64, hash: &str) -> Vec<u8> {
-        format!("lockstep-audit-seal-v1\n{store_id}\n{seq}\n{hash}\n").into_bytes()
+    pub fn message(&self, store_id: &str) -> Vec<u8> {
+        format!(
+            "lockstep-audit-seal-v1\n{store_id}\n{}\n{}\n{}\n{}\n",
+            self.seq, self.hash, self.at, self.key_id
+        )
+        .into_bytes()
     }
 }
 
@@ -164,6 +179,21 @@ pub enum ChainBreak {
         /// The last row found (the head's `since - 1` when none).
         last: u64,
     },
+    /// Rows from before the chain were added or removed: the head counted
+    /// `expected` when the chain began.
+    #[error("the rows from before the chain are {found}, not the {expected} counted when it began")]
+    Legacy {
+        /// Counted when the chain began.
+        expected: u64,
+        /// Found now.
+        found: u64,
+    },
+    /// A row numbered below 1: none is written so.
+    #[error("a row numbered {id} was inserted (rows are numbered from 1)")]
+    Numbered {
+        /// Its number.
+        id: i64,
+    },
     /// A signed head does not match the row it signed: the chain was
     /// rewritten up to it.
     #[error("row {seq} does not carry the link its signed head names")]
@@ -184,12 +214,17 @@ pub struct Verified {
     pub last: Option<(u64, Link)>,
     /// Signed heads checked against their rows.
     pub seals: usize,
+    /// Where the walk began: its first row's number and the link before
+    /// it (an export's anchor, to compare with an earlier export or a
+    /// signed head).
+    pub anchor: Option<(u64, Link)>,
 }
 
 /// A chain walked a row at a time, in ascending order.
 #[derive(Debug)]
 pub struct ChainWalk {
     since: u64,
+    legacy: Option<u64>,
     next: u64,
     prev: Link,
     head: Option<u64>,
@@ -203,11 +238,15 @@ impl ChainWalk {
     pub fn new(head: &ChainHead) -> Self {
         Self {
             since: head.since,
+            legacy: Some(head.legacy),
             next: head.since,
             prev: GENESIS.to_owned(),
             head: Some(head.seq),
             seals: BTreeMap::new(),
-            seen: Verified::default(),
+            seen: Verified {
+                anchor: Some((head.since, GENESIS.to_owned())),
+                ..Verified::default()
+            },
         }
     }
 
@@ -217,11 +256,15 @@ impl ChainWalk {
     pub fn resume(seq: u64, prev: &str) -> Self {
         Self {
             since: seq,
+            legacy: None,
             next: seq,
             prev: prev.to_owned(),
             head: None,
             seals: BTreeMap::new(),
-            seen: Verified::default(),
+            seen: Verified {
+                anchor: Some((seq, prev.to_owned())),
+                ..Verified::default()
+            },
         }
     }
 
@@ -287,6 +330,14 @@ impl ChainWalk {
     /// [`ChainBreak::Seal`] for a signed row that is not there.
     pub fn finish(self, head: Option<&ChainHead>) -> Result<Verified, ChainBreak> {
         let last = self.next.saturating_sub(1);
+        if let Some(expected) = self.legacy
+            && expected != self.seen.legacy
+        {
+            return Err(ChainBreak::Legacy {
+                expected,
+                found: self.seen.legacy,
+            });
+        }
         if let Some(head) = head {
             let ends_at = self.seen.last.as_ref().map_or(GENESIS, |(_, l)| l.as_str());
             if last != head.seq || ends_at != head.hash {
@@ -347,15 +398,23 @@ pub async fn chain_head<S: Sql>(sql: &mut S) -> Result<ChainHead, StoreError> {
     let rows = sql
         .fetch(
             Statement::new(
-                "SELECT since, seq, hash FROM audit_head WHERE one = 1",
+                "SELECT since, legacy, seq, hash FROM audit_head WHERE one = 1",
                 Vec::new(),
             ),
-            &[Kind::Int, Kind::Int, Kind::Text],
+            &[Kind::Int, Kind::Int, Kind::Int, Kind::Text],
         )
         .await?;
     match rows.into_iter().next().as_deref() {
-        Some([Cell::Int(since), Cell::Int(seq), Cell::Text(hash)]) => Ok(ChainHead {
+        Some(
+            [
+                Cell::Int(since),
+                Cell::Int(legacy),
+                Cell::Int(seq),
+                Cell::Text(hash),
+            ],
+        ) => Ok(ChainHead {
             since: unsigned(*since)?,
+            legacy: unsigned(*legacy)?,
             seq: unsigned(*seq)?,
             hash: hash.clone(),
         }),
@@ -478,6 +537,17 @@ pub async fn verify_chain<S: Sql>(
     seals: impl IntoIterator<Item = (u64, Link)>,
 ) -> Result<Result<Verified, ChainBreak>, StoreError> {
     let head = chain_head(sql).await?;
+    let lowest = sql
+        .fetch(
+            Statement::new("SELECT COALESCE(MIN(id), 1) FROM events", Vec::new()),
+            &[Kind::Int],
+        )
+        .await?;
+    if let Some(Cell::Int(id)) = lowest.first().and_then(|r| r.first())
+        && *id < 1
+    {
+        return Ok(Err(ChainBreak::Numbered { id: *id }));
+    }
     let mut walk = ChainWalk::new(&head).with_seals(seals);
     let mut after = 0;
     loop {
@@ -578,48 +648,56 @@ pub fn export_line(row: &ChainRow, prev: &str) -> String {
     .to_string()
 }
 
-/// Reads one export line back: the row and the `prev` it names.
+/// One line of an export, read strictly: every field once, no other.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportedRow {
+    seq: u64,
+    at: i64,
+    user_id: String,
+    operator_id: Option<String>,
+    client: Option<String>,
+    kind: String,
+    prev: String,
+    link: Option<String>,
+}
+
+/// Whether `link` is a link's form: 64 lowercase hex digits.
+#[must_use]
+pub fn is_link(link: &str) -> bool {
+    link.len() == 64
+        && link
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Reads one export line back: the row and the `prev` it names. Every
+/// field must be there once (`operator_id`, `client` and `link` may be
+/// `null`), no other, and `prev` and `link` must be links' form.
 ///
 /// # Errors
-/// What is missing or of the wrong type (line number 0: the caller knows
-/// it).
+/// What is wrong (line number 0: the caller knows it).
 pub fn parse_export_line(text: &str) -> Result<(ChainRow, Link), ExportError> {
-    let fail = |why: &str| ExportError {
-        line: 0,
-        why: why.to_owned(),
-    };
+    let fail = |why: String| ExportError { line: 0, why };
     if text.len() > MAX_EXPORT_LINE {
-        return Err(fail("longer than 64 KiB"));
+        return Err(fail("longer than 64 KiB".into()));
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| fail(&e.to_string()))?;
-    let field = |name: &str| value.get(name).unwrap_or(&serde_json::Value::Null);
-    let text_of = |name: &str| -> Result<String, ExportError> {
-        field(name)
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| fail(&format!("`{name}` is not text")))
-    };
-    let optional = |name: &str| -> Result<Option<String>, ExportError> {
-        match field(name) {
-            serde_json::Value::Null => Ok(None),
-            serde_json::Value::String(t) => Ok(Some(t.clone())),
-            _ => Err(fail(&format!("`{name}` is neither text nor null"))),
-        }
-    };
+    let line: ExportedRow = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+    if !is_link(&line.prev) || line.link.as_deref().is_some_and(|l| !is_link(l)) {
+        return Err(fail(
+            "`prev` and `link` must be 64 lowercase hex digits".into(),
+        ));
+    }
     let row = ChainRow {
-        seq: field("seq")
-            .as_u64()
-            .ok_or_else(|| fail("`seq` is not a row number"))?,
-        user_id: text_of("user_id")?,
-        at: field("at")
-            .as_i64()
-            .ok_or_else(|| fail("`at` is not a time"))?,
-        operator_id: optional("operator_id")?,
-        client: optional("client")?,
-        kind: text_of("kind")?,
-        link: optional("link")?,
+        seq: line.seq,
+        user_id: line.user_id,
+        at: line.at,
+        operator_id: line.operator_id,
+        client: line.client,
+        kind: line.kind,
+        link: line.link,
     };
-    Ok((row, text_of("prev")?))
+    Ok((row, line.prev))
 }
 
 /// Verifies an export on its own: from its first line's `prev`, every line
@@ -767,6 +845,7 @@ mod tests {
             .collect();
         let head = ChainHead {
             since,
+            legacy: 0,
             seq: since + n - 1,
             hash: prev,
         };
@@ -867,6 +946,61 @@ mod tests {
         let long = vec![b'x'; MAX_EXPORT_LINE + 10];
         let e = verify_export(&mut long.as_slice()).unwrap_err();
         assert_eq!((e.line, e.why.as_str()), (1, "longer than 64 KiB"));
+    }
+
+    #[test]
+    fn rows_from_before_the_chain_are_counted() {
+        let (rows, mut head) = chain(3, 4);
+        head.legacy = 2;
+        let legacy = |seq| ChainRow {
+            seq,
+            user_id: "old".into(),
+            at: 1,
+            operator_id: None,
+            client: None,
+            kind: "\"LoggedIn\"".into(),
+            link: None,
+        };
+        let mut all = vec![legacy(1), legacy(3)];
+        all.extend(rows.iter().cloned());
+        assert_eq!(walk(&all, &head).unwrap().legacy, 2);
+        let mut added = vec![legacy(1), legacy(2), legacy(3)];
+        added.extend(rows.iter().cloned());
+        assert_eq!(
+            walk(&added, &head),
+            Err(ChainBreak::Legacy {
+                expected: 2,
+                found: 3
+            })
+        );
+        let mut linked = all.clone();
+        linked[1].link = Some(GENESIS.into());
+        assert_eq!(walk(&linked, &head), Err(ChainBreak::Inserted { seq: 3 }));
+    }
+
+    #[test]
+    fn a_prev_that_is_not_a_link_is_kept_apart() {
+        let (rows, _) = chain(1, 1);
+        let text = "0".repeat(64).replace('0', "A");
+        assert_ne!(
+            rows[0].link_after(&text),
+            rows[0].link_after(&text.to_lowercase())
+        );
+        let line = export_line(&rows[0], &text);
+        assert!(
+            parse_export_line(&line).is_err(),
+            "a prev in capitals is refused"
+        );
+        let doubled = export_line(&rows[0], GENESIS).replacen('{', "{\"user_id\":\"FORGED\",", 1);
+        assert!(
+            parse_export_line(&doubled).is_err(),
+            "a field twice is refused"
+        );
+        let extra = export_line(&rows[0], GENESIS).replacen('{', "{\"note\":1,", 1);
+        assert!(
+            parse_export_line(&extra).is_err(),
+            "an unknown field is refused"
+        );
     }
 
     #[test]

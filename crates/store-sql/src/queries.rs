@@ -159,6 +159,21 @@ async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(),
     // one statement per 16 events (a step writes one to three).
     const COLUMNS: usize = 7;
     let (mut seq, mut prev) = chain::lock_head(sql).await?;
+    // A row past the head was not written by a store: numbering after it
+    // would collide with it (and hide it). Refuse, naming it.
+    let last = sql
+        .fetch(
+            Statement::new("SELECT COALESCE(MAX(id), 0) FROM events", Vec::new()),
+            &[Kind::Int],
+        )
+        .await?;
+    let last = int(last.first().and_then(|r| r.first()))?;
+    if last > signed(seq) {
+        return Err(encoding(format_args!(
+            "audit row {last} lies past the chain's head (row {seq}): it was inserted behind \
+             the store's back; run the audit chain's verification"
+        )));
+    }
     let mut rows = Vec::with_capacity(events.len());
     for e in events {
         seq = seq.saturating_add(1);

@@ -9,11 +9,13 @@ ALTER TABLE events ADD COLUMN link TEXT;
 CREATE TABLE IF NOT EXISTS audit_head (
     one   INTEGER PRIMARY KEY NOT NULL CHECK (one = 1),
     since BIGINT NOT NULL,
+    -- rows from before the chain, counted as it began
+    legacy BIGINT NOT NULL,
     seq   BIGINT NOT NULL,
     hash  TEXT NOT NULL
 );
-INSERT INTO audit_head (one, since, seq, hash)
-    SELECT 1, COALESCE(MAX(id), 0) + 1, COALESCE(MAX(id), 0),
+INSERT INTO audit_head (one, since, legacy, seq, hash)
+    SELECT 1, COALESCE(MAX(id), 0) + 1, COUNT(*), COALESCE(MAX(id), 0),
            '0000000000000000000000000000000000000000000000000000000000000000'
     FROM events WHERE true
     ON CONFLICT (one) DO NOTHING;

@@ -145,7 +145,35 @@ where
         store.verify_chain(Vec::new()).await.unwrap(),
         Err(ChainBreak::Inserted { seq: head.seq + 1 })
     );
+    // The store writes no event after it (it would collide with or hide
+    // the stray row) and says why.
+    let refused = store
+        .write(Write::events(vec![event(
+            "victim",
+            12,
+            EventKind::LoggedIn,
+        )]))
+        .await
+        .unwrap_err();
+    let mut said = refused.to_string();
+    let mut source = std::error::Error::source(&refused);
+    while let Some(e) = source {
+        said.push_str(": ");
+        said.push_str(&e.to_string());
+        source = e.source();
+    }
+    assert!(said.contains("past the chain's head"), "{said}");
     exec(format!("DELETE FROM events WHERE id = {}", head.seq + 1)).await;
+    // A row numbered below 1 is never read as a link: it is found.
+    exec(
+        "INSERT INTO events (id, user_id, at, kind) VALUES (0, 'victim', 1, '\"LoggedIn\"')".into(),
+    )
+    .await;
+    assert_eq!(
+        store.verify_chain(Vec::new()).await.unwrap(),
+        Err(ChainBreak::Numbered { id: 0 })
+    );
+    exec("DELETE FROM events WHERE id = 0".into()).await;
     assert!(store.verify_chain(Vec::new()).await.unwrap().is_ok());
 
     exec(format!("DELETE FROM events WHERE id = {}", head.seq)).await;

@@ -61,24 +61,23 @@ impl Report {
     }
 }
 
-/// Walks `store`'s chain. With `key`, each stored signed head's signature
-/// is checked first, and the rows the good ones name must carry their
-/// links.
+/// Walks `store`'s chain. With `keys`, each stored signed head's
+/// signature is checked first (against any of them: keys rotate), and the
+/// rows the good ones name must carry their links.
 ///
 /// # Errors
 /// The store's.
-pub async fn verify<S: AuditChain>(
-    store: &S,
-    key: Option<&VerifyingKey>,
-) -> Result<Report, AuditError> {
+pub async fn verify<S: AuditChain>(store: &S, keys: &[VerifyingKey]) -> Result<Report, AuditError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut newest = None;
-    if let Some(key) = key {
+    if !keys.is_empty() {
         let store_id = store.chain_store_id().await?;
         for seal in store.seals().await? {
-            if seal_verifies(key, &store_id, &seal) {
-                newest = Some((seal.seq, seal.at));
+            if keys.iter().any(|key| seal_verifies(key, &store_id, &seal)) {
+                if newest.is_none_or(|(seq, _)| seal.seq > seq) {
+                    newest = Some((seal.seq, seal.at));
+                }
                 good.push((seal.seq, seal.hash));
             } else {
                 bad.push(seal.seq);
@@ -100,8 +99,7 @@ fn seal_verifies(key: &VerifyingKey, store_id: &str, seal: &Seal) -> bool {
     let Ok(signature) = Signature::from_slice(&bytes) else {
         return false;
     };
-    key.verify(&Seal::message(store_id, seal.seq, &seal.hash), &signature)
-        .is_ok()
+    key.verify(&seal.message(store_id), &signature).is_ok()
 }
 
 /// Signs `store`'s current head under `key` (named `key_id`) at `now`, and
@@ -120,14 +118,15 @@ pub async fn seal<S: AuditChain>(
         return Ok(None);
     }
     let store_id = store.chain_store_id().await?;
-    let signature = key.sign(&Seal::message(&store_id, head.seq, &head.hash));
-    let seal = Seal {
+    let mut seal = Seal {
         seq: head.seq,
         hash: head.hash,
         at: now,
         key_id: key_id.to_owned(),
-        signature: data_encoding::HEXLOWER.encode(&signature.to_bytes()),
+        signature: String::new(),
     };
+    let signature = key.sign(&seal.message(&store_id));
+    seal.signature = data_encoding::HEXLOWER.encode(&signature.to_bytes());
     store.insert_seal(&seal).await?;
     Ok(Some(seal))
 }
@@ -149,14 +148,18 @@ pub async fn export<S: AuditChain>(
     let Some(first) = store.first_row_since(since).await? else {
         return Ok(0);
     };
-    let first = first.max(head.since);
+    let first = first.max(head.since).max(1);
     let mut prev = if first <= head.since {
         GENESIS.to_owned()
     } else {
-        store
-            .link_of(first - 1)
-            .await?
-            .unwrap_or_else(|| GENESIS.to_owned())
+        // The row before is part of the chain: without its link the export
+        // would start from a made-up anchor.
+        store.link_of(first - 1).await?.ok_or_else(|| {
+            AuditError::Format(format!(
+                "row {} has no link: the chain is broken there; run `audit verify`",
+                first - 1
+            ))
+        })?
     };
     let mut after = first - 1;
     let mut written = 0;

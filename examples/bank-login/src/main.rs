@@ -102,6 +102,10 @@ struct Args {
     /// --public-key`. Keep the file off the database's machine's backups.
     #[arg(long, env = "BANK_AUDIT_SIGNING_KEY")]
     audit_signing_key: Option<PathBuf>,
+    /// The signing key's name, recorded with each seal (change it when the
+    /// key is rotated; `audit verify` takes every public key in use).
+    #[arg(long, env = "BANK_AUDIT_KEY_ID", default_value = "1")]
+    audit_key_id: String,
     /// Seconds between two signed heads.
     #[arg(long, env = "BANK_AUDIT_SEAL_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     audit_seal_every: u64,
@@ -143,10 +147,17 @@ enum AuditCommand {
         /// The desk's store instead of the customers'.
         #[arg(long)]
         desk: bool,
-        /// The Ed25519 public key of the signed heads (64 hex digits, or a
-        /// file holding them): their signatures and rows are checked too.
-        #[arg(long, env = "BANK_AUDIT_PUBLIC_KEY")]
-        public_key: Option<String>,
+        /// An Ed25519 public key of the signed heads (64 hex digits, or a
+        /// file holding them; repeat it for rotated keys): their
+        /// signatures and rows are checked too, and at least one must
+        /// verify.
+        #[arg(long)]
+        public_key: Vec<String>,
+        /// With `--public-key`: the newest signed head may be at most this
+        /// many seconds old (a restored old backup, or seals no longer
+        /// written, fail).
+        #[arg(long)]
+        max_seal_age: Option<u64>,
     },
     /// Write the rows written since a time as JSON Lines for a SIEM, each
     /// with the link before it and its own (`audit verify-export` checks
@@ -173,6 +184,9 @@ enum AuditCommand {
         /// The signing key's file (from `audit keygen`).
         #[arg(long)]
         signing_key: PathBuf,
+        /// The key's name, recorded with each seal (for rotation).
+        #[arg(long, default_value = "1")]
+        key_id: String,
     },
     /// Make a signing key: the secret to a new file only its owner can
     /// read, the public key printed (keep it away from the database).
@@ -248,6 +262,12 @@ async fn run(args: Args) -> Result<(), Failure> {
                 std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let verified = lockstep::chain::verify_export(&mut std::io::BufReader::new(opened))??;
             println!("export intact: {} rows", verified.rows);
+            // What it cannot check alone: where it starts and ends. Compare
+            // these with an earlier export's last line or a signed head.
+            if let (Some((first, prev)), Some((last, link))) = (&verified.anchor, &verified.last) {
+                println!("starts at row {first} after link {prev}");
+                println!("ends at row {last} with link {link}");
+            }
             return Ok(());
         }
         _ => {}
@@ -452,7 +472,7 @@ where
     }
     let signer = match &args.audit_signing_key {
         Some(path) => {
-            let key = Arc::new(audit::signing_key(path)?);
+            let key = Arc::new((audit::signing_key(path)?, args.audit_key_id.clone()));
             tokio::spawn(seal_periodically(
                 Arc::clone(&bank),
                 Arc::clone(&key),
@@ -506,7 +526,7 @@ where
 /// Signs both chains' heads every `every` until `stop`.
 async fn seal_periodically<S: Backend>(
     bank: Arc<Bank<S>>,
-    key: Arc<ed25519_dalek::SigningKey>,
+    key: Arc<(ed25519_dalek::SigningKey, String)>,
     every: Duration,
     stop: Shutdown,
 ) {
@@ -521,12 +541,13 @@ async fn seal_periodically<S: Backend>(
     }
 }
 
-async fn seal_both<S: Backend>(bank: &Bank<S>, key: &ed25519_dalek::SigningKey) {
+async fn seal_both<S: Backend>(bank: &Bank<S>, key: &(ed25519_dalek::SigningKey, String)) {
+    let (key, key_id) = key;
     for (name, store) in [
         ("customers", &bank.customers().store),
         ("desk", &bank.desk().store),
     ] {
-        match audit::seal(&**store, key, "1", now()).await {
+        match audit::seal(&**store, key, key_id, now()).await {
             Ok(Some(seal)) => tracing::debug!(store = name, row = seal.seq, "audit head signed"),
             Ok(None) => {}
             Err(e) => tracing::warn!(store = name, error = %e, "audit head not signed"),
@@ -791,13 +812,17 @@ async fn audit_command<S: Backend>(bank: &Bank<S>, command: &AuditCommand) -> Re
         }
     };
     match command {
-        AuditCommand::Verify { desk, public_key } => {
-            let key = public_key
-                .as_deref()
-                .map(audit::verifying_key)
-                .transpose()?;
+        AuditCommand::Verify {
+            desk,
+            public_key,
+            max_seal_age,
+        } => {
+            let keys = public_key
+                .iter()
+                .map(|k| audit::verifying_key(k))
+                .collect::<Result<Vec<_>, _>>()?;
             let (name, store) = side(*desk);
-            let report = audit::verify(store, key.as_ref()).await?;
+            let report = audit::verify(store, &keys).await?;
             if !report.bad_signatures.is_empty() {
                 return Err(format!(
                     "{name}: the signatures of the signed heads at rows {:?} do not verify",
@@ -808,18 +833,33 @@ async fn audit_command<S: Backend>(bank: &Bank<S>, command: &AuditCommand) -> Re
             let verified = report
                 .result
                 .map_err(|broken| format!("{name}: {broken}"))?;
-            let last = verified.last.map_or(0, |(seq, _)| seq);
+            let last = verified.last.as_ref().map_or(0, |(seq, _)| *seq);
             println!(
                 "{name}: audit chain intact: {} rows up to row {last} ({} from before the chain), {} signed heads checked",
                 verified.rows, verified.legacy, verified.seals
             );
-            if let Some((seq, at)) = report.newest_seal {
-                println!(
-                    "{name}: newest signed head: row {seq}, signed {}",
-                    audit::japan_time(at)
-                );
-            } else if key.is_some() {
-                println!("{name}: no signed head verified");
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let Some((seq, at)) = report.newest_seal else {
+                return Err(format!(
+                    "{name}: no signed head verifies under the key given: a rewrite of the chain would not show"
+                )
+                .into());
+            };
+            println!(
+                "{name}: newest signed head: row {seq}, signed {} ({} rows after it not yet signed)",
+                audit::japan_time(at),
+                last.saturating_sub(seq)
+            );
+            if let Some(limit) = max_seal_age {
+                let age = now().saturating_sub(at);
+                if u64::try_from(age).unwrap_or(0) > *limit {
+                    return Err(format!(
+                        "{name}: the newest signed head is {age} s old (more than {limit} s): seals stopped, or an old copy of the database was restored"
+                    )
+                    .into());
+                }
             }
             Ok(())
         }
@@ -838,11 +878,14 @@ async fn audit_command<S: Backend>(bank: &Bank<S>, command: &AuditCommand) -> Re
             eprintln!("exported {written} rows");
             Ok(())
         }
-        AuditCommand::Seal { signing_key } => {
+        AuditCommand::Seal {
+            signing_key,
+            key_id,
+        } => {
             let key = audit::signing_key(signing_key)?;
             for desk in [false, true] {
                 let (name, store) = side(desk);
-                match audit::seal(store, &key, "1", now()).await? {
+                match audit::seal(store, &key, key_id, now()).await? {
                     Some(seal) => println!("{name}: signed the head at row {}", seal.seq),
                     None => println!("{name}: no row to sign yet"),
                 }

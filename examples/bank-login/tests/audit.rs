@@ -242,8 +242,23 @@ fn a_signed_head_catches_a_rewrite_of_the_whole_chain(db: &Db) {
         ok && text.contains("desk: signed the head at row"),
         "{text}"
     );
-    let (ok, text) = verify(dir, db, &["--public-key", &public]);
+    let (ok, text) = verify(
+        dir,
+        db,
+        &["--public-key", &public, "--max-seal-age", "3600"],
+    );
     assert!(ok && text.contains("1 signed heads checked"), "{text}");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let (ok, text) = verify(dir, db, &["--public-key", &public, "--max-seal-age", "0"]);
+    assert!(
+        !ok && text.contains("s old"),
+        "a seal too old fails: {text}"
+    );
+    // An old seal cannot be made to look new: its time is signed.
+    db.sql(dir, "UPDATE audit_seals SET at = at + 60");
+    let (ok, text) = verify(dir, db, &["--public-key", &public]);
+    assert!(!ok && text.contains("do not verify"), "{text}");
+    db.sql(dir, "UPDATE audit_seals SET at = at - 60");
 
     // The attacker edits row 2 and re-links every row after it, and the
     // head: the links alone cannot tell.
@@ -293,6 +308,10 @@ fn a_signed_head_catches_a_rewrite_of_the_whole_chain(db: &Db) {
     );
     let (ok, text) = verify(dir, db, &["--public-key", &public]);
     assert!(!ok && text.contains("do not verify"), "{text}");
+    // Nor does deleting the seals pass with a key given.
+    db.sql(dir, "DELETE FROM audit_seals");
+    let (ok, text) = verify(dir, db, &["--public-key", &public]);
+    assert!(!ok && text.contains("no signed head verifies"), "{text}");
 }
 
 #[test]
