@@ -235,7 +235,7 @@ pub trait AuditLog: Send + Sync {
 }
 
 /// The most failures [`AuditLog::suspicious`] counts in one window.
-pub const MAX_SUSPICIOUS_SCAN: usize = 200_000;
+pub const MAX_SUSPICIOUS_SCAN: usize = 20_000;
 
 /// The most clients (and spray flags) [`AuditLog::suspicious`] lists.
 pub const MAX_SUSPICIOUS_CLIENTS: usize = 200;

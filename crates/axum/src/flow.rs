@@ -98,7 +98,9 @@ async fn spray(shared: &Shared, client: IpAddr, user_id: &str) -> Result<(), u64
         Seen::Flagged { distinct } => {
             let window = shared.limiter.spray.limits.window.as_secs();
             tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
-            if let Err(e) = shared.auth.flag_spray(client, distinct, window).await {
+            // The address as the watch counts it: an IPv6 client's /64.
+            let counted = crate::limits::subscriber(client);
+            if let Err(e) = shared.auth.flag_spray(counted, distinct, window).await {
                 tracing::error!(%client, error = %e, "spray flag not recorded");
             }
         }

@@ -81,7 +81,7 @@ impl Limits {
             per_user_id: q,
             refusal_delay: Duration::ZERO,
             spray: SprayLimits {
-                distinct_ids: u32::MAX,
+                distinct_ids: 0,
                 flagged_passwords: None,
                 ..SprayLimits::default()
             },

@@ -27,11 +27,19 @@ use crate::limits::{quota, subscriber};
 /// Clients flagged (a counter, no label).
 pub const FLAGGED: &str = "lockstep_spray_flagged_total";
 
+/// The most distinct user IDs a threshold may name (what a client's entry
+/// holds is bounded by it).
+pub const MAX_DISTINCT_IDS: u32 = 1024;
+
+/// How often a full table is swept at most; between sweeps a new client
+/// takes the place of one not flagged.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// When a client is a sprayer, and what it may do then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SprayLimits {
     /// Flagged when a client names more distinct user IDs than this within
-    /// `window`.
+    /// `window` (at most [`MAX_DISTINCT_IDS`]; 0 turns the watch off).
     pub distinct_ids: u32,
     /// The window.
     pub window: Duration,
@@ -76,7 +84,12 @@ struct Client {
 pub(crate) struct SprayWatch {
     pub(crate) limits: SprayLimits,
     key: RandomState,
-    clients: Mutex<HashMap<IpAddr, Client>>,
+    clients: Mutex<Table>,
+}
+
+struct Table {
+    clients: HashMap<IpAddr, Client>,
+    swept: Option<Instant>,
 }
 
 impl core::fmt::Debug for SprayWatch {
@@ -92,29 +105,32 @@ impl SprayWatch {
         Self {
             limits,
             key: RandomState::new(),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Table {
+                clients: HashMap::new(),
+                swept: None,
+            }),
         }
     }
 
     /// A password step from `client` naming `user_id`, at `now`.
     pub(crate) fn password_step(&self, client: IpAddr, user_id: &str, now: Instant) -> Seen {
+        if self.limits.distinct_ids == 0 {
+            return Seen::Fine;
+        }
         let window = self.limits.window;
-        let cap = usize::try_from(self.limits.distinct_ids)
+        let cap = usize::try_from(self.limits.distinct_ids.min(MAX_DISTINCT_IDS))
             .unwrap_or(usize::MAX)
             .saturating_add(1);
         let id = self.key.hash_one(user_id);
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let key = subscriber(client);
-        if !clients.contains_key(&key) && clients.len() >= self.limits.max_clients {
-            // Forget the quiet: windows over and flags run out.
-            clients.retain(|_, c| {
-                now.duration_since(c.since) < window || c.flagged_until.is_some_and(|u| u > now)
-            });
-            if clients.len() >= self.limits.max_clients {
+        if !table.clients.contains_key(&key) && table.clients.len() >= self.limits.max_clients {
+            table.make_room(now, window);
+            if table.clients.len() >= self.limits.max_clients {
                 return Seen::Fine;
             }
         }
-        let seen = clients.entry(key).or_insert_with(|| Client {
+        let seen = table.clients.entry(key).or_insert_with(|| Client {
             since: now,
             ids: HashSet::new(),
             flagged_until: None,
@@ -138,6 +154,32 @@ impl SprayWatch {
             Seen::StillFlagged
         } else {
             Seen::Fine
+        }
+    }
+}
+
+impl Table {
+    /// Room for one more client: the quiet (window over, no flag) are
+    /// forgotten, at most once per [`SWEEP_EVERY`] (a sweep reads the whole
+    /// table); between sweeps one client not flagged gives its place.
+    fn make_room(&mut self, now: Instant, window: Duration) {
+        if self
+            .swept
+            .is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY)
+        {
+            self.swept = Some(now);
+            self.clients.retain(|_, c| {
+                now.duration_since(c.since) < window || c.flagged_until.is_some_and(|u| u > now)
+            });
+            return;
+        }
+        let unflagged = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.flagged_until.is_none_or(|u| u <= now))
+            .map(|(k, _)| *k);
+        if let Some(k) = unflagged {
+            self.clients.remove(&k);
         }
     }
 }
@@ -185,6 +227,25 @@ mod tests {
     }
 
     #[test]
+    fn zero_turns_it_off_and_a_threshold_is_capped() {
+        let w = watch(0, 16);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t = Instant::now();
+        for n in 0..50 {
+            assert_eq!(w.password_step(ip, &n.to_string(), t), Seen::Fine);
+        }
+        let w = watch(u32::MAX, 16);
+        let flagged = (0..=MAX_DISTINCT_IDS)
+            .map(|n| w.password_step(ip, &n.to_string(), t))
+            .filter(|s| *s != Seen::Fine)
+            .count();
+        assert_eq!(
+            flagged, 1,
+            "flagged at the cap, holding at most cap + 1 IDs"
+        );
+    }
+
+    #[test]
     fn an_ipv6_client_is_its_64() {
         let w = watch(2, 16);
         let t = Instant::now();
@@ -205,19 +266,27 @@ mod tests {
             w.password_step(ip, "x", t);
         }
         let fifth: IpAddr = "198.51.100.9".parse().unwrap();
-        w.password_step(fifth, "x", t);
         assert_eq!(
-            w.password_step(fifth, "y", t),
+            w.password_step(fifth, "x", t),
             Seen::Fine,
-            "not tracked: full"
+            "full, swept, nobody quiet yet: not tracked"
         );
-        let later = t + Duration::from_secs(61);
-        w.password_step(fifth, "x", later);
+        // Before the next sweep is due, a new client takes the place of
+        // one not flagged.
+        assert_eq!(w.password_step(fifth, "y", t), Seen::Fine);
         assert_eq!(
-            w.password_step(fifth, "y", later),
+            w.password_step(fifth, "z", t),
+            Seen::Flagged { distinct: 2 }
+        );
+        assert_eq!(w.clients.lock().unwrap().clients.len(), 4);
+        let later = t + Duration::from_secs(61);
+        let seventh: IpAddr = "198.51.100.11".parse().unwrap();
+        w.password_step(seventh, "x", later);
+        assert_eq!(
+            w.password_step(seventh, "y", later),
             Seen::Flagged { distinct: 2 },
             "tracked once the quiet were forgotten"
         );
-        assert!(w.clients.lock().unwrap().len() <= 4);
+        assert!(w.clients.lock().unwrap().clients.len() <= 4);
     }
 }

@@ -91,7 +91,8 @@ struct Args {
     /// A client address that names more distinct user IDs than this in
     /// `--spray-window` seconds is flagged as spraying passwords: an audit
     /// event, 不審なアクセス on the desk, and one password step a minute.
-    #[arg(long, env = "BANK_SPRAY_DISTINCT_IDS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    /// 0 turns the watch off; at most 1024.
+    #[arg(long, env = "BANK_SPRAY_DISTINCT_IDS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1024))]
     spray_distinct_ids: u32,
     /// The spray watch's window, in seconds.
     #[arg(long, env = "BANK_SPRAY_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
@@ -469,6 +470,12 @@ where
             stop.clone().wait(),
         ));
         println!("metrics:   http://{addr}/metrics");
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "WARNING: the metrics page on {addr} has no login: keep that address on the \
+                 monitoring network (its counts show, moment by moment, how logins fare)"
+            );
+        }
     }
     let signer = match &args.audit_signing_key {
         Some(path) => {

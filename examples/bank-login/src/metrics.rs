@@ -43,7 +43,38 @@ pub fn install() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + 
         .set_buckets_for_metric(Matcher::Full(lockstep::sqlite::BATCH_SIZE.into()), &WRITES)?
         .install_recorder()?;
     describe();
+    zero();
     Ok(handle)
+}
+
+/// Every counter series at 0 from the start, so that a rate or an
+/// `increase()` alert sees the first lock or flag too (a series that
+/// appears with its first event has no earlier sample to rise from).
+fn zero() {
+    use lockstep::account::metrics as m;
+    for outcome in ["accepted", "failed", "unknown_user", "locked"] {
+        metrics::counter!(m::PASSWORD_STEPS, "outcome" => outcome).absolute(0);
+    }
+    for outcome in [
+        "accepted",
+        "failed",
+        "replayed",
+        "locked",
+        "enrolled",
+        "enroll_failed",
+        "resynced",
+        "resync_failed",
+    ] {
+        metrics::counter!(m::OTP_STEPS, "outcome" => outcome).absolute(0);
+    }
+    for factor in ["password", "otp"] {
+        metrics::counter!(m::LOCKS_SET, "factor" => factor).absolute(0);
+        metrics::counter!(m::LOCKS_CLEARED, "factor" => factor).absolute(0);
+    }
+    metrics::counter!(m::BUSY).absolute(0);
+    metrics::counter!(m::STORE_CONFLICTS).absolute(0);
+    metrics::counter!(lockstep_axum::spray::FLAGGED).absolute(0);
+    metrics::gauge!(m::HASH_QUEUE).set(0.0);
 }
 
 fn describe() {
