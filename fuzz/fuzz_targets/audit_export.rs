@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use lockstep_store_sql::chain::{ChainRow, GENESIS, export_line, verify_export};
+use lockstep_store_sql::chain::{ChainRow, GENESIS, MAX_EXPORT_LINE, export_line, verify_export};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -41,7 +41,7 @@ fuzz_target!(|input: Input| {
         lines.push(export_line(&row, &prev));
         prev = link;
     }
-    if lines.is_empty() {
+    if lines.is_empty() || lines.iter().any(|l| l.len() > MAX_EXPORT_LINE) {
         return;
     }
     let text = lines.join("\n");

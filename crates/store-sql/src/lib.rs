@@ -3,7 +3,7 @@
 //! written once against [`Sql`] — a small trait a store implements for its
 //! driver's connections (SQLite and PostgreSQL run the same statements:
 //! `$n` placeholders, an integer `revoked` flag) — and the sealing of token
-//! secrets ([`seal`]).
+//! secrets ([`seal`]), and the audit log's hash chain ([`chain`]).
 //!
 //! A store crate provides the connections and the transactions (SQLite
 //! batches the writes of a moment into one transaction, PostgreSQL gives

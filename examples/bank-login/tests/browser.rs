@@ -935,3 +935,64 @@ async fn the_default_secure_cookies_work_on_loopback_in_chromium() {
     );
     w.end().await;
 }
+
+/// A spray from three loopback addresses, then the desk opens 不審なアクセス
+/// from its console: the failures, the unknown IDs and the flagged
+/// addresses are there, marked, and the page passes axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_sees_a_spray_on_its_suspicious_access_screen() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(w) = Walk::start("suspicious_access").await else {
+        return;
+    };
+    let sprayer = w.h.router_with(&bank_login::WebOptions {
+        local_http: true,
+        limits: lockstep_axum::Limits {
+            refusal_delay: Duration::ZERO,
+            spray: lockstep_axum::spray::SprayLimits {
+                distinct_ids: 5,
+                ..lockstep_axum::spray::SprayLimits::default()
+            },
+            ..lockstep_axum::Limits::default()
+        },
+        ..bank_login::WebOptions::default()
+    });
+    for n in 2..=4_u8 {
+        let mut c = common::client::Client::new(sprayer.clone());
+        c.peer = std::net::SocketAddr::from(([127, 0, 0, n], 41_000));
+        c.get("/").await;
+        for i in 0..7 {
+            let id = format!("guess{n}{i:02}");
+            c.post(
+                "/login",
+                &[
+                    ("user_id", &id),
+                    ("password", "Summer2026"),
+                    ("entry", "login"),
+                ],
+            )
+            .await;
+        }
+    }
+    w.go("/desk").await;
+    w.desk_login().await;
+    w.submit("suspicious").await;
+    assert_eq!(w.path().await, "/desk/suspicious");
+    assert_eq!(w.text("failures").await, "18 件");
+    assert_eq!(w.text("unknown-ids").await, "18 件");
+    let flags = w.text("flags").await;
+    let clients = w.text("clients").await;
+    for n in 2..=4 {
+        assert!(flags.contains(&format!("127.0.0.{n}")), "{flags}");
+        assert!(
+            clients.contains(&format!("127.0.0.{n} 6 6 6 スプレー攻撃の疑い")),
+            "{clients}"
+        );
+    }
+    w.shot("12-desk-suspicious-access").await;
+    w.submit("window-7d").await;
+    assert_eq!(w.text("failures").await, "18 件");
+    w.submit("back").await;
+    assert_eq!(w.path().await, "/desk/home");
+    w.end().await;
+}
