@@ -444,3 +444,81 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
         "{events:?}"
     );
 }
+
+/// `--metrics-listen`: the Prometheus page on its own port, parsed as
+/// Prometheus parses it, every counter there from the start; none on the
+/// customers' port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_page_is_on_its_own_listener() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let (port, metrics) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", dir.to_str().unwrap(), "--local-http"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .env_remove("LOCKSTEP_KEYS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("desk:") {
+            break;
+        }
+    }
+    let mut c = common::remote::Browser::new();
+    c.get(port, "/").await;
+    c.post(
+        port,
+        "/login",
+        &[
+            ("user_id", "nobody99"),
+            ("password", "Wrong1234"),
+            ("entry", "login"),
+        ],
+    )
+    .await;
+    let page = c.get(metrics, "/metrics").await;
+    let elsewhere = c.get(port, "/metrics").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        printed.contains(&format!("metrics:   http://127.0.0.1:{metrics}/metrics")),
+        "{printed}"
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_ne!(elsewhere.status, 200);
+    let parsed =
+        prometheus_parse::Scrape::parse(page.body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let sample = |name: &str, label: Option<(&str, &str)>| {
+        parsed
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert_eq!(
+        sample(
+            "lockstep_password_steps_total",
+            Some(("outcome", "unknown_user"))
+        ),
+        Some(1.0)
+    );
+    for (name, label) in [
+        ("lockstep_locks_set_total", Some(("factor", "password"))),
+        ("lockstep_locks_cleared_total", Some(("factor", "otp"))),
+        ("lockstep_busy_total", None),
+        ("lockstep_spray_flagged_total", None),
+    ] {
+        assert_eq!(sample(name, label), Some(0.0), "{name} from the start");
+    }
+}
