@@ -421,18 +421,30 @@ pub async fn suspicious<S: Sql>(
     };
     let unknown = "COALESCE(SUM(CASE WHEN kind = '\"UnknownUser\"' THEN 1 ELSE 0 END), 0)";
 
+    // One scan: the clients' rows, and (window functions over every group,
+    // before the limit) the totals of the window.
     let by_client = format!(
-        "SELECT client, COUNT(*), COUNT(DISTINCT user_id), {unknown} FROM ({FAILURES}) AS w \
-         GROUP BY client ORDER BY 3 DESC, 2 DESC, 1 LIMIT $4"
+        "SELECT client, COUNT(*), COUNT(DISTINCT user_id), {unknown}, \
+         CAST(SUM(COUNT(*)) OVER () AS BIGINT), CAST(SUM({unknown}) OVER () AS BIGINT) \
+         FROM ({FAILURES}) AS w GROUP BY client ORDER BY 3 DESC, 2 DESC, 1 LIMIT $4"
     );
     let mut args = window();
     args.extend([Arg::Int(scan), Arg::Int(limit)]);
     let rows = sql
         .fetch(
             Statement::new(&by_client, args),
-            &[Kind::OptText, Kind::Int, Kind::Int, Kind::Int],
+            &[
+                Kind::OptText,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+            ],
         )
         .await?;
+    let failures = count(rows.first().and_then(|r| r.get(4)))?;
+    let unknown_ids = count(rows.first().and_then(|r| r.get(5)))?;
     let clients = rows
         .iter()
         .map(|row| {
@@ -447,23 +459,16 @@ pub async fn suspicious<S: Sql>(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-
-    let totals = format!("SELECT COUNT(*), {unknown} FROM ({FAILURES}) AS w");
+    // More than the bound in the window? One index probe past it.
+    let past = format!(
+        "SELECT COUNT(*) FROM (SELECT at FROM events WHERE at >= $1 AND at < $2 \
+         AND (kind = '\"UnknownUser\"' OR kind LIKE '{{\"PasswordFailed\":%') \
+         ORDER BY at DESC LIMIT 1 OFFSET $3) AS p"
+    );
     let mut args = window();
-    args.push(Arg::Int(scan.saturating_add(1)));
-    let rows = sql
-        .fetch(Statement::new(&totals, args), &[Kind::Int, Kind::Int])
-        .await?;
-    let row = rows.first();
-    let mut failures = count(row.and_then(|r| r.first()))?;
-    let mut unknown_ids = count(row.and_then(|r| r.get(1)))?;
-    let truncated = failures > MAX_SUSPICIOUS_SCAN as u64;
-    if truncated {
-        // Counted one past the bound to know it; the counts are the bound's
-        // (the one row past it may have been an unknown ID).
-        failures = MAX_SUSPICIOUS_SCAN as u64;
-        unknown_ids = unknown_ids.min(failures);
-    }
+    args.push(Arg::Int(scan));
+    let rows = sql.fetch(Statement::new(&past, args), &[Kind::Int]).await?;
+    let truncated = count(rows.first().and_then(|r| r.first()))? > 0;
 
     let locks = sql
         .fetch(

@@ -525,3 +525,29 @@ pub async fn suspicious_counts_failures_by_client<S: Store>(store: Arc<S>) {
     let empty = store.suspicious(300, 400, 10).await.unwrap();
     assert_eq!(empty, lockstep_account::Suspicious::default());
 }
+
+/// [`AuditLog::suspicious`] counts at most the newest
+/// [`lockstep_account::MAX_SUSPICIOUS_SCAN`] failures of a window and says
+/// when there were more; exactly that many is not "more".
+pub async fn suspicious_is_bounded<S: Store>(store: Arc<S>) {
+    let bound = lockstep_account::MAX_SUSPICIOUS_SCAN as u64;
+    let failed = |n: u64| {
+        let mut e = event(&format!("u{}", n % 7), 1_000 + n, EventKind::UnknownUser);
+        e.client = Some("198.51.100.1".parse().unwrap());
+        e
+    };
+    store
+        .write(Write::events((0..bound).map(failed).collect()))
+        .await
+        .unwrap();
+    let seen = store.suspicious(0, u64::MAX / 2, 10).await.unwrap();
+    assert_eq!((seen.failures, seen.truncated), (bound, false));
+    store
+        .write(Write::events(vec![failed(bound)]))
+        .await
+        .unwrap();
+    let seen = store.suspicious(0, u64::MAX / 2, 10).await.unwrap();
+    assert_eq!((seen.failures, seen.truncated), (bound, true));
+    assert_eq!(seen.unknown_ids, bound);
+    assert_eq!(seen.clients[0].failures, bound);
+}

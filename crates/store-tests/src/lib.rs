@@ -83,6 +83,7 @@ macro_rules! store_conformance {
                 attempts_are_counted_per_user_id, audit_log_is_written_with_the_record,
                 audit_events_keep_their_client,
                 audit_log_pages_are_bounded, suspicious_counts_failures_by_client,
+                suspicious_is_bounded,
                 counts_equal_events_when_a_step_stops_between_phases;
             multi_thread: writes_dropped_half_way_leave_no_part_behind,
                 concurrent_replaces_lose_no_update, race_one_valid_code_one_success,
