@@ -120,6 +120,10 @@ impl Sql for Target<'_> {
             .map(|row| cells(row, kinds))
             .collect()
     }
+
+    fn writable_with(&self) -> bool {
+        true
+    }
 }
 
 impl PostgresStore {

@@ -363,19 +363,24 @@ fn signed(n: u64) -> i64 {
 }
 
 /// Locks the chain's head for this transaction (a row lock on PostgreSQL;
-/// SQLite's one writer holds it anyway) and reads it.
-pub(crate) async fn lock_head<S: Sql>(sql: &mut S) -> Result<(u64, Link), StoreError> {
+/// SQLite's one writer holds it anyway) and reads it, with the highest row
+/// number in the log (one round trip: the lock is held until the commit,
+/// so every statement under it counts).
+pub(crate) async fn lock_head<S: Sql>(sql: &mut S) -> Result<(u64, Link, i64), StoreError> {
     let rows = sql
         .fetch(
             Statement::new(
-                "UPDATE audit_head SET seq = seq WHERE one = 1 RETURNING seq, hash",
+                "UPDATE audit_head SET seq = seq WHERE one = 1 \
+                 RETURNING seq, hash, (SELECT COALESCE(MAX(id), 0) FROM events)",
                 Vec::new(),
             ),
-            &[Kind::Int, Kind::Text],
+            &[Kind::Int, Kind::Text, Kind::Int],
         )
         .await?;
     match rows.into_iter().next().as_deref() {
-        Some([Cell::Int(seq), Cell::Text(hash)]) => Ok((unsigned(*seq)?, hash.clone())),
+        Some([Cell::Int(seq), Cell::Text(hash), Cell::Int(last)]) => {
+            Ok((unsigned(*seq)?, hash.clone(), *last))
+        }
         _ => Err(encoding("no audit chain head: run the store's migrations")),
     }
 }

@@ -100,6 +100,13 @@ pub trait Sql: Send {
         statement: Statement<'_>,
         kinds: &[Kind],
     ) -> impl Future<Output = Result<Vec<Vec<Cell>>, StoreError>> + Send;
+
+    /// Whether the database runs a data-modifying statement in a `WITH`
+    /// (PostgreSQL does, SQLite does not): the queries then save a round
+    /// trip where it counts.
+    fn writable_with(&self) -> bool {
+        false
+    }
 }
 
 /// A stored value that could not be read back as it was written (or was
