@@ -568,14 +568,16 @@ pub async fn verify_chain<S: Sql>(
     Ok(walk.finish(Some(&head)))
 }
 
-/// Stores a signed head.
+/// Stores a signed head; a newer one for the same row replaces the older.
 ///
 /// # Errors
 /// The backend's.
 pub async fn insert_seal<S: Sql>(sql: &mut S, seal: &Seal) -> Result<(), StoreError> {
     sql.execute(Statement::new(
         "INSERT INTO audit_seals (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (seq) DO NOTHING",
+         ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, at = excluded.at, \
+         key_id = excluded.key_id, signature = excluded.signature \
+         WHERE audit_seals.at < excluded.at",
         vec![
             Arg::Int(signed(seal.seq)),
             Arg::Text(&seal.hash),
@@ -809,7 +811,9 @@ pub trait AuditChain: Sync {
     /// The backend's.
     fn seals(&self) -> impl Future<Output = Result<Vec<Seal>, StoreError>> + Send;
 
-    /// Stores a signed head (a second one for the same row is ignored).
+    /// Stores a signed head; a newer one for the same row (the chain did
+    /// not move since) replaces the older, so that the newest seal's time
+    /// says when the head was last signed.
     ///
     /// # Errors
     /// The backend's.

@@ -49,20 +49,25 @@ struct Args {
     desk_listen: Option<SocketAddr>,
     /// The data directory: the SQLite files, the demo key file and the
     /// first start's credentials.
-    #[arg(long, env = "BANK_DATA_DIR", default_value = "bank-login-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "BANK_DATA_DIR",
+        default_value = "bank-login-data"
+    )]
     data_dir: PathBuf,
     /// A PostgreSQL URL: use PostgreSQL (schemas `bank` and `bank_desk`,
     /// see `--schema`) instead of SQLite. Several processes on one
     /// database share accounts and sessions.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, global = true, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// The PostgreSQL schema of the customers (the desk's is `{schema}_desk`).
-    #[arg(long, env = "BANK_SCHEMA", default_value = "bank")]
+    #[arg(long, global = true, env = "BANK_SCHEMA", default_value = "bank")]
     schema: String,
     /// The sealing keys' file (one `ID:64 hex digits` per line, the first
     /// active). Without it and without `LOCKSTEP_KEYS`, a demo key file is
     /// generated in the data directory.
-    #[arg(long, env = "BANK_KEY_FILE")]
+    #[arg(long, global = true, env = "BANK_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// Plain HTTP on a developer's machine: cookies not marked `Secure`.
     /// Behind a TLS proxy leave it off, whatever address the service
@@ -273,8 +278,12 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         _ => {}
     }
-    create_private_dir(&args.data_dir)?;
-    let keyring = keyring(&args)?;
+    let keyring = if matches!(args.command, Some(Command::Audit { .. })) {
+        audit_keyring(&args)?
+    } else {
+        create_private_dir(&args.data_dir)?;
+        keyring(&args)?
+    };
     let csrf_key = keyring.derive(CSRF_PURPOSE);
     if let Some(url) = args.database_url.clone() {
         let (customers, desk) = open_postgres(&url, &args.schema, &keyring).await?;
@@ -298,6 +307,30 @@ async fn run(args: Args) -> Result<(), Failure> {
         );
         start(args, Bank::new(customers, desk)?, sessions, csrf_key).await
     }
+}
+
+/// The keys of an `audit` command, which reads no token seed: the
+/// service's when given, else a throwaway one (nothing is sealed with it,
+/// no key file is written). On SQLite the stores must exist: an audit of a
+/// directory that holds none is a mistake, not an empty log.
+fn audit_keyring(args: &Args) -> Result<Keyring, Failure> {
+    if args.database_url.is_none() {
+        let file = args.data_dir.join("customers.sqlite");
+        if !file.exists() {
+            return Err(format!(
+                "no store in {}: give the service's --data-dir (or --database-url)",
+                args.data_dir.display()
+            )
+            .into());
+        }
+    }
+    if std::env::var_os(KEYS_VAR).is_some_and(|v| !v.is_empty()) || args.key_file.is_some() {
+        return keyring(args);
+    }
+    let mut key = Zeroizing::new([0_u8; 32]);
+    OsRandom.fill(&mut *key)?;
+    let line = Zeroizing::new(format!("1:{}", data_encoding::HEXLOWER.encode(&*key)));
+    Ok(Keyring::parse(&line)?)
 }
 
 /// The data directory, readable by its owner only when it is new.

@@ -248,12 +248,21 @@ fn a_signed_head_catches_a_rewrite_of_the_whole_chain(db: &Db) {
         &["--public-key", &public, "--max-seal-age", "3600"],
     );
     assert!(ok && text.contains("1 signed heads checked"), "{text}");
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
-    let (ok, text) = verify(dir, db, &["--public-key", &public, "--max-seal-age", "0"]);
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let (ok, text) = verify(dir, db, &["--public-key", &public, "--max-seal-age", "1"]);
     assert!(
         !ok && text.contains("s old"),
         "a seal too old fails: {text}"
     );
+    // Signed again with nothing written since: the newer seal counts.
+    let (ok, text) = run(
+        dir,
+        db,
+        &["audit", "seal", "--signing-key", key.to_str().unwrap()],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = verify(dir, db, &["--public-key", &public, "--max-seal-age", "1"]);
+    assert!(ok, "a quiet store's fresh seal: {text}");
     // An old seal cannot be made to look new: its time is signed.
     db.sql(dir, "UPDATE audit_seals SET at = at + 60");
     let (ok, text) = verify(dir, db, &["--public-key", &public]);
@@ -317,6 +326,46 @@ fn a_signed_head_catches_a_rewrite_of_the_whole_chain(db: &Db) {
 #[test]
 fn sqlite_tampering_is_found_at_its_row() {
     tampering_is_found_at_its_row(&Db::Sqlite);
+}
+
+/// The store's options go before `audit` or after it; a directory with no
+/// store is an error (not an empty, intact log), and no key is needed or
+/// written.
+#[test]
+fn audit_takes_its_store_anywhere_and_refuses_a_directory_without_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    setup(dir, &Db::Sqlite);
+    std::fs::remove_file(dir.join("keys")).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "audit",
+            "verify",
+            "--desk",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .env_remove("LOCKSTEP_KEYS")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("audit chain intact"),
+        "{said}"
+    );
+    assert!(!dir.join("sealing.keys").exists(), "no key file written");
+    let empty = temp.path().join("nothing-here");
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir", empty.to_str().unwrap()])
+        .env_remove("LOCKSTEP_KEYS")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("no store in"),
+        "{said}"
+    );
+    assert!(!empty.exists(), "nothing created");
 }
 
 #[test]
