@@ -4,9 +4,9 @@
 //! event. The chain's head (the last row's number and link) is one row of
 //! its own, `audit_head`, updated in that transaction too; on PostgreSQL
 //! its row lock is what orders the writers of several replicas, so that
-//! the chain never forks: a writer locks the head, numbers its events
-//! after it, links them, and moves the head, and the next writer waits
-//! for the commit. Its lock is the last one a write takes, so no writer
+//! the chain never forks: a writer locks the head (`SELECT … FOR UPDATE`
+//! on PostgreSQL), numbers its events after it, links them, and moves the
+//! head, and the next writer waits for the commit. Its lock is the last one a write takes, so no writer
 //! holding it waits for another's lock.
 //!
 //! What the chain shows: an edited, deleted or inserted row, made by
@@ -367,13 +367,19 @@ fn signed(n: u64) -> i64 {
 /// number in the log (one round trip: the lock is held until the commit,
 /// so every statement under it counts).
 pub(crate) async fn lock_head<S: Sql>(sql: &mut S) -> Result<(u64, Link, i64), StoreError> {
+    // Where the database has row locks for reading (PostgreSQL), `FOR
+    // UPDATE` takes the lock without writing a row version; elsewhere an
+    // update of nothing takes it.
+    let statement = if sql.writable_with() {
+        "SELECT seq, hash, (SELECT COALESCE(MAX(id), 0) FROM events) FROM audit_head \
+         WHERE one = 1 FOR UPDATE"
+    } else {
+        "UPDATE audit_head SET seq = seq WHERE one = 1 \
+         RETURNING seq, hash, (SELECT COALESCE(MAX(id), 0) FROM events)"
+    };
     let rows = sql
         .fetch(
-            Statement::new(
-                "UPDATE audit_head SET seq = seq WHERE one = 1 \
-                 RETURNING seq, hash, (SELECT COALESCE(MAX(id), 0) FROM events)",
-                Vec::new(),
-            ),
+            Statement::new(statement, Vec::new()),
             &[Kind::Int, Kind::Text, Kind::Int],
         )
         .await?;
