@@ -17,6 +17,13 @@ use sqlx::{Postgres, Row};
 
 pub use lockstep_store_sql::{chain, seal};
 
+/// How long a statement waits for a lock (the session's `lock_timeout`):
+/// a session that holds the audit chain's head or an account's row for
+/// long — say, an operator's `psql` left in a transaction — delays the
+/// writes behind it this long, then they fail as transient (the driver
+/// decides again), rather than every login hanging behind it.
+pub const LOCK_TIMEOUT: &str = "5s";
+
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,8 +50,13 @@ fn backend(e: sqlx::Error) -> StoreError {
     let transient = match &e {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 40001 serialization_failure, 40P01 deadlock_detected, class 08
-            // connection exceptions, 57P01 admin shutdown.
-            code == "40001" || code == "40P01" || code.starts_with("08") || code == "57P01"
+            // connection exceptions, 57P01 admin shutdown, 55P03
+            // lock_not_available (a lock not had within `LOCK_TIMEOUT`).
+            code == "40001"
+                || code == "40P01"
+                || code.starts_with("08")
+                || code == "57P01"
+                || code == "55P03"
         }),
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
         _ => false,
@@ -155,7 +167,7 @@ impl PostgresStore {
             // decides again on a fresh one.
             .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.options([("lock_timeout", LOCK_TIMEOUT)]))
             .await
             .map_err(backend)?;
         Ok(Self {

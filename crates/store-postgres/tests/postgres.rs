@@ -211,6 +211,33 @@ async fn tamper(store: Arc<TestStore>, sql: String) {
 
 lockstep_store_tests::chain_conformance!(temp_store(), tamper: tamper);
 
+/// A session that holds the chain's head (an operator's `psql` left in a
+/// transaction) delays the writes behind it by the lock timeout, then they
+/// fail as transient — no login hangs for good — and once it lets go they
+/// go through.
+#[tokio::test]
+async fn a_held_head_times_out_as_transient() {
+    use sqlx::Connection as _;
+    let Some(store) = temp_store().await else {
+        return;
+    };
+    let options: PgConnectOptions = url().parse().unwrap();
+    let options = options.options([("search_path", store._schema.0.as_str())]);
+    let mut holder = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let mut tx = holder.begin().await.unwrap();
+    sqlx::query("SELECT seq FROM audit_head WHERE one = 1 FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let event = || lockstep_store_tests::event("held", 1, lockstep_account::EventKind::LoggedIn);
+    let started = std::time::Instant::now();
+    let refused = store.write(Write::events(vec![event()])).await.unwrap_err();
+    assert!(refused.is_transient(), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    tx.rollback().await.unwrap();
+    store.write(Write::events(vec![event()])).await.unwrap();
+}
+
 /// Two replicas, two pools, one database: 64 wrong passwords spread over
 /// both count exactly five and lock; one token enrolled by two users on
 /// two replicas binds to exactly one.
