@@ -41,49 +41,81 @@ pub const STORE_WRITE: &str = "lockstep_store_write_seconds";
 /// Writes refused `Conflict`.
 pub const STORE_CONFLICTS: &str = "lockstep_store_conflicts_total";
 
-const fn factor(f: Factor) -> &'static str {
-    match f {
-        Factor::Password => "password",
-        Factor::Otp => "otp",
-    }
-}
+/// Every labelled series an event can add to: (name, label, value). An
+/// exporter can register them at 0 from the start, so that a rate sees
+/// the first one too.
+pub const EVENT_SERIES: [(&str, &str, &str); 16] = [
+    (PASSWORD_STEPS, "outcome", "accepted"),
+    (PASSWORD_STEPS, "outcome", "failed"),
+    (PASSWORD_STEPS, "outcome", "unknown_user"),
+    (PASSWORD_STEPS, "outcome", "locked"),
+    (OTP_STEPS, "outcome", "accepted"),
+    (OTP_STEPS, "outcome", "failed"),
+    (OTP_STEPS, "outcome", "replayed"),
+    (OTP_STEPS, "outcome", "locked"),
+    (OTP_STEPS, "outcome", "enrolled"),
+    (OTP_STEPS, "outcome", "enroll_failed"),
+    (OTP_STEPS, "outcome", "resynced"),
+    (OTP_STEPS, "outcome", "resync_failed"),
+    (LOCKS_SET, "factor", "password"),
+    (LOCKS_SET, "factor", "otp"),
+    (LOCKS_CLEARED, "factor", "password"),
+    (LOCKS_CLEARED, "factor", "otp"),
+];
 
-/// The counter and label an event adds to, if any.
-const fn counted(kind: &EventKind) -> Option<(&'static str, &'static str, &'static str)> {
+/// The series of [`EVENT_SERIES`] an event adds to, if any.
+const fn counted(kind: &EventKind) -> Option<usize> {
     Some(match kind {
-        EventKind::PasswordAccepted => (PASSWORD_STEPS, "outcome", "accepted"),
-        EventKind::PasswordFailed { .. } => (PASSWORD_STEPS, "outcome", "failed"),
-        EventKind::UnknownUser => (PASSWORD_STEPS, "outcome", "unknown_user"),
+        EventKind::PasswordAccepted => 0,
+        EventKind::PasswordFailed { .. } => 1,
+        EventKind::UnknownUser => 2,
         EventKind::LockedAttempt {
             factor: Factor::Password,
-        } => (PASSWORD_STEPS, "outcome", "locked"),
+        } => 3,
+        EventKind::OtpAccepted { .. } => 4,
+        EventKind::OtpFailed { .. } => 5,
+        EventKind::OtpReplayed { .. } => 6,
         EventKind::LockedAttempt {
             factor: Factor::Otp,
-        } => (OTP_STEPS, "outcome", "locked"),
-        EventKind::OtpAccepted { .. } => (OTP_STEPS, "outcome", "accepted"),
-        EventKind::OtpFailed { .. } => (OTP_STEPS, "outcome", "failed"),
-        EventKind::OtpReplayed { .. } => (OTP_STEPS, "outcome", "replayed"),
-        EventKind::Enrolled { .. } => (OTP_STEPS, "outcome", "enrolled"),
-        EventKind::EnrollmentFailed { .. } => (OTP_STEPS, "outcome", "enroll_failed"),
-        EventKind::Resynced { .. } => (OTP_STEPS, "outcome", "resynced"),
-        EventKind::ResyncFailed { .. } => (OTP_STEPS, "outcome", "resync_failed"),
-        EventKind::Locked { factor: f } => (LOCKS_SET, "factor", factor(*f)),
-        EventKind::Unlocked { factor: f } => (LOCKS_CLEARED, "factor", factor(*f)),
+        } => 7,
+        EventKind::Enrolled { .. } => 8,
+        EventKind::EnrollmentFailed { .. } => 9,
+        EventKind::Resynced { .. } => 10,
+        EventKind::ResyncFailed { .. } => 11,
+        EventKind::Locked {
+            factor: Factor::Password,
+        } => 12,
+        EventKind::Locked {
+            factor: Factor::Otp,
+        } => 13,
+        EventKind::Unlocked {
+            factor: Factor::Password,
+        } => 14,
+        EventKind::Unlocked {
+            factor: Factor::Otp,
+        } => 15,
         _ => return None,
     })
 }
 
-/// A write on its way: what it will count if it commits.
+/// A write on its way: what it will count if it commits (counts by
+/// series, no allocation on the step's path).
 pub(crate) struct Writing {
     started: Instant,
-    counts: Vec<(&'static str, &'static str, &'static str)>,
+    counts: [u32; EVENT_SERIES.len()],
 }
 
 impl Writing {
     pub(crate) fn of(events: &[AuditEvent]) -> Self {
+        let mut counts = [0_u32; EVENT_SERIES.len()];
+        for n in events.iter().filter_map(|e| counted(&e.kind)) {
+            if let Some(c) = counts.get_mut(n) {
+                *c = c.saturating_add(1);
+            }
+        }
         Self {
             started: Instant::now(),
-            counts: events.iter().filter_map(|e| counted(&e.kind)).collect(),
+            counts,
         }
     }
 
@@ -91,8 +123,10 @@ impl Writing {
         metrics::histogram!(STORE_WRITE).record(self.started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                for (name, label, value) in self.counts {
-                    metrics::counter!(name, label => value).increment(1);
+                for (&(name, label, value), &n) in EVENT_SERIES.iter().zip(&self.counts) {
+                    if n > 0 {
+                        metrics::counter!(name, label => value).increment(u64::from(n));
+                    }
                 }
             }
             Err(StoreError::Conflict) => metrics::counter!(STORE_CONFLICTS).increment(1),
@@ -125,4 +159,57 @@ impl Drop for Queued {
 
 pub(crate) fn busy() {
     metrics::counter!(BUSY).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each series has one kind of event that counts in it, and the
+    /// table's index is the one `counted` gives.
+    #[test]
+    fn every_series_is_reached_by_its_event_and_no_other() {
+        let kinds = [
+            EventKind::PasswordAccepted,
+            EventKind::PasswordFailed { failures: 1 },
+            EventKind::UnknownUser,
+            EventKind::LockedAttempt {
+                factor: Factor::Password,
+            },
+            EventKind::OtpAccepted { step: 1, drift: 0 },
+            EventKind::OtpFailed { failures: 1 },
+            EventKind::OtpReplayed { failures: 1 },
+            EventKind::LockedAttempt {
+                factor: Factor::Otp,
+            },
+            EventKind::Enrolled {
+                token_id: "VSST12345678".parse().unwrap_or_else(|_| unreachable!()),
+                drift: 0,
+            },
+            EventKind::EnrollmentFailed { failures: 1 },
+            EventKind::Resynced {
+                token_id: "VSST12345678".parse().unwrap_or_else(|_| unreachable!()),
+                drift: 0,
+            },
+            EventKind::ResyncFailed { failures: 1 },
+            EventKind::Locked {
+                factor: Factor::Password,
+            },
+            EventKind::Locked {
+                factor: Factor::Otp,
+            },
+            EventKind::Unlocked {
+                factor: Factor::Password,
+            },
+            EventKind::Unlocked {
+                factor: Factor::Otp,
+            },
+        ];
+        let reached: Vec<Option<usize>> = kinds.iter().map(counted).collect();
+        let expected: Vec<Option<usize>> = (0..EVENT_SERIES.len()).map(Some).collect();
+        assert_eq!(reached, expected);
+        assert_eq!(counted(&EventKind::LoggedIn), None);
+        let w = Writing::of(&[]);
+        assert!(w.counts.iter().all(|&n| n == 0));
+    }
 }

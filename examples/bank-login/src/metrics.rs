@@ -52,24 +52,8 @@ pub fn install() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + 
 /// appears with its first event has no earlier sample to rise from).
 fn zero() {
     use lockstep::account::metrics as m;
-    for outcome in ["accepted", "failed", "unknown_user", "locked"] {
-        metrics::counter!(m::PASSWORD_STEPS, "outcome" => outcome).absolute(0);
-    }
-    for outcome in [
-        "accepted",
-        "failed",
-        "replayed",
-        "locked",
-        "enrolled",
-        "enroll_failed",
-        "resynced",
-        "resync_failed",
-    ] {
-        metrics::counter!(m::OTP_STEPS, "outcome" => outcome).absolute(0);
-    }
-    for factor in ["password", "otp"] {
-        metrics::counter!(m::LOCKS_SET, "factor" => factor).absolute(0);
-        metrics::counter!(m::LOCKS_CLEARED, "factor" => factor).absolute(0);
+    for (name, label, value) in m::EVENT_SERIES {
+        metrics::counter!(name, label => value).absolute(0);
     }
     metrics::counter!(m::BUSY).absolute(0);
     metrics::counter!(m::STORE_CONFLICTS).absolute(0);
