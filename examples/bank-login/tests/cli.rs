@@ -38,55 +38,73 @@ fn named(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
     found
 }
 
-/// Starts the service on a free port in `dir`, waits until it serves, and
-/// stops it: what it printed.
-fn start_and_stop(dir: &Path, extra: &[&str]) -> String {
-    let mut child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .env_remove("LOCKSTEP_KEYS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                printed.push_str(&line);
-                printed.push('\n');
-                if line.starts_with("desk:") {
+/// The service running in a data directory, its standard output read a
+/// line at a time; killed when dropped.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts `bank-login --data-dir dir args…` with `RUST_LOG=log`.
+    fn start(dir: &Path, args: &[&str], log: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--data-dir", dir.to_str().unwrap()])
+            .args(args)
+            .env_remove("LOCKSTEP_KEYS")
+            .env("RUST_LOG", log)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
                     break;
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+        });
+        Self { child, lines }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        printed.contains("desk:"),
-        "the service did not start: {printed}"
-    );
-    printed
+
+    /// What it printed up to the first line holding `what`; panics, with
+    /// what it printed, after two minutes or when its output ends.
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen = String::new();
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if line.contains(what) {
+                        return seen;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no {what:?} in: {seen}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the service on a free port in `dir`, waits until it serves, and
+/// stops it: what it printed.
+fn start_and_stop(dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Running::start(dir, &args, "warn").wait_for("desk:")
 }
 
 fn run(dir: &Path, args: &[&str], keys: Option<&str>) -> std::process::Output {
@@ -364,38 +382,13 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["--data-dir", dir.to_str().unwrap(), "--local-http"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("LOCKSTEP_KEYS")
-        .env("RUST_LOG", "warn,lockstep_axum=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut seen = String::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains(what) {
-                    return seen;
-                }
-            }
-        }
-        panic!("no {what:?} in: {seen}");
-    };
-    wait_for("desk:");
+    let listen = format!("127.0.0.1:{port}");
+    let mut service = Running::start(
+        &dir,
+        &["--local-http", "--listen", &listen],
+        "warn,lockstep_axum=debug",
+    );
+    service.wait_for("desk:");
     let file = named(&dir, "first-start-credentials")[0].clone();
     let written = std::fs::read_to_string(file).unwrap();
     let temporary = written
@@ -419,9 +412,9 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
         .await
     });
     // The step has begun in the service (it hashes now): SIGTERM.
-    wait_for("password step: begun");
+    service.wait_for("password step: begun");
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &service.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -432,8 +425,8 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
         "{}",
         page.body
     );
-    let rest = wait_for("stopped");
-    let status = child.wait().unwrap();
+    let rest = service.wait_for("stopped");
+    let status = service.child.wait().unwrap();
     assert!(status.success(), "{status:?}: {rest}");
     // The step's audit events are in the log.
     let keyring = lockstep::seal::Keyring::from_file(&dir.join("sealing.keys")).unwrap();
@@ -453,25 +446,19 @@ async fn the_metrics_page_is_on_its_own_listener() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let (port, metrics) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
-        .args(["--data-dir", dir.to_str().unwrap(), "--local-http"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
-        .env_remove("LOCKSTEP_KEYS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut printed = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("desk:") {
-            break;
-        }
-    }
+    let (listen, metrics_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{metrics}"));
+    let service = Running::start(
+        &dir,
+        &[
+            "--local-http",
+            "--listen",
+            &listen,
+            "--metrics-listen",
+            &metrics_listen,
+        ],
+        "warn",
+    );
+    let printed = service.wait_for("desk:");
     let mut c = common::remote::Browser::new();
     c.get(port, "/").await;
     c.post(
@@ -486,8 +473,7 @@ async fn the_metrics_page_is_on_its_own_listener() {
     .await;
     let page = c.get(metrics, "/metrics").await;
     let elsewhere = c.get(port, "/metrics").await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(service);
     assert!(
         printed.contains(&format!("metrics:   http://127.0.0.1:{metrics}/metrics")),
         "{printed}"
