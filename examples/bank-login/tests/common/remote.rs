@@ -14,7 +14,7 @@ use axum::http::{Request, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// A browser stand-in that may talk to either process.
 pub struct Browser {
@@ -92,7 +92,16 @@ impl Browser {
     /// A browser with no cookie yet.
     pub fn new() -> Self {
         Self {
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            // A connection left idle is dropped by the client before the
+            // server closes it (the server's header-read timeout also ends
+            // an idle kept-alive connection), as a browser retries one: a
+            // POST sent on a connection the server is closing would be
+            // reset, and a test that waits for the next TOTP step idles
+            // for up to 31 s.
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(lockstep_axum::ServerLimits::default().header_read_timeout / 4)
+                .pool_timer(TokioTimer::new())
+                .build_http(),
             cookies: BTreeMap::new(),
             csrf: String::new(),
         }
