@@ -100,8 +100,23 @@ async fn spray(shared: &Shared, client: IpAddr, user_id: &str) -> Result<(), u64
             tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
             // The address as the watch counts it: an IPv6 client's /64.
             let counted = crate::limits::subscriber(client);
-            if let Err(e) = shared.auth.flag_spray(counted, distinct, window).await {
-                tracing::error!(%client, error = %e, "spray flag not recorded");
+            // Written by a task of its own: a sprayer that hangs up the
+            // moment it is flagged does not cut the flag's audit event
+            // short (the watch flags an address once a window).
+            let auth = Arc::clone(&shared.auth);
+            let write =
+                tokio::spawn(async move { auth.flag_spray(counted, distinct, window).await });
+            let failed = match write.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = failed {
+                // Taken back, so that the next step flags it again and the
+                // event is tried again (its budget stays the flagged one
+                // for this step).
+                tracing::error!(%client, error, "spray flag not recorded; tried again at its next step");
+                shared.limiter.spray.unflag(client);
             }
         }
         Seen::StillFlagged => {}

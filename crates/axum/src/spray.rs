@@ -158,6 +158,18 @@ impl SprayWatch {
     }
 }
 
+impl SprayWatch {
+    /// Takes back `client`'s flag (its audit event could not be written):
+    /// its next password step past the threshold flags it again (and
+    /// counts it again in [`FLAGGED`]), and the event is tried again then.
+    pub(crate) fn unflag(&self, client: IpAddr) {
+        let mut table = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(seen) = table.clients.get_mut(&subscriber(client)) {
+            seen.flagged_until = None;
+        }
+    }
+}
+
 impl Table {
     /// Room for one more client: the quiet (window over, no flag) are
     /// forgotten, at most once per [`SWEEP_EVERY`] (a sweep reads the whole
@@ -243,6 +255,24 @@ mod tests {
             flagged, 1,
             "flagged at the cap, holding at most cap + 1 IDs"
         );
+    }
+
+    #[test]
+    fn a_flag_taken_back_is_given_again_at_the_next_step() {
+        let w = watch(2, 16);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t = Instant::now();
+        for id in ["a", "b"] {
+            assert_eq!(w.password_step(ip, id, t), Seen::Fine);
+        }
+        assert_eq!(w.password_step(ip, "c", t), Seen::Flagged { distinct: 3 });
+        w.unflag(ip);
+        assert_eq!(
+            w.password_step(ip, "a", t),
+            Seen::Flagged { distinct: 3 },
+            "flagged again, and its event tried again"
+        );
+        assert_eq!(w.password_step(ip, "d", t), Seen::StillFlagged);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The attacker's tests of every entry point of the router: floods of
 //! anonymous requests and of stage sessions, a flood from one address,
 //! forged `X-Forwarded-For`, forged and cross-site forms, megabyte bodies,
-//! and a full hash queue.
+//! a full hash queue, and a sprayer that hangs up as it is flagged.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -391,4 +391,169 @@ async fn a_full_hash_queue_answers_busy_with_retry_after() {
     *gate.open.lock().unwrap() = true;
     gate.opened.notify_all();
     assert_eq!(held.await.unwrap().status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A driver whose spray flags wait at a gate before they are written, and
+/// whose first `failing` flags fail as a store that is down does.
+struct GatedFlags {
+    inner: Arc<common::Auth>,
+    gate: Arc<tokio::sync::Semaphore>,
+    failing: AtomicUsize,
+    written: Arc<AtomicUsize>,
+}
+
+impl GatedFlags {
+    fn new(inner: Arc<common::Auth>, failing: usize) -> Self {
+        Self {
+            inner,
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            failing: AtomicUsize::new(failing),
+            written: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A router over this driver whose watch flags more than three IDs,
+    /// and a sprayer's browser on it.
+    fn sprayer(self, w: &World) -> Browser {
+        let limits = Limits {
+            spray: lockstep_axum::spray::SprayLimits {
+                distinct_ids: 3,
+                ..lockstep_axum::spray::SprayLimits::default()
+            },
+            ..Limits::unlimited()
+        };
+        let router = Login::new(Arc::new(self) as _, PlainPages)
+            .local_http()
+            .limits(limits)
+            .router(axum::Router::new(), MemorySessions::default())
+            .unwrap();
+        Browser {
+            router,
+            ..w.browser_at("203.0.113.9")
+        }
+    }
+}
+
+/// A password step that fails on a made-up ID.
+async fn wrong(b: &mut Browser, id: &str) -> StatusCode {
+    b.post("/login", &[("user_id", id), ("password", "Wrong999")])
+        .await
+        .status
+}
+
+/// The spray flags the desk sees.
+async fn flags_on_record(w: &World) -> Vec<lockstep_account::SprayFlag> {
+    w.fx.store.suspicious(0, u64::MAX, 10).await.unwrap().flags
+}
+
+impl lockstep_axum::Steps for GatedFlags {
+    fn step<'a>(
+        &'a self,
+        client: Option<std::net::IpAddr>,
+        user_id: &'a str,
+        input: lockstep_account::machine::Input<'a>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<lockstep_account::Reply, lockstep_account::Error>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(self.inner.step_from(client, user_id, input))
+    }
+
+    fn config(&self) -> &lockstep_account::Config {
+        self.inner.config()
+    }
+
+    fn flag_spray(
+        &self,
+        client: std::net::IpAddr,
+        distinct_ids: u32,
+        window_secs: u64,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), lockstep_account::Error>> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let _open = self.gate.acquire().await;
+            let failing = self.failing.load(Ordering::SeqCst);
+            if failing > 0 {
+                self.failing.store(failing - 1, Ordering::SeqCst);
+                return Err(lockstep_account::Error::Store(
+                    lockstep_account::StoreError::NotFound,
+                ));
+            }
+            self.inner
+                .flag_spray(client, distinct_ids, window_secs)
+                .await?;
+            self.written.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+/// A sprayer that hangs up the moment its request flags it (while the
+/// flag is being written) does not cut the flag's audit event short: the
+/// watch flags an address once a window, so a lost event would be lost
+/// for good.
+#[tokio::test]
+async fn a_sprayer_that_hangs_up_as_it_is_flagged_is_still_on_record() {
+    let w = World::new();
+    let steps = GatedFlags::new(Arc::clone(&w.auth), 0);
+    let (gate, written) = (Arc::clone(&steps.gate), Arc::clone(&steps.written));
+    let mut sprayer = steps.sprayer(&w);
+    sprayer.get("/").await;
+    for n in 0..3 {
+        assert_eq!(
+            wrong(&mut sprayer, &format!("spray{n}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // The fourth distinct ID flags the address; the sprayer leaves while
+    // the flag waits at the gate.
+    let fourth = wrong(&mut sprayer, "spray3");
+    let left = tokio::time::timeout(std::time::Duration::from_millis(200), fourth).await;
+    assert!(left.is_err(), "the request waits for the flag's write");
+    gate.add_permits(1);
+    for _ in 0..500 {
+        if written.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(written.load(Ordering::SeqCst), 1, "the flag was written");
+    let flags = flags_on_record(&w).await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0].client, Some(ip("203.0.113.9")));
+}
+
+/// A flag whose audit event cannot be written (the store is down) is taken
+/// back: the sprayer's next password step flags it again, and that event
+/// is written.
+#[tokio::test]
+async fn a_flag_the_store_did_not_take_is_given_again() {
+    let w = World::new();
+    let steps = GatedFlags::new(Arc::clone(&w.auth), 1);
+    steps.gate.add_permits(10);
+    let written = Arc::clone(&steps.written);
+    let mut sprayer = steps.sprayer(&w);
+    sprayer.get("/").await;
+    for n in 0..4 {
+        wrong(&mut sprayer, &format!("spray{n}")).await;
+    }
+    assert_eq!(written.load(Ordering::SeqCst), 0, "the first flag failed");
+    assert!(flags_on_record(&w).await.is_empty());
+    // The flagged budget (one a minute) refuses this step; it is the watch
+    // that sees it.
+    wrong(&mut sprayer, "spray4").await;
+    assert_eq!(written.load(Ordering::SeqCst), 1, "flagged again");
+    let flags = flags_on_record(&w).await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    wrong(&mut sprayer, "spray5").await;
+    assert_eq!(
+        flags_on_record(&w).await.len(),
+        1,
+        "once on record, once a window"
+    );
 }
