@@ -12,6 +12,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 
+/// Told when a request to `/slow` has reached its handler.
+static SLOW_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 async fn start(
     limits: ServerLimits,
 ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
@@ -20,6 +23,7 @@ async fn start(
         .route(
             "/slow",
             get(|| async {
+                SLOW_STARTED.notify_one();
                 tokio::time::sleep(Duration::from_millis(400)).await;
                 "slow ok"
             }),
@@ -89,7 +93,7 @@ async fn closed(s: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_slow_connections_are_dropped_and_others_served() {
     let limits = ServerLimits {
-        header_read_timeout: Duration::from_secs(2),
+        header_read_timeout: Duration::from_secs(5),
         ..ServerLimits::default()
     };
     let (addr, _stop, _task) = start(limits).await;
@@ -102,17 +106,19 @@ async fn two_thousand_slow_connections_are_dropped_and_others_served() {
     }
     let opened = Instant::now();
     let started = Instant::now();
+    // Answered well before the slow ones are dropped (a busy machine has
+    // room: the point is that they do not hold it up until then).
     let line = tokio::time::timeout(
-        Duration::from_secs(1),
+        Duration::from_secs(4),
         get_from(IpAddr::from([127, 0, 0, 2]), addr, "/"),
     )
     .await
-    .expect("a normal request is answered within 1 s");
+    .expect("a normal request is answered before the slow ones time out");
     println!("normal request answered in {:?}", started.elapsed());
     assert!(line.contains("200"), "{line}");
     let mut still_open = 0;
     for s in &mut slow {
-        let left = Duration::from_secs(6).saturating_sub(opened.elapsed());
+        let left = Duration::from_secs(20).saturating_sub(opened.elapsed());
         if !closed(s, left.max(Duration::from_millis(10))).await {
             still_open += 1;
         }
@@ -201,7 +207,8 @@ async fn a_huge_request_head_is_refused() {
 async fn shutdown_lets_the_request_in_flight_finish() {
     let (addr, stop, task) = start(ServerLimits::default()).await;
     let in_flight = tokio::spawn(get_from(IpAddr::from([127, 0, 0, 1]), addr, "/slow"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // In flight: its handler has started.
+    SLOW_STARTED.notified().await;
     stop.send(()).unwrap();
     let line = in_flight.await.unwrap();
     assert!(line.contains("200"), "{line}");

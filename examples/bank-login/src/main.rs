@@ -491,6 +491,7 @@ where
     if let Some(addr) = args.metrics_listen {
         let handle = bank_login::metrics::install()?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let counted = Arc::clone(&bank);
         tokio::spawn(bank_login::metrics::refresh(handle.clone(), move || {
             let bank = Arc::clone(&counted);
@@ -535,8 +536,9 @@ where
                 tokio::net::TcpListener::bind(args.listen).await?,
                 tokio::net::TcpListener::bind(desk_addr).await?,
             );
-            println!("customers: http://{}/", args.listen);
-            println!("desk:      http://{desk_addr}/desk");
+            // The addresses bound (a port 0 shows the one given).
+            println!("customers: http://{}/", a.local_addr()?);
+            println!("desk:      http://{}/desk", b.local_addr()?);
             let (one, two) = tokio::join!(
                 lockstep_axum::serve(a, customers, limits.clone(), stop.clone().wait()),
                 lockstep_axum::serve(b, desk, limits, stop.wait()),
@@ -547,8 +549,9 @@ where
         None => {
             let app = bank.router(&options, customer_sessions, desk_sessions)?;
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
-            println!("customers: http://{}/", args.listen);
-            println!("desk:      http://{}/desk", args.listen);
+            let bound = listener.local_addr()?;
+            println!("customers: http://{bound}/");
+            println!("desk:      http://{bound}/desk");
             lockstep_axum::serve(listener, app, limits, stop.wait()).await?;
         }
     }

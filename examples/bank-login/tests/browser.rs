@@ -230,7 +230,10 @@ impl Walk {
     }
 
     async fn gone(&self, e: &fantoccini::elements::Element, what: &str) {
-        for _ in 0..200 {
+        // A deadline, not a count of tries: a busy machine (the browser,
+        // axe-core and password hashing on two cores) may take seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             if e.is_displayed().await.is_err() {
                 self.axe().await;
                 return;

@@ -366,14 +366,6 @@ fn keys_that_are_no_secret_are_refused_and_shared_key_files_named() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// SIGTERM stops accepting, lets the login in flight finish (its answer
 /// reaches the customer, its audit event is in the log), closes the stores
 /// and exits 0.
@@ -381,14 +373,12 @@ fn free_port() -> u16 {
 async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut service = Running::start(
         &dir,
-        &["--local-http", "--listen", &listen],
+        &["--local-http", "--listen", "127.0.0.1:0"],
         "warn,lockstep_axum=debug",
     );
-    service.wait_for("desk:");
+    let port = common::remote::port_in(&service.wait_for("desk:"), "customers:");
     let file = named(&dir, "first-start-credentials")[0].clone();
     let written = std::fs::read_to_string(file).unwrap();
     let temporary = written
@@ -445,20 +435,21 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
 async fn the_metrics_page_is_on_its_own_listener() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let (port, metrics) = (free_port(), free_port());
-    let (listen, metrics_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{metrics}"));
     let service = Running::start(
         &dir,
         &[
             "--local-http",
             "--listen",
-            &listen,
+            "127.0.0.1:0",
             "--metrics-listen",
-            &metrics_listen,
+            "127.0.0.1:0",
         ],
         "warn",
     );
     let printed = service.wait_for("desk:");
+    let port = common::remote::port_in(&printed, "customers:");
+    let metrics = common::remote::port_in(&printed, "metrics:");
+    assert_ne!(port, metrics, "{printed}");
     let mut c = common::remote::Browser::new();
     c.get(port, "/").await;
     c.post(
@@ -475,7 +466,7 @@ async fn the_metrics_page_is_on_its_own_listener() {
     let elsewhere = c.get(port, "/metrics").await;
     drop(service);
     assert!(
-        printed.contains(&format!("metrics:   http://127.0.0.1:{metrics}/metrics")),
+        printed.contains(&format!("metrics:   http://127.0.0.1:{metrics}/metrics\n")),
         "{printed}"
     );
     assert_eq!(page.status, 200, "{}", page.body);

@@ -31,20 +31,13 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts bank-login on `port` and waits until it serves.
-fn start(port: u16, schema: &str, data: &Path, keys: &Path, demo: bool) -> Process {
+/// Starts bank-login on a port of the system's choosing, waits until it
+/// serves, and says which port.
+fn start(schema: &str, data: &Path, keys: &Path, demo: bool) -> (Process, u16) {
     let mut command = Command::new(BIN);
     command
         .args(["--database-url", &url(), "--schema", schema, "--local-http"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--listen", "127.0.0.1:0"])
         .args(["--data-dir", data.to_str().unwrap()])
         .args(["--key-file", keys.to_str().unwrap()])
         .env_remove("LOCKSTEP_KEYS")
@@ -64,14 +57,17 @@ fn start(port: u16, schema: &str, data: &Path, keys: &Path, demo: bool) -> Proce
         }
     });
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut printed = String::new();
     while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
-            && line.starts_with("desk:")
-        {
-            return process;
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.starts_with("desk:") {
+                return (process, common::remote::port_in(&printed, "customers:"));
+            }
         }
     }
-    panic!("bank-login on port {port} did not start");
+    panic!("bank-login did not start: {printed}");
 }
 
 fn now() -> u64 {
@@ -95,7 +91,16 @@ async fn two_processes_on_postgresql_share_a_login_step_by_step() {
             return;
         }
     };
-    let schema = format!("bank_replicas_{}", std::process::id());
+    // Named by process and time: a failed run leaves its schemas behind,
+    // and a later run with the same process ID must not find its customer.
+    let schema = format!(
+        "bank_replicas_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     let temp = tempfile::tempdir().unwrap();
     let keys = temp.path().join("keys");
     std::fs::write(
@@ -105,9 +110,8 @@ async fn two_processes_on_postgresql_share_a_login_step_by_step() {
     .unwrap();
     std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let (a_dir, b_dir) = (temp.path().join("a"), temp.path().join("b"));
-    let (a, b) = (free_port(), free_port());
-    let first = start(a, &schema, &a_dir, &keys, true);
-    let second = start(b, &schema, &b_dir, &keys, false);
+    let (first, a) = start(&schema, &a_dir, &keys, true);
+    let (second, b) = start(&schema, &b_dir, &keys, false);
     // The demo customer the first process made.
     let credentials = std::fs::read_dir(&a_dir)
         .unwrap()

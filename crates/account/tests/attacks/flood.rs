@@ -80,7 +80,18 @@ async fn past_the_admission_bound_every_user_id_is_busy_at_once() {
     while gate.entered.load(Ordering::SeqCst) == entered {
         tokio::task::yield_now().await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The other two hold their places once their attempts are counted
+    // (after admission, before the turn): waited for, not slept on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for i in 0..3 {
+        while store.attempts(&format!("flood{i}")).await.unwrap().count == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flood{i} never counted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
     let events_before = all_events(&*store, "known").await.len();
     let locked_before = all_events(&*store, "locked").await.len();
     for user in ["known", "locked", "nobody"] {

@@ -113,3 +113,20 @@ impl Default for Browser {
         Self::new()
     }
 }
+
+/// The port of the address bank-login printed after `label` (`customers:`,
+/// `desk:`, `metrics:`): started on port 0, a service says which port it
+/// was given, so no test races another for a port it picked and let go.
+pub fn port_in(printed: &str, label: &str) -> u16 {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in: {printed}"));
+    let address = line.trim().trim_start_matches("http://");
+    let host_port = address.split('/').next().unwrap();
+    let (host, port) = host_port.rsplit_once(':').unwrap();
+    assert_eq!(host, "127.0.0.1", "{printed}");
+    let port: u16 = port.parse().unwrap();
+    assert_ne!(port, 0, "the port given, not the one asked for: {printed}");
+    port
+}
