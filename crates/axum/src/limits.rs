@@ -213,9 +213,13 @@ impl Limiter {
     }
 }
 
-/// A client's address as limited: IPv4 as it is, IPv6 by its /64 (an
-/// IPv4-mapped one as its IPv4).
-pub(crate) fn subscriber(ip: IpAddr) -> IpAddr {
+/// A client's address as the limits and the spray watch count it: IPv4 as
+/// it is, IPv6 by its /64 (an IPv4-mapped one as its IPv4), since one
+/// subscriber is given a whole /64. A spray flag's audit event names this
+/// address; a screen that lists clients by exact address can match its
+/// rows to a flag with it.
+#[must_use]
+pub fn subscriber(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -17,6 +17,7 @@ use lockstep::account::{
     AccountStore, AuditEvent, AuditLog, Cursor, EventKind, Factor, MustChange, OperatorAction,
     Outcome, Refusal,
 };
+use lockstep_axum::limits::subscriber;
 use lockstep_axum::{ClientIp, CsrfToken, FormOrJson, LoggedIn};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -90,11 +91,21 @@ fn address(client: Option<std::net::IpAddr>) -> String {
     client.map_or_else(|| "（不明）".to_owned(), |ip| ip.to_string())
 }
 
+/// A flagged client as the spray watch counts it: an IPv4 address, or an
+/// IPv6 client's whole /64 (written `…::/64`).
+fn flagged_address(client: Option<std::net::IpAddr>) -> String {
+    match client.map(subscriber) {
+        Some(ip @ std::net::IpAddr::V6(_)) => format!("{ip}/64"),
+        other => address(other),
+    }
+}
+
 /// GET `/desk/suspicious?window=1h|24h|7d`: 不審なアクセス — over the chosen
 /// window (an hour when the query does not read), the customers' failed
 /// password steps by client address, how many distinct user IDs each
 /// tried and how many did not exist, the locks set, and the clients the
-/// spray watch flagged (their rows marked). Read through the audit log's
+/// spray watch flagged (an IPv6 client by its /64; the rows of every
+/// address in a flagged /64 marked). Read through the audit log's
 /// bounded query ([`AuditLog::suspicious`]).
 async fn suspicious<S: Backend>(
     State(bank): State<Arc<Bank<S>>>,
@@ -116,7 +127,14 @@ async fn suspicious<S: Backend>(
         .store
         .suspicious(from, to, SUSPICIOUS_ROWS)
         .await?;
-    let flagged: std::collections::HashSet<_> = seen.flags.iter().map(|f| f.client).collect();
+    // A flag names what the watch counts (an IPv6 client's /64): every
+    // address of a flagged /64 is marked, one sprayer moving about its
+    // /64 as much as one staying put.
+    let flagged: std::collections::HashSet<_> = seen
+        .flags
+        .iter()
+        .filter_map(|f| f.client.map(subscriber))
+        .collect();
     Ok(html(&SuspiciousPage {
         operator_id: me.user.user_id,
         windows: WINDOWS
@@ -135,7 +153,7 @@ async fn suspicious<S: Backend>(
             .iter()
             .map(|f| FlagRow {
                 at: jst(f.at),
-                client: address(f.client),
+                client: flagged_address(f.client),
                 distinct_ids: f.distinct_ids,
             })
             .collect(),
@@ -147,7 +165,7 @@ async fn suspicious<S: Backend>(
                 failures: c.failures,
                 distinct_ids: c.distinct_ids,
                 unknown_ids: c.unknown_ids,
-                flagged: flagged.contains(&c.client),
+                flagged: c.client.is_some_and(|ip| flagged.contains(&subscriber(ip))),
             })
             .collect(),
     }))

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -24,6 +24,10 @@ use lockstep_axum::spray::SprayLimits;
 use tower::ServiceExt as _;
 
 const PASSWORD: &str = "Spring2026";
+
+/// The metrics recorder is the process's: the tests that spray take turns,
+/// so that each counts only its own flags.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The metrics page, parsed: every series as `name{label="value",…}`,
 /// and the samples by that key.
@@ -64,8 +68,12 @@ fn value(samples: &[(String, f64)], key: &str) -> f64 {
 }
 
 async fn spray(router: &axum::Router, last_octet: u8, ids: &[String]) -> Vec<StatusCode> {
+    spray_from(router, IpAddr::from([127, 0, 0, last_octet]), ids).await
+}
+
+async fn spray_from(router: &axum::Router, peer: IpAddr, ids: &[String]) -> Vec<StatusCode> {
     let mut c = Client::new(router.clone());
-    c.peer = SocketAddr::from(([127, 0, 0, last_octet], 40_000));
+    c.peer = SocketAddr::new(peer, 40_000);
     c.get("/").await;
     let mut statuses = Vec::new();
     for id in ids {
@@ -80,11 +88,20 @@ async fn spray(router: &axum::Router, last_octet: u8, ids: &[String]) -> Vec<Sta
     statuses
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_one() {
-    let handle = bank_login::metrics::install().unwrap();
-    let h = Harness::new().await;
-    let router = h.router_with(&WebOptions {
+/// 不審なアクセス lists `client` with its failures, distinct IDs and
+/// unknown IDs, its row marked as flagged or not.
+fn shows_row(body: &str, client: &str, [failures, distinct, unknown]: [u32; 3], flagged: bool) {
+    let class = if flagged { " class=\"flagged\"" } else { "" };
+    let row = format!(
+        "<tr{class}><td>{client}</td><td>{failures}</td><td>{distinct}</td><td>{unknown}</td>"
+    );
+    assert!(body.contains(&row), "no {row} in: {body}");
+}
+
+/// The service with a spray watch that flags more than five distinct IDs
+/// and then allows one password step a minute.
+fn watched(h: &Harness) -> axum::Router {
+    h.router_with(&WebOptions {
         local_http: true,
         limits: Limits {
             refusal_delay: Duration::ZERO,
@@ -97,7 +114,15 @@ async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_o
             ..Limits::default()
         },
         ..WebOptions::default()
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_one() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let handle = bank_login::metrics::install().unwrap();
+    let h = Harness::new().await;
+    let router = watched(&h);
 
     // A customer mistypes twice from 127.0.0.1: not a spray.
     let mistyped = spray(&router, 1, &[USER.to_owned(), USER.to_owned()]).await;
@@ -170,20 +195,9 @@ async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_o
         page.body
     );
     for n in 2..=4 {
-        assert!(
-            page.body.contains(&format!(
-                "<tr class=\"flagged\"><td>127.0.0.{n}</td><td>6</td><td>6</td><td>5</td>"
-            )),
-            "127.0.0.{n}: {}",
-            page.body
-        );
+        shows_row(&page.body, &format!("127.0.0.{n}"), [6, 6, 5], true);
     }
-    assert!(
-        page.body
-            .contains("<tr><td>127.0.0.1</td><td>2</td><td>1</td><td>0</td>"),
-        "{}",
-        page.body
-    );
+    shows_row(&page.body, "127.0.0.1", [2, 1, 0], false);
     let other = d.get("/desk/suspicious?window=nonsense").await;
     assert!(
         other
@@ -221,4 +235,41 @@ async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_o
     let more = scrape(&handle).await;
     assert_eq!(series(&more), series(&after), "no new series");
     assert!(value(&more, unknown) > value(&after, unknown));
+}
+
+/// An IPv6 sprayer that moves about its /64 (two IDs from each of three
+/// addresses) is flagged as its /64, which the desk's screen names as
+/// such, and the row of every one of its addresses is marked; an address
+/// of the next /64 is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_sprayer_moving_about_its_64_is_marked_on_every_row() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let h = Harness::new().await;
+    let router = watched(&h);
+    for host in 1..=3_u16 {
+        let peer = IpAddr::from(Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, host));
+        let ids: Vec<String> = (0..2).map(|i| format!("v6x{host}x{i}")).collect();
+        spray_from(&router, peer, &ids).await;
+    }
+    let next = IpAddr::from(Ipv6Addr::new(0x2001, 0xdb8, 7, 8, 0, 0, 0, 1));
+    spray_from(&router, next, &["lone01".to_owned()]).await;
+
+    let mut d = Client::new(router.clone());
+    desk_login(&h, &mut d).await;
+    let page = d.get("/desk/suspicious?window=1h").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<td>2001:db8:7:7::/64</td><td>6</td>"),
+        "the flag names the /64: {}",
+        page.body
+    );
+    for host in 1..=3 {
+        shows_row(
+            &page.body,
+            &format!("2001:db8:7:7::{host}"),
+            [2, 2, 2],
+            true,
+        );
+    }
+    shows_row(&page.body, "2001:db8:7:8::1", [1, 1, 1], false);
 }
