@@ -85,9 +85,10 @@ async fn admit(shared: &Shared, client: ClientIp) -> Result<(), LoginRejection> 
 }
 
 /// The spray watch's view of a password step: a client flagged by it is
-/// recorded in the audit log (once a window), and a flagged client keeps
-/// to the flagged budget: `Err(seconds to wait)` past it.
-async fn spray(shared: &Shared, client: IpAddr, user_id: &str) -> Result<(), u64> {
+/// recorded in the audit log (once a window; an event the store did not
+/// take is written again by a later step), and a flagged client keeps to
+/// the flagged budget: `Err(seconds to wait)` past it.
+async fn spray(shared: &Arc<Shared>, client: IpAddr, user_id: &str) -> Result<(), u64> {
     use crate::spray::Seen;
     match shared
         .limiter
@@ -100,23 +101,22 @@ async fn spray(shared: &Shared, client: IpAddr, user_id: &str) -> Result<(), u64
             tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
             // The address as the watch counts it: an IPv6 client's /64.
             let counted = crate::limits::subscriber(client);
-            // Written by a task of its own: a sprayer that hangs up the
-            // moment it is flagged does not cut the flag's audit event
-            // short (the watch flags an address once a window).
-            let auth = Arc::clone(&shared.auth);
-            let write =
-                tokio::spawn(async move { auth.flag_spray(counted, distinct, window).await });
-            let failed = match write.await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(error) = failed {
-                // Taken back, so that the next step flags it again and the
-                // event is tried again (its budget stays the flagged one
-                // for this step).
-                tracing::error!(%client, error, "spray flag not recorded; tried again at its next step");
-                shared.limiter.spray.unflag(client);
+            // Written, and settled with the watch, by a task of its own: a
+            // request cut off (the client gone, its timeout, a shutdown)
+            // does not cut the event short or lose its failure.
+            let task = Arc::clone(shared);
+            let write = tokio::spawn(async move {
+                let watch = &task.limiter.spray;
+                match task.auth.flag_spray(counted, distinct, window).await {
+                    Ok(()) => watch.recorded(counted),
+                    Err(e) => {
+                        tracing::error!(client = %counted, error = %e, "spray flag not recorded; owed, written again later");
+                        watch.not_recorded(counted, std::time::Instant::now());
+                    }
+                }
+            });
+            if let Err(e) = write.await {
+                tracing::error!(%client, error = %e, "spray flag's write stopped");
             }
         }
         Seen::StillFlagged => {}

@@ -6,7 +6,9 @@
 //! [`SprayLimits::distinct_ids`] the client is flagged: once per window an
 //! audit event ([`lockstep_account::EventKind::SprayFlagged`]) and the
 //! counter [`FLAGGED`], and, while flagged, its password steps keep to a
-//! far smaller budget ([`SprayLimits::flagged_passwords`]).
+//! far smaller budget ([`SprayLimits::flagged_passwords`]). An event the
+//! store did not take is owed: one of the client's later password steps,
+//! at most one each [`SprayLimits::event_retry`], writes it again.
 //!
 //! Bounded in memory whatever the traffic: IDs are kept as 64-bit keyed
 //! hashes, at most `distinct_ids + 1` per client, and at most
@@ -24,7 +26,8 @@ use governor::Quota;
 
 use crate::limits::{quota, subscriber};
 
-/// Clients flagged (a counter, no label).
+/// Spray flags recorded in the audit log (a counter, no label): one per
+/// flagged client and window, counted when its event is written.
 pub const FLAGGED: &str = "lockstep_spray_flagged_total";
 
 /// The most distinct user IDs a threshold may name (what a client's entry
@@ -48,6 +51,10 @@ pub struct SprayLimits {
     pub flagged_passwords: Option<Quota>,
     /// How many clients are tracked at most.
     pub max_clients: usize,
+    /// After a flag's audit event failed to be written, how long until a
+    /// later password step of the client writes it again (one write at a
+    /// time per client, whatever it sends meanwhile).
+    pub event_retry: Duration,
 }
 
 impl Default for SprayLimits {
@@ -60,6 +67,7 @@ impl Default for SprayLimits {
             window: Duration::from_secs(600),
             flagged_passwords: Some(quota(1, Duration::from_secs(60))),
             max_clients: 65_536,
+            event_retry: Duration::from_secs(30),
         }
     }
 }
@@ -69,7 +77,9 @@ impl Default for SprayLimits {
 pub(crate) enum Seen {
     /// Nothing unusual.
     Fine,
-    /// The client is flagged by this step: `distinct` IDs in the window.
+    /// The client's flag's event is to be written by this step: the client
+    /// is flagged by it (`distinct` IDs in the window), or it was flagged
+    /// and the event is owed (the store did not take it).
     Flagged { distinct: u32 },
     /// The client was flagged before, within a window.
     StillFlagged,
@@ -79,6 +89,18 @@ struct Client {
     since: Instant,
     ids: HashSet<u64>,
     flagged_until: Option<Instant>,
+    event: Event,
+}
+
+/// Where a flagged client's audit event stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    /// Written (or no flag).
+    Settled,
+    /// Being written by a step.
+    Writing,
+    /// Not written: owed, to be written again from then on.
+    Owed(Instant),
 }
 
 pub(crate) struct SprayWatch {
@@ -134,6 +156,7 @@ impl SprayWatch {
             since: now,
             ids: HashSet::new(),
             flagged_until: None,
+            event: Event::Settled,
         });
         if now.duration_since(seen.since) >= window {
             seen.since = now;
@@ -143,29 +166,41 @@ impl SprayWatch {
             seen.ids.insert(id);
         }
         let flagged = seen.flagged_until.is_some_and(|until| until > now);
+        let distinct = u32::try_from(seen.ids.len()).unwrap_or(u32::MAX);
         if seen.ids.len() >= cap && !flagged {
             seen.flagged_until = Some(now + window);
-            metrics::counter!(FLAGGED).increment(1);
-            return Seen::Flagged {
-                distinct: u32::try_from(seen.ids.len()).unwrap_or(u32::MAX),
-            };
+            seen.event = Event::Writing;
+            return Seen::Flagged { distinct };
         }
-        if flagged {
-            Seen::StillFlagged
-        } else {
-            Seen::Fine
+        if !flagged {
+            return Seen::Fine;
+        }
+        match seen.event {
+            Event::Owed(from) if from <= now => {
+                seen.event = Event::Writing;
+                Seen::Flagged { distinct }
+            }
+            _ => Seen::StillFlagged,
         }
     }
-}
 
-impl SprayWatch {
-    /// Takes back `client`'s flag (its audit event could not be written):
-    /// its next password step past the threshold flags it again (and
-    /// counts it again in [`FLAGGED`]), and the event is tried again then.
-    pub(crate) fn unflag(&self, client: IpAddr) {
+    /// `client`'s flag's event was written (counted in [`FLAGGED`]).
+    pub(crate) fn recorded(&self, client: IpAddr) {
+        self.settle(client, Event::Settled);
+        metrics::counter!(FLAGGED).increment(1);
+    }
+
+    /// `client`'s flag's event could not be written at `now`: it is owed,
+    /// written again by a password step of the client from
+    /// [`SprayLimits::event_retry`] on (while the flag lasts).
+    pub(crate) fn not_recorded(&self, client: IpAddr, now: Instant) {
+        self.settle(client, Event::Owed(now + self.limits.event_retry));
+    }
+
+    fn settle(&self, client: IpAddr, event: Event) {
         let mut table = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(seen) = table.clients.get_mut(&subscriber(client)) {
-            seen.flagged_until = None;
+            seen.event = event;
         }
     }
 }
@@ -207,6 +242,7 @@ mod tests {
             window: Duration::from_secs(60),
             flagged_passwords: None,
             max_clients,
+            event_retry: Duration::from_secs(10),
         })
     }
 
@@ -258,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flag_taken_back_is_given_again_at_the_next_step() {
+    fn an_event_not_written_is_owed_and_written_again_once_at_a_time() {
         let w = watch(2, 16);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let t = Instant::now();
@@ -266,13 +302,32 @@ mod tests {
             assert_eq!(w.password_step(ip, id, t), Seen::Fine);
         }
         assert_eq!(w.password_step(ip, "c", t), Seen::Flagged { distinct: 3 });
-        w.unflag(ip);
         assert_eq!(
-            w.password_step(ip, "a", t),
-            Seen::Flagged { distinct: 3 },
-            "flagged again, and its event tried again"
+            w.password_step(ip, "d", t),
+            Seen::StillFlagged,
+            "one write at a time"
         );
-        assert_eq!(w.password_step(ip, "d", t), Seen::StillFlagged);
+        w.not_recorded(ip, t);
+        let soon = t + Duration::from_secs(5);
+        assert_eq!(
+            w.password_step(ip, "a", soon),
+            Seen::StillFlagged,
+            "not before the retry time, however many steps"
+        );
+        let then = t + Duration::from_secs(10);
+        assert_eq!(
+            w.password_step(ip, "a", then),
+            Seen::Flagged { distinct: 3 },
+            "owed: written again"
+        );
+        assert_eq!(w.password_step(ip, "a", then), Seen::StillFlagged);
+        w.recorded(ip);
+        let later = t + Duration::from_secs(30);
+        assert_eq!(
+            w.password_step(ip, "a", later),
+            Seen::StillFlagged,
+            "written: nothing owed"
+        );
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn watched(h: &Harness) -> axum::Router {
                 window: Duration::from_secs(600),
                 flagged_passwords: Some(quota(1, Duration::from_secs(60))),
                 max_clients: 1_000,
+                ..SprayLimits::default()
             },
             ..Limits::default()
         },
