@@ -84,44 +84,58 @@ async fn admit(shared: &Shared, client: ClientIp) -> Result<(), LoginRejection> 
     }
 }
 
-/// The spray watch's view of a password step: a client flagged by it is
-/// recorded in the audit log (once a window; an event the store did not
-/// take is written again by a later step), and a flagged client keeps to
-/// the flagged budget: `Err(seconds to wait)` past it.
-async fn spray(shared: &Arc<Shared>, client: IpAddr, user_id: &str) -> Result<(), u64> {
+/// The spray watch before a password step: a flagged client keeps to the
+/// flagged budget (`Err(seconds to wait)` past it), and a flag's event the
+/// store did not take is written again when due.
+async fn spray_before(shared: &Arc<Shared>, client: IpAddr) -> Result<(), u64> {
     use crate::spray::Seen;
-    match shared
-        .limiter
-        .spray
-        .password_step(client, user_id, std::time::Instant::now())
-    {
+    let now = std::time::Instant::now();
+    match shared.limiter.spray.password_step(client, None, now) {
         Seen::Fine => return Ok(()),
-        Seen::Flagged { distinct } => {
-            let window = shared.limiter.spray.limits.window.as_secs();
-            tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
-            // The address as the watch counts it: an IPv6 client's /64.
-            let counted = crate::limits::subscriber(client);
-            // Written, and settled with the watch, by a task of its own: a
-            // request cut off (the client gone, its timeout, a shutdown)
-            // does not cut the event short or lose its failure.
-            let task = Arc::clone(shared);
-            let write = tokio::spawn(async move {
-                let watch = &task.limiter.spray;
-                match task.auth.flag_spray(counted, distinct, window).await {
-                    Ok(()) => watch.recorded(counted),
-                    Err(e) => {
-                        tracing::error!(client = %counted, error = %e, "spray flag not recorded; owed, written again later");
-                        watch.not_recorded(counted, std::time::Instant::now());
-                    }
-                }
-            });
-            if let Err(e) = write.await {
-                tracing::error!(%client, error = %e, "spray flag's write stopped");
-            }
-        }
+        Seen::Flagged { distinct } => record_flag(shared, client, distinct).await,
         Seen::StillFlagged => {}
     }
     shared.limiter.flagged_password(client)
+}
+
+/// The spray watch after a password step refused as invalid credentials:
+/// the user ID it named counts, and past the threshold the client is
+/// flagged, recorded in the audit log (once a window), and this step is
+/// the first of its flagged budget.
+async fn spray_after(shared: &Arc<Shared>, client: IpAddr, user_id: &str) {
+    let now = std::time::Instant::now();
+    let seen = shared
+        .limiter
+        .spray
+        .password_step(client, Some(user_id), now);
+    if let crate::spray::Seen::Flagged { distinct } = seen {
+        record_flag(shared, client, distinct).await;
+        let _first = shared.limiter.flagged_password(client);
+    }
+}
+
+/// Writes a flag's audit event, and settles it with the watch, in a task
+/// of its own: a request cut off (the client gone, its timeout, a
+/// shutdown) does not cut the event short or lose its failure.
+async fn record_flag(shared: &Arc<Shared>, client: IpAddr, distinct: u32) {
+    let window = shared.limiter.spray.limits.window.as_secs();
+    tracing::warn!(%client, distinct, window, "client flagged: many user IDs");
+    // The address as the watch counts it: an IPv6 client's /64.
+    let counted = crate::limits::subscriber(client);
+    let task = Arc::clone(shared);
+    let write = tokio::spawn(async move {
+        let watch = &task.limiter.spray;
+        match task.auth.flag_spray(counted, distinct, window).await {
+            Ok(()) => watch.recorded(counted),
+            Err(e) => {
+                tracing::error!(client = %counted, error = %e, "spray flag not recorded; owed, written again later");
+                watch.not_recorded(counted, std::time::Instant::now());
+            }
+        }
+    });
+    if let Err(e) = write.await {
+        tracing::error!(%client, error = %e, "spray flag's write stopped");
+    }
 }
 
 /// The `429` of a request past a budget, after the limits' refusal delay
@@ -227,7 +241,7 @@ async fn login_post(
         tracing::warn!(client = %client.0, "user ID over its budget: 429");
         return too_many(&shared, retry_after).await;
     }
-    if let Err(retry_after) = spray(&shared, client.0, &form.user_id).await {
+    if let Err(retry_after) = spray_before(&shared, client.0).await {
         tracing::warn!(client = %client.0, "flagged client over its password budget: 429");
         return too_many(&shared, retry_after).await;
     }
@@ -262,6 +276,9 @@ async fn login_post(
                 return Answer::Show(View::Busy {
                     retry_after: BUSY_RETRY_AFTER,
                 });
+            }
+            if reply.refusal() == Some(&Refusal::InvalidCredentials) {
+                spray_after(&shared, client.0, &user_id).await;
             }
             if before.is_some() {
                 // The login in progress ends with this attempt.

@@ -2,7 +2,9 @@
 //! IDs. No per-account lock sees it (each ID fails once or twice), and the
 //! per-client budget lets through what an office behind one NAT needs. The
 //! watch counts, per client address (an IPv6 client by its /64), the
-//! distinct user IDs its password steps named within a window; past
+//! distinct user IDs its failed password steps named within a window (a
+//! failure reads the same whether the ID exists or not; a step that
+//! passes counts not: customers logging in from one office are no spray); past
 //! [`SprayLimits::distinct_ids`] the client is flagged: once per window an
 //! audit event ([`lockstep_account::EventKind::SprayFlagged`]) and the
 //! counter [`FLAGGED`], and, while flagged, its password steps keep to a
@@ -89,7 +91,33 @@ struct Client {
     since: Instant,
     ids: HashSet<u64>,
     flagged_until: Option<Instant>,
+    /// The distinct IDs that flagged it (what its event says, written
+    /// again if owed, whatever the window's count is by then).
+    flagged_with: u32,
     event: Event,
+}
+
+impl Client {
+    fn flagged(&self, now: Instant) -> bool {
+        self.flagged_until.is_some_and(|until| until > now)
+    }
+
+    /// What a step sees of a client already counted: flagged or not, and
+    /// an owed event due (taken by this step: one write at a time).
+    fn flag_now(&mut self, now: Instant) -> Seen {
+        if !self.flagged(now) {
+            return Seen::Fine;
+        }
+        match self.event {
+            Event::Owed(from) if from <= now => {
+                self.event = Event::Writing;
+                Seen::Flagged {
+                    distinct: self.flagged_with,
+                }
+            }
+            _ => Seen::StillFlagged,
+        }
+    }
 }
 
 /// Where a flagged client's audit event stands.
@@ -134,8 +162,13 @@ impl SprayWatch {
         }
     }
 
-    /// A password step from `client` naming `user_id`, at `now`.
-    pub(crate) fn password_step(&self, client: IpAddr, user_id: &str, now: Instant) -> Seen {
+    /// A password step from `client` at `now`: before it runs, `failed`
+    /// is `None` (the client's flag, and an event owed); once it was
+    /// refused as invalid credentials, `Some(user_id)` counts the ID it
+    /// named. Only failures count: people behind one address who log in
+    /// are no spray, and the refusal is the same whether the ID exists or
+    /// not, so the watch tells a sprayer nothing its answers did not.
+    pub(crate) fn password_step(&self, client: IpAddr, failed: Option<&str>, now: Instant) -> Seen {
         if self.limits.distinct_ids == 0 {
             return Seen::Fine;
         }
@@ -143,9 +176,14 @@ impl SprayWatch {
         let cap = usize::try_from(self.limits.distinct_ids.min(MAX_DISTINCT_IDS))
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        let id = self.key.hash_one(user_id);
         let mut table = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let key = subscriber(client);
+        let Some(user_id) = failed else {
+            return match table.clients.get_mut(&key) {
+                Some(seen) => seen.flag_now(now),
+                None => Seen::Fine,
+            };
+        };
         if !table.clients.contains_key(&key) && table.clients.len() >= self.limits.max_clients {
             table.make_room(now, window);
             if table.clients.len() >= self.limits.max_clients {
@@ -156,6 +194,7 @@ impl SprayWatch {
             since: now,
             ids: HashSet::new(),
             flagged_until: None,
+            flagged_with: 0,
             event: Event::Settled,
         });
         if now.duration_since(seen.since) >= window {
@@ -163,25 +202,17 @@ impl SprayWatch {
             seen.ids.clear();
         }
         if seen.ids.len() < cap {
-            seen.ids.insert(id);
+            seen.ids.insert(self.key.hash_one(user_id));
         }
-        let flagged = seen.flagged_until.is_some_and(|until| until > now);
-        let distinct = u32::try_from(seen.ids.len()).unwrap_or(u32::MAX);
-        if seen.ids.len() >= cap && !flagged {
+        if seen.ids.len() >= cap && !seen.flagged(now) {
             seen.flagged_until = Some(now + window);
+            seen.flagged_with = u32::try_from(seen.ids.len()).unwrap_or(u32::MAX);
             seen.event = Event::Writing;
-            return Seen::Flagged { distinct };
+            return Seen::Flagged {
+                distinct: seen.flagged_with,
+            };
         }
-        if !flagged {
-            return Seen::Fine;
-        }
-        match seen.event {
-            Event::Owed(from) if from <= now => {
-                seen.event = Event::Writing;
-                Seen::Flagged { distinct }
-            }
-            _ => Seen::StillFlagged,
-        }
+        seen.flag_now(now)
     }
 
     /// `client`'s flag's event was written (counted in [`FLAGGED`]).
@@ -253,22 +284,25 @@ mod tests {
         let t = Instant::now();
         for id in ["a", "b", "c", "a", "b", "c", "c"] {
             assert_eq!(
-                w.password_step(ip, id, t),
+                w.password_step(ip, Some(id), t),
                 Seen::Fine,
                 "{id}: three IDs, however often"
             );
         }
-        assert_eq!(w.password_step(ip, "d", t), Seen::Flagged { distinct: 4 });
-        assert_eq!(w.password_step(ip, "e", t), Seen::StillFlagged);
+        assert_eq!(
+            w.password_step(ip, Some("d"), t),
+            Seen::Flagged { distinct: 4 }
+        );
+        assert_eq!(w.password_step(ip, Some("e"), t), Seen::StillFlagged);
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         assert_eq!(
-            w.password_step(other, "z", t),
+            w.password_step(other, Some("z"), t),
             Seen::Fine,
             "another client is its own"
         );
         let later = t + Duration::from_secs(61);
         assert_eq!(
-            w.password_step(ip, "f", later),
+            w.password_step(ip, Some("f"), later),
             Seen::Fine,
             "a new window, the flag run out"
         );
@@ -280,11 +314,14 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let t = Instant::now();
         for n in 0..50 {
-            assert_eq!(w.password_step(ip, &n.to_string(), t), Seen::Fine);
+            assert_eq!(
+                w.password_step(ip, Some(n.to_string().as_str()), t),
+                Seen::Fine
+            );
         }
         let w = watch(u32::MAX, 16);
         let flagged = (0..=MAX_DISTINCT_IDS)
-            .map(|n| w.password_step(ip, &n.to_string(), t))
+            .map(|n| w.password_step(ip, Some(n.to_string().as_str()), t))
             .filter(|s| *s != Seen::Fine)
             .count();
         assert_eq!(
@@ -299,35 +336,82 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let t = Instant::now();
         for id in ["a", "b"] {
-            assert_eq!(w.password_step(ip, id, t), Seen::Fine);
+            assert_eq!(w.password_step(ip, Some(id), t), Seen::Fine);
         }
-        assert_eq!(w.password_step(ip, "c", t), Seen::Flagged { distinct: 3 });
         assert_eq!(
-            w.password_step(ip, "d", t),
+            w.password_step(ip, Some("c"), t),
+            Seen::Flagged { distinct: 3 }
+        );
+        assert_eq!(
+            w.password_step(ip, Some("d"), t),
             Seen::StillFlagged,
             "one write at a time"
         );
         w.not_recorded(ip, t);
         let soon = t + Duration::from_secs(5);
         assert_eq!(
-            w.password_step(ip, "a", soon),
+            w.password_step(ip, Some("a"), soon),
             Seen::StillFlagged,
             "not before the retry time, however many steps"
         );
         let then = t + Duration::from_secs(10);
         assert_eq!(
-            w.password_step(ip, "a", then),
+            w.password_step(ip, Some("a"), then),
             Seen::Flagged { distinct: 3 },
             "owed: written again"
         );
-        assert_eq!(w.password_step(ip, "a", then), Seen::StillFlagged);
+        assert_eq!(w.password_step(ip, Some("a"), then), Seen::StillFlagged);
         w.recorded(ip);
         let later = t + Duration::from_secs(30);
         assert_eq!(
-            w.password_step(ip, "a", later),
+            w.password_step(ip, Some("a"), later),
             Seen::StillFlagged,
             "written: nothing owed"
         );
+    }
+
+    #[test]
+    fn an_owed_event_says_the_count_that_flagged_the_client() {
+        let w = watch(2, 16);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t = Instant::now();
+        let at = |s: u64| t + Duration::from_secs(s);
+        assert_eq!(w.password_step(ip, Some("a"), at(0)), Seen::Fine);
+        assert_eq!(w.password_step(ip, Some("b"), at(30)), Seen::Fine);
+        assert_eq!(
+            w.password_step(ip, Some("c"), at(30)),
+            Seen::Flagged { distinct: 3 }
+        );
+        w.not_recorded(ip, at(30));
+        // Past the counting window (its IDs forgotten), within the flag's.
+        assert_eq!(
+            w.password_step(ip, Some("x"), at(61)),
+            Seen::Flagged { distinct: 3 },
+            "the count that flagged it, not the new window's one ID"
+        );
+        w.not_recorded(ip, at(61));
+        assert_eq!(
+            w.password_step(ip, None, at(71)),
+            Seen::Flagged { distinct: 3 },
+            "due before a step as after one"
+        );
+    }
+
+    #[test]
+    fn before_a_step_nothing_is_counted_or_kept() {
+        let w = watch(1, 16);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(w.password_step(ip, None, t), Seen::Fine);
+        }
+        assert_eq!(w.clients.lock().unwrap().clients.len(), 0, "no entry kept");
+        assert_eq!(w.password_step(ip, Some("a"), t), Seen::Fine);
+        assert_eq!(
+            w.password_step(ip, Some("b"), t),
+            Seen::Flagged { distinct: 2 }
+        );
+        assert_eq!(w.password_step(ip, None, t), Seen::StillFlagged);
     }
 
     #[test]
@@ -336,10 +420,13 @@ mod tests {
         let t = Instant::now();
         for (n, id) in ["a", "b"].iter().enumerate() {
             let ip: IpAddr = format!("2001:db8:1:2::{n}").parse().unwrap();
-            assert_eq!(w.password_step(ip, id, t), Seen::Fine);
+            assert_eq!(w.password_step(ip, Some(id), t), Seen::Fine);
         }
         let ip: IpAddr = "2001:db8:1:2::ffff".parse().unwrap();
-        assert_eq!(w.password_step(ip, "c", t), Seen::Flagged { distinct: 3 });
+        assert_eq!(
+            w.password_step(ip, Some("c"), t),
+            Seen::Flagged { distinct: 3 }
+        );
     }
 
     #[test]
@@ -348,27 +435,27 @@ mod tests {
         let t = Instant::now();
         for n in 0..4 {
             let ip: IpAddr = format!("198.51.100.{n}").parse().unwrap();
-            w.password_step(ip, "x", t);
+            w.password_step(ip, Some("x"), t);
         }
         let fifth: IpAddr = "198.51.100.9".parse().unwrap();
         assert_eq!(
-            w.password_step(fifth, "x", t),
+            w.password_step(fifth, Some("x"), t),
             Seen::Fine,
             "full, swept, nobody quiet yet: not tracked"
         );
         // Before the next sweep is due, a new client takes the place of
         // one not flagged.
-        assert_eq!(w.password_step(fifth, "y", t), Seen::Fine);
+        assert_eq!(w.password_step(fifth, Some("y"), t), Seen::Fine);
         assert_eq!(
-            w.password_step(fifth, "z", t),
+            w.password_step(fifth, Some("z"), t),
             Seen::Flagged { distinct: 2 }
         );
         assert_eq!(w.clients.lock().unwrap().clients.len(), 4);
         let later = t + Duration::from_secs(61);
         let seventh: IpAddr = "198.51.100.11".parse().unwrap();
-        w.password_step(seventh, "x", later);
+        w.password_step(seventh, Some("x"), later);
         assert_eq!(
-            w.password_step(seventh, "y", later),
+            w.password_step(seventh, Some("y"), later),
             Seen::Flagged { distinct: 2 },
             "tracked once the quiet were forgotten"
         );

@@ -93,7 +93,8 @@ struct Args {
     /// of its own, for the monitoring network only); off without it.
     #[arg(long, env = "BANK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
-    /// A client address that names more distinct user IDs than this in
+    /// A client address whose password steps fail on more distinct user
+    /// IDs than this in
     /// `--spray-window` seconds is flagged as spraying passwords: an audit
     /// event, 不審なアクセス on the desk, and one password step a minute.
     /// 0 turns the watch off; at most 1024.
