@@ -286,12 +286,22 @@ async fn run(args: Args) -> Result<(), Failure> {
         keyring(&args)?
     };
     let csrf_key = keyring.derive(CSRF_PURPOSE);
+    // Which store: on standard error for the audit commands, whose
+    // standard output is theirs (`audit export` writes JSON Lines there).
+    let auditing = matches!(args.command, Some(Command::Audit { .. }));
+    let say = |line: String| {
+        if auditing {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     if let Some(url) = args.database_url.clone() {
         let (customers, desk) = open_postgres(&url, &args.schema, &keyring).await?;
-        println!(
+        say(format!(
             "store: PostgreSQL (schemas {}, {}_desk)",
             args.schema, args.schema
-        );
+        ));
         let sweep = Duration::from_secs(60);
         let sessions = (
             lockstep_axum::sessions::postgres(customers.pool().clone(), sweep).await?,
@@ -300,7 +310,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         start(args, Bank::new(customers, desk)?, sessions, csrf_key).await
     } else {
         let (customers, desk) = open_sqlite(&args.data_dir, &keyring).await?;
-        println!("store: SQLite in {}", args.data_dir.display());
+        say(format!("store: SQLite in {}", args.data_dir.display()));
         let sweep = Duration::from_secs(60);
         let sessions = (
             lockstep_axum::sessions::sqlite(customers.pool().clone(), sweep).await?,

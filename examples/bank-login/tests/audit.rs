@@ -160,6 +160,22 @@ fn tampering_is_found_at_its_row(db: &Db) {
         "{text}"
     );
     let exported = std::fs::read_to_string(&export).unwrap();
+    // Without --out the lines go to standard output, and only they.
+    let out = Command::new(BIN)
+        .args(["--data-dir", dir.to_str().unwrap(), "--no-demo"])
+        .args(["--key-file", dir.join("keys").to_str().unwrap()])
+        .args(db.args())
+        .args(["audit", "export", "--desk", "--since", "0"])
+        .env_remove("LOCKSTEP_KEYS")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        exported,
+        "standard output holds the export and nothing else"
+    );
     let forged = dir.join("forged.jsonl");
     std::fs::write(&forged, exported.replacen("op03", "op09", 1)).unwrap();
     let (ok, text) = run(
