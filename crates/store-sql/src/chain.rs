@@ -946,10 +946,17 @@ mod tests {
             text.push('\n');
             prev = row.link.clone().unwrap();
         }
-        // Resumed from its first line's `prev`, which is row 4's link.
-        assert!(text.contains(rows[1].link.as_deref().unwrap()));
         let verified = verify_export(&mut text.as_bytes()).unwrap().unwrap();
         assert_eq!(verified.rows, 4);
+        // Resumed from its first line's `prev`: the row before's link.
+        assert_eq!(
+            verified.anchor,
+            Some((rows[2].seq, rows[1].link.clone().unwrap()))
+        );
+        assert_eq!(
+            verified.last,
+            Some((rows[5].seq, rows[5].link.clone().unwrap()))
+        );
         let forged = text.replacen("\"user0\"", "\"userX\"", 1);
         assert_eq!(
             verify_export(&mut forged.as_bytes()).unwrap(),
@@ -996,11 +1003,14 @@ mod tests {
     #[test]
     fn a_prev_that_is_not_a_link_is_kept_apart() {
         let (rows, _) = chain(1, 1);
-        let text = "0".repeat(64).replace('0', "A");
-        assert_ne!(
-            rows[0].link_after(&text),
-            rows[0].link_after(&text.to_lowercase())
-        );
+        // Untagged, a 24-byte text (hashed as its length and bytes) and the
+        // link whose 32 bytes are that length and those bytes would chain
+        // alike.
+        let text = "z".repeat(24);
+        let link = HEXLOWER.encode(&[&24_u64.to_be_bytes()[..], text.as_bytes()].concat());
+        assert!(is_link(&link));
+        assert_ne!(rows[0].link_after(&text), rows[0].link_after(&link));
+        let text = "A".repeat(64);
         let line = export_line(&rows[0], &text);
         assert!(
             parse_export_line(&line).is_err(),
