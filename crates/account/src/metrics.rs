@@ -18,7 +18,10 @@
 //! Outcomes are counted from the audit events of writes that committed, so
 //! the counters and the audit log agree.
 
+use std::sync::OnceLock;
 use std::time::Instant;
+
+use metrics::{Key, Label, Level, Metadata};
 
 use crate::{AuditEvent, EventKind, Factor, StoreError};
 
@@ -98,6 +101,47 @@ const fn counted(kind: &EventKind) -> Option<usize> {
     })
 }
 
+/// Where the driver's measurements come from, for a recorder that filters.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Every key the driver records under, built once: a step builds none (the
+/// `counter!` macros build a key, labels and all, at each call).
+struct Keys {
+    events: [Key; EVENT_SERIES.len()],
+    busy: Key,
+    hash_queue: Key,
+    hash_wait: Key,
+    store_write: Key,
+    store_conflicts: Key,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        events: EVENT_SERIES.map(|(name, label, value)| {
+            Key::from_parts(name, vec![Label::from_static_parts(label, value)])
+        }),
+        busy: Key::from_static_name(BUSY),
+        hash_queue: Key::from_static_name(HASH_QUEUE),
+        hash_wait: Key::from_static_name(HASH_WAIT),
+        store_write: Key::from_static_name(STORE_WRITE),
+        store_conflicts: Key::from_static_name(STORE_CONFLICTS),
+    })
+}
+
+fn counter(key: &Key) -> metrics::Counter {
+    metrics::with_recorder(|r| r.register_counter(key, &METADATA))
+}
+
+fn histogram(key: &Key) -> metrics::Histogram {
+    metrics::with_recorder(|r| r.register_histogram(key, &METADATA))
+}
+
+fn gauge(key: &Key) -> metrics::Gauge {
+    metrics::with_recorder(|r| r.register_gauge(key, &METADATA))
+}
+
 /// A write on its way: what it will count if it commits (counts by
 /// series, no allocation on the step's path).
 pub(crate) struct Writing {
@@ -120,16 +164,17 @@ impl Writing {
     }
 
     pub(crate) fn done(self, result: &Result<(), StoreError>) {
-        metrics::histogram!(STORE_WRITE).record(self.started.elapsed().as_secs_f64());
+        let keys = keys();
+        histogram(&keys.store_write).record(self.started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                for (&(name, label, value), &n) in EVENT_SERIES.iter().zip(&self.counts) {
+                for (key, &n) in keys.events.iter().zip(&self.counts) {
                     if n > 0 {
-                        metrics::counter!(name, label => value).increment(u64::from(n));
+                        counter(key).increment(u64::from(n));
                     }
                 }
             }
-            Err(StoreError::Conflict) => metrics::counter!(STORE_CONFLICTS).increment(1),
+            Err(StoreError::Conflict) => counter(&keys.store_conflicts).increment(1),
             Err(_) => {}
         }
     }
@@ -140,25 +185,25 @@ pub(crate) struct Queued(Instant);
 
 impl Queued {
     pub(crate) fn enter() -> Self {
-        metrics::gauge!(HASH_QUEUE).increment(1.0);
+        gauge(&keys().hash_queue).increment(1.0);
         Self(Instant::now())
     }
 
     /// The hash starts: out of the queue, its wait recorded.
     pub(crate) fn started(self) {
-        metrics::histogram!(HASH_WAIT).record(self.0.elapsed().as_secs_f64());
+        histogram(&keys().hash_wait).record(self.0.elapsed().as_secs_f64());
         // `Drop` leaves the queue.
     }
 }
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        metrics::gauge!(HASH_QUEUE).decrement(1.0);
+        gauge(&keys().hash_queue).decrement(1.0);
     }
 }
 
 pub(crate) fn busy() {
-    metrics::counter!(BUSY).increment(1);
+    counter(&keys().busy).increment(1);
 }
 
 #[cfg(test)]
@@ -208,8 +253,106 @@ mod tests {
         let reached: Vec<Option<usize>> = kinds.iter().map(counted).collect();
         let expected: Vec<Option<usize>> = (0..EVENT_SERIES.len()).map(Some).collect();
         assert_eq!(reached, expected);
-        assert_eq!(counted(&EventKind::LoggedIn), None);
-        let w = Writing::of(&[]);
-        assert!(w.counts.iter().all(|&n| n == 0));
+        for other in [
+            EventKind::LoggedIn,
+            EventKind::LoggedOut,
+            EventKind::PasswordAttempt { failures: 1 },
+            EventKind::AttemptNoted,
+        ] {
+            assert_eq!(counted(&other), None, "{other:?}");
+        }
+    }
+
+    fn events(kinds: &[EventKind]) -> Vec<AuditEvent> {
+        kinds
+            .iter()
+            .map(|kind| AuditEvent {
+                at: 1,
+                user_id: "u".into(),
+                operator_id: None,
+                client: None,
+                kind: kind.clone(),
+            })
+            .collect()
+    }
+
+    /// The counters a recorder saw: (name, labels as `k=v`, value).
+    fn counters(run: impl FnOnce()) -> Vec<(String, String, u64)> {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, run);
+        let mut seen: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n) if n > 0 => {
+                    let key = key.key();
+                    let labels: Vec<String> = key
+                        .labels()
+                        .map(|l| format!("{}={}", l.key(), l.value()))
+                        .collect();
+                    Some((key.name().to_owned(), labels.join(","), n))
+                }
+                _ => None,
+            })
+            .collect();
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn a_committed_write_counts_its_events_and_a_refused_one_its_conflict() {
+        let written = events(&[
+            EventKind::PasswordFailed { failures: 5 },
+            EventKind::Locked {
+                factor: Factor::Password,
+            },
+            EventKind::UnknownUser,
+            EventKind::UnknownUser,
+            EventKind::LoggedIn,
+        ]);
+        let seen = counters(|| Writing::of(&written).done(&Ok(())));
+        let expected = [
+            ("lockstep_locks_set_total", "factor=password", 1),
+            ("lockstep_password_steps_total", "outcome=failed", 1),
+            ("lockstep_password_steps_total", "outcome=unknown_user", 2),
+        ]
+        .map(|(n, l, v)| (n.to_owned(), l.to_owned(), v));
+        assert_eq!(seen, expected);
+        let seen = counters(|| Writing::of(&written).done(&Err(StoreError::Conflict)));
+        assert_eq!(
+            seen,
+            [(
+                "lockstep_store_conflicts_total".to_owned(),
+                String::new(),
+                1
+            )],
+            "a write that lost counts its conflict, not its events"
+        );
+        let seen = counters(|| Writing::of(&written).done(&Err(StoreError::NotFound)));
+        assert!(seen.is_empty(), "{seen:?}");
+    }
+
+    /// Recording builds no key and allocates nothing on the step's path
+    /// (here with no recorder installed: what is left to an exporter is
+    /// the exporter's).
+    #[test]
+    fn recording_a_step_allocates_nothing() {
+        let written = events(&[
+            EventKind::OtpAccepted { step: 1, drift: 0 },
+            EventKind::PasswordFailed { failures: 1 },
+        ]);
+        // The keys are built once, at the first use.
+        Writing::of(&written).done(&Ok(()));
+        let info = allocation_counter::measure(|| {
+            Writing::of(&written).done(&Ok(()));
+            Writing::of(&written).done(&Err(StoreError::Conflict));
+            let queued = Queued::enter();
+            queued.started();
+            busy();
+        });
+        assert_eq!(info.count_total, 0, "{info:?}");
     }
 }
