@@ -29,6 +29,15 @@ fn text(cell: Option<Cell>) -> Result<String, StoreError> {
     }
 }
 
+/// A client address column: none, or an address (anything else was
+/// changed behind the store's back).
+fn address(cell: Option<&Cell>) -> Result<Option<core::net::IpAddr>, StoreError> {
+    match cell {
+        Some(Cell::Text(t)) => t.parse().map(Some).map_err(encoding),
+        _ => Ok(None),
+    }
+}
+
 /// Applies `write` in the transaction `sql` is in (the store contract's
 /// rule 2): the record's create or compare-and-swap, the token changes in
 /// order, the events, the attempt note. The first refusal returns at once;
@@ -402,13 +411,10 @@ pub async fn store_id<S: Sql>(sql: &mut S) -> Result<StoreId, StoreError> {
     Ok(StoreId::new(id))
 }
 
-/// The failed password steps of a window, newest first, at most
-/// `MAX_SUSPICIOUS_SCAN` of them (the partial index
-/// `events_failed_password_by_at` covers exactly these rows and columns).
-const FAILURES: &str = "SELECT client, user_id, kind FROM events \
-     WHERE at >= $1 AND at < $2 \
-     AND (kind = '\"UnknownUser\"' OR kind LIKE '{\"PasswordFailed\":%') \
-     ORDER BY at DESC LIMIT $3";
+/// The failed password steps of a window `[$1, $2)` (the partial index
+/// `events_failed_password_by_at` covers exactly these rows).
+const FAILED_IN_WINDOW: &str = "FROM events WHERE at >= $1 AND at < $2 \
+     AND (kind = '\"UnknownUser\"' OR kind LIKE '{\"PasswordFailed\":%')";
 
 /// The desk's view of an attack over `[from, to)`: see
 /// [`lockstep_account::AuditLog::suspicious`]. Four bounded queries, each
@@ -436,10 +442,12 @@ pub async fn suspicious<S: Sql>(
 
     // One scan: the clients' rows, and (window functions over every group,
     // before the limit) the totals of the window.
+    // The newest `MAX_SUSPICIOUS_SCAN` failures of the window.
     let by_client = format!(
         "SELECT client, COUNT(*), COUNT(DISTINCT user_id), {unknown}, \
          CAST(SUM(COUNT(*)) OVER () AS BIGINT), CAST(SUM({unknown}) OVER () AS BIGINT) \
-         FROM ({FAILURES}) AS w GROUP BY client ORDER BY 3 DESC, 2 DESC, 1 LIMIT $4"
+         FROM (SELECT client, user_id, kind {FAILED_IN_WINDOW} ORDER BY at DESC LIMIT $3) AS w \
+         GROUP BY client ORDER BY 3 DESC, 2 DESC, 1 LIMIT $4"
     );
     let mut args = window();
     args.extend([Arg::Int(scan), Arg::Int(limit)]);
@@ -462,24 +470,25 @@ pub async fn suspicious<S: Sql>(
         .iter()
         .map(|row| {
             Ok(ClientFailures {
-                client: match row.first() {
-                    Some(Cell::Text(t)) => t.parse().ok(),
-                    _ => None,
-                },
+                client: address(row.first())?,
                 failures: count(row.get(1))?,
                 distinct_ids: count(row.get(2))?,
                 unknown_ids: count(row.get(3))?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    // More than the bound in the window? One index probe past it.
-    let past = "SELECT COUNT(*) FROM (SELECT at FROM events WHERE at >= $1 AND at < $2 \
-         AND (kind = '\"UnknownUser\"' OR kind LIKE '{\"PasswordFailed\":%') \
-         ORDER BY at DESC LIMIT 1 OFFSET $3) AS p";
-    let mut args = window();
-    args.push(Arg::Int(scan));
-    let rows = sql.fetch(Statement::new(past, args), &[Kind::Int]).await?;
-    let truncated = count(rows.first().and_then(|r| r.first()))? > 0;
+    // The scan full: were there more? One index probe past it.
+    let truncated = if failures >= u64::try_from(MAX_SUSPICIOUS_SCAN).unwrap_or(u64::MAX) {
+        let past = format!(
+            "SELECT COUNT(*) FROM (SELECT at {FAILED_IN_WINDOW} ORDER BY at DESC LIMIT 1 OFFSET $3) AS p"
+        );
+        let mut args = window();
+        args.push(Arg::Int(scan));
+        let rows = sql.fetch(Statement::new(&past, args), &[Kind::Int]).await?;
+        count(rows.first().and_then(|r| r.first()))? > 0
+    } else {
+        false
+    };
 
     let locks = sql
         .fetch(
@@ -508,20 +517,19 @@ pub async fn suspicious<S: Sql>(
     let flags = rows
         .into_iter()
         .map(|row| {
-            let at = u64::try_from(int(row.first())?).map_err(encoding)?;
+            let at = int(row.first())?;
             let client = match row.get(1) {
-                Some(Cell::Text(t)) => t.parse().ok(),
+                Some(Cell::Text(t)) => Some(t.as_str()),
                 _ => None,
             };
-            let kind: EventKind =
-                serde_json::from_str(&text(row.into_iter().nth(2))?).map_err(encoding)?;
-            let distinct_ids = match kind {
-                EventKind::SprayFlagged { distinct_ids, .. } => distinct_ids,
-                _ => 0,
+            let kind = text(row.get(2).cloned())?;
+            let event = decode_event(String::new(), at, None, client, &kind)?;
+            let EventKind::SprayFlagged { distinct_ids, .. } = event.kind else {
+                return Err(encoding("a spray flag's row holds another kind"));
             };
             Ok(SprayFlag {
-                at,
-                client,
+                at: event.at,
+                client: event.client,
                 distinct_ids,
             })
         })
