@@ -23,7 +23,7 @@ use std::future::Future;
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-use crate::{Arg, Cell, Kind, Sql, Statement, encoding};
+use crate::{Arg, Cell, Kind, Sql, Statement, encoding, signed, unsigned};
 use lockstep_account::StoreError;
 
 /// A link: SHA-256, as 64 lowercase hex digits.
@@ -224,10 +224,11 @@ pub struct Verified {
 #[derive(Debug)]
 pub struct ChainWalk {
     since: u64,
-    legacy: Option<u64>,
     next: u64,
     prev: Link,
-    head: Option<u64>,
+    /// The store's head, for a walk of a whole store (none for a resumed
+    /// one, an export's).
+    head: Option<ChainHead>,
     seals: BTreeMap<u64, Link>,
     seen: Verified,
 }
@@ -238,10 +239,9 @@ impl ChainWalk {
     pub fn new(head: &ChainHead) -> Self {
         Self {
             since: head.since,
-            legacy: Some(head.legacy),
             next: head.since,
             prev: GENESIS.to_owned(),
-            head: Some(head.seq),
+            head: Some(head.clone()),
             seals: BTreeMap::new(),
             seen: Verified {
                 anchor: Some((head.since, GENESIS.to_owned())),
@@ -256,7 +256,6 @@ impl ChainWalk {
     pub fn resume(seq: u64, prev: &str) -> Self {
         Self {
             since: seq,
-            legacy: None,
             next: seq,
             prev: prev.to_owned(),
             head: None,
@@ -290,7 +289,7 @@ impl ChainWalk {
                 Some(_) => Err(ChainBreak::Inserted { seq: row.seq }),
             };
         }
-        if self.head.is_some_and(|head| row.seq > head) {
+        if self.head.as_ref().is_some_and(|head| row.seq > head.seq) {
             return Err(ChainBreak::Inserted { seq: row.seq });
         }
         if row.seq > self.next {
@@ -322,23 +321,23 @@ impl ChainWalk {
         Ok(())
     }
 
-    /// Ends the walk: the rows reached the head (for a store's walk), and
-    /// every signed head was met.
+    /// Ends the walk: for a store's walk, the rows before the chain are
+    /// as many as its head counted and the rows reached the head; every
+    /// signed head was met.
     ///
     /// # Errors
+    /// [`ChainBreak::Legacy`] for rows added or removed before the chain,
     /// [`ChainBreak::Head`] when the rows stop short of the head,
     /// [`ChainBreak::Seal`] for a signed row that is not there.
-    pub fn finish(self, head: Option<&ChainHead>) -> Result<Verified, ChainBreak> {
+    pub fn finish(self) -> Result<Verified, ChainBreak> {
         let last = self.next.saturating_sub(1);
-        if let Some(expected) = self.legacy
-            && expected != self.seen.legacy
-        {
-            return Err(ChainBreak::Legacy {
-                expected,
-                found: self.seen.legacy,
-            });
-        }
-        if let Some(head) = head {
+        if let Some(head) = &self.head {
+            if head.legacy != self.seen.legacy {
+                return Err(ChainBreak::Legacy {
+                    expected: head.legacy,
+                    found: self.seen.legacy,
+                });
+            }
             let ends_at = self.seen.last.as_ref().map_or(GENESIS, |(_, l)| l.as_str());
             if last != head.seq || ends_at != head.hash {
                 return Err(ChainBreak::Head {
@@ -352,14 +351,6 @@ impl ChainWalk {
         }
         Ok(self.seen)
     }
-}
-
-fn unsigned(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(encoding)
-}
-
-fn signed(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Locks the chain's head for this transaction (a row lock on PostgreSQL;
@@ -391,10 +382,16 @@ pub(crate) async fn lock_head<S: Sql>(sql: &mut S) -> Result<(u64, Link, i64), S
     }
 }
 
+/// The statement that moves the head, its number and link in parameters
+/// `$seq` and `$hash`.
+pub(crate) fn move_head_sql(seq: usize, hash: usize) -> String {
+    format!("UPDATE audit_head SET seq = ${seq}, hash = ${hash} WHERE one = 1")
+}
+
 /// Moves the head after the rows just linked.
 pub(crate) async fn move_head<S: Sql>(sql: &mut S, seq: u64, hash: &str) -> Result<(), StoreError> {
     sql.execute(Statement::new(
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1",
+        &move_head_sql(1, 2),
         vec![Arg::Int(signed(seq)), Arg::Text(hash)],
     ))
     .await?;
@@ -571,7 +568,7 @@ pub async fn verify_chain<S: Sql>(
             }
         }
     }
-    Ok(walk.finish(Some(&head)))
+    Ok(walk.finish())
 }
 
 /// Stores a signed head; a newer one for the same row replaces the older.
@@ -677,7 +674,7 @@ struct ExportedRow {
 
 /// Whether `link` is a link's form: 64 lowercase hex digits.
 #[must_use]
-pub fn is_link(link: &str) -> bool {
+fn is_link(link: &str) -> bool {
     link.len() == 64
         && link
             .bytes()
@@ -690,7 +687,7 @@ pub fn is_link(link: &str) -> bool {
 ///
 /// # Errors
 /// What is wrong (line number 0: the caller knows it).
-pub fn parse_export_line(text: &str) -> Result<(ChainRow, Link), ExportError> {
+fn parse_export_line(text: &str) -> Result<(ChainRow, Link), ExportError> {
     let fail = |why: String| ExportError { line: 0, why };
     if text.len() > MAX_EXPORT_LINE {
         return Err(fail("longer than 64 KiB".into()));
@@ -763,7 +760,7 @@ pub fn verify_export(
             return Ok(Err(broken));
         }
     }
-    Ok(walk.map_or_else(|| Ok(Verified::default()), |w| w.finish(None)))
+    Ok(walk.map_or_else(|| Ok(Verified::default()), ChainWalk::finish))
 }
 
 /// A store whose audit log is a hash chain: what an operator's tools
@@ -872,7 +869,7 @@ mod tests {
         for row in rows {
             w.push(row)?;
         }
-        w.finish(Some(head))
+        w.finish()
     }
 
     #[test]
@@ -932,7 +929,7 @@ mod tests {
             for row in &rows[i..] {
                 prop_assert!(resumed.push(row).is_ok());
             }
-            prop_assert!(resumed.finish(None).is_ok());
+            prop_assert!(resumed.finish().is_ok());
         }
     }
 
@@ -1036,12 +1033,12 @@ mod tests {
         for row in &rows {
             w.push(row).unwrap();
         }
-        assert_eq!(w.finish(Some(&head)).unwrap().seals, 1);
+        assert_eq!(w.finish().unwrap().seals, 1);
         let mut w = ChainWalk::new(&head).with_seals([(3, GENESIS.to_owned())]);
         let broken = rows.iter().try_for_each(|r| w.push(r));
         assert_eq!(broken, Err(ChainBreak::Seal { seq: 3 }));
         let mut w = ChainWalk::new(&head).with_seals([(9, GENESIS.to_owned())]);
         rows.iter().try_for_each(|r| w.push(r)).unwrap();
-        assert_eq!(w.finish(Some(&head)), Err(ChainBreak::Seal { seq: 9 }));
+        assert_eq!(w.finish(), Err(ChainBreak::Seal { seq: 9 }));
     }
 }

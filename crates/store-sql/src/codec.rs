@@ -4,8 +4,8 @@
 
 use lockstep_account::{Account, AuditEvent, CredentialId, EventKind, StoreError, TokenKind};
 
-use crate::encoding;
 use crate::seal::SealedSecret;
+use crate::{encoding, unsigned};
 
 /// A record as stored: its JSON text.
 ///
@@ -23,7 +23,7 @@ pub fn encode_account(account: &Account) -> Result<String, StoreError> {
 /// An encoding error for anything that is not a record as written.
 pub fn decode_account(version: i64, text: &str) -> Result<Account, StoreError> {
     let mut account: Account = serde_json::from_str(text).map_err(encoding)?;
-    account.version = u64::try_from(version).map_err(encoding)?;
+    account.version = unsigned(version)?;
     Ok(account)
 }
 
@@ -42,7 +42,7 @@ pub fn decode_event(
         .map(|c| c.parse::<core::net::IpAddr>().map_err(encoding))
         .transpose()?;
     Ok(AuditEvent {
-        at: u64::try_from(at).map_err(encoding)?,
+        at: unsigned(at)?,
         user_id,
         operator_id,
         client,

@@ -102,8 +102,9 @@ pub trait Sql: Send {
     ) -> impl Future<Output = Result<Vec<Vec<Cell>>, StoreError>> + Send;
 
     /// Whether the database runs a data-modifying statement in a `WITH`
-    /// (PostgreSQL does, SQLite does not): the queries then save a round
-    /// trip where it counts.
+    /// and takes row locks with `SELECT … FOR UPDATE` (PostgreSQL does
+    /// both, SQLite neither): the queries then save a round trip and a row
+    /// version where it counts.
     fn writable_with(&self) -> bool {
         false
     }
@@ -118,6 +119,18 @@ pub struct Encoding(String);
 /// The error for a value that does not decode or encode.
 pub fn encoding(what: impl core::fmt::Display) -> StoreError {
     StoreError::Backend(BackendError::permanent(Encoding(what.to_string())))
+}
+
+/// A number for an `INTEGER`/`BIGINT` column (past `i64::MAX`, which no
+/// sequence number or Unix time reaches, it stays there).
+pub(crate) fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A number read back from such a column: a negative one was not written
+/// by a store.
+pub(crate) fn unsigned(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(encoding)
 }
 
 /// Whether a write's error is the store's answer about the data (conflict,

@@ -9,11 +9,7 @@ use lockstep_account::{
 use crate::chain::{self, ChainRow};
 use crate::codec::{decode_account, decode_event, encode_account};
 use crate::seal::StoreId;
-use crate::{Arg, Cell, Kind, Sql, Statement, encoding};
-
-fn signed(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+use crate::{Arg, Cell, Kind, Sql, Statement, encoding, signed, unsigned};
 
 fn int(cell: Option<&Cell>) -> Result<i64, StoreError> {
     match cell {
@@ -194,26 +190,26 @@ async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(),
         rows.push(row);
     }
     let chunks = rows.len().div_ceil(16);
+    // Where the database runs a data-modifying WITH, the head moves in the
+    // last insert's statement: one round trip fewer under its lock.
+    let with_head = sql.writable_with();
     for (n, chunk) in rows.chunks(16).enumerate() {
-        // Where the database runs a data-modifying WITH, the head moves in
-        // the last insert's statement: one round trip fewer under its lock.
-        let moves_head = sql.writable_with() && n + 1 == chunks;
+        let moves_head = with_head && n + 1 == chunks;
         let mut text = String::new();
         let mut args = Vec::with_capacity(chunk.len() * COLUMNS + 2);
         if moves_head {
             let at = chunk.len() * COLUMNS;
             text.push_str(&format!(
-                "WITH moved AS (UPDATE audit_head SET seq = ${}, hash = ${} WHERE one = 1) ",
-                at + 1,
-                at + 2
+                "WITH moved AS ({}) ",
+                chain::move_head_sql(at + 1, at + 2)
             ));
         }
         text.push_str(
             "INSERT INTO events (id, user_id, at, operator_id, client, kind, link) VALUES ",
         );
-        for n in 0..chunk.len() {
-            let p = n * COLUMNS;
-            if n > 0 {
+        for i in 0..chunk.len() {
+            let p = i * COLUMNS;
+            if i > 0 {
                 text.push_str(", ");
             }
             let params: Vec<String> = (1..=COLUMNS).map(|k| format!("${}", p + k)).collect();
@@ -233,11 +229,12 @@ async fn insert_events<S: Sql>(sql: &mut S, events: &[AuditEvent]) -> Result<(),
             args.push(Arg::Text(&prev));
         }
         sql.execute(Statement::new(&text, args)).await?;
-        if moves_head {
-            return Ok(());
-        }
     }
-    chain::move_head(sql, seq, &prev).await
+    if with_head {
+        Ok(())
+    } else {
+        chain::move_head(sql, seq, &prev).await
+    }
 }
 
 /// The record of `user_id`, if any.
@@ -346,7 +343,7 @@ pub async fn events<S: Sql>(
         .await?;
     rows.into_iter()
         .map(|row| {
-            let seq = u64::try_from(int(row.first())?).map_err(encoding)?;
+            let seq = unsigned(int(row.first())?)?;
             let at = int(row.get(1))?;
             let mut cells = row.into_iter().skip(2);
             let mut optional = || match cells.next() {
@@ -386,8 +383,8 @@ pub async fn attempts<S: Sql>(sql: &mut S, user_id: &str) -> Result<Attempts, St
         return Ok(Attempts::default());
     };
     Ok(Attempts {
-        count: u64::try_from(int(row.first())?).map_err(encoding)?,
-        last_at: Some(u64::try_from(int(row.get(1))?).map_err(encoding)?),
+        count: unsigned(int(row.first())?)?,
+        last_at: Some(unsigned(int(row.get(1))?)?),
     })
 }
 
@@ -433,7 +430,7 @@ pub async fn suspicious<S: Sql>(
     let window = || vec![Arg::Int(signed(from)), Arg::Int(signed(to))];
     let count = |cell: Option<&Cell>| -> Result<u64, StoreError> {
         match cell {
-            Some(Cell::Int(n)) => u64::try_from(*n).map_err(encoding),
+            Some(Cell::Int(n)) => unsigned(*n),
             Some(Cell::Null) | None => Ok(0),
             _ => Err(encoding("a count")),
         }
