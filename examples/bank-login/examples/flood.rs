@@ -288,7 +288,9 @@ fn main() {
             .unwrap();
     let clock = Arc::new(FakeClock::at(T0));
     let (bank, ready, real) = server_rt.block_on(async {
-        let (customers, desk) = open_sqlite(dir.path(), &keyring).await.unwrap();
+        let (customers, desk) = open_sqlite(dir.path(), &keyring, bank_login::Migrations::Apply)
+            .await
+            .unwrap();
         let bank = Arc::new(Bank::with_clock(customers, desk, clock.clone()).unwrap());
         eprintln!(
             "making {CUSTOMERS} customers and {} accounts to probe…",

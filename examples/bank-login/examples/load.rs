@@ -214,7 +214,9 @@ async fn main() {
     let mut rows = Vec::new();
 
     let dir = tempfile::tempdir().unwrap();
-    let (customers, desk) = open_sqlite(dir.path(), &keyring).await.unwrap();
+    let (customers, desk) = open_sqlite(dir.path(), &keyring, bank_login::Migrations::Apply)
+        .await
+        .unwrap();
     let clock = Arc::new(FakeClock::at(T0));
     let bank = Bank::with_clock(customers, desk, clock.clone()).unwrap();
     rows.push(run("SQLite", bank, clock, seconds).await);
@@ -222,7 +224,7 @@ async fn main() {
     let url = std::env::var("LOCKSTEP_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let prefix = format!("load_{}", std::process::id());
-    match open_postgres(&url, &prefix, &keyring).await {
+    match open_postgres(&url, &prefix, &keyring, bank_login::Migrations::Apply).await {
         Ok((customers, desk)) => {
             let clock = Arc::new(FakeClock::at(T0));
             let bank = Bank::with_clock(customers, desk, clock.clone()).unwrap();

@@ -53,14 +53,6 @@ pub struct Report {
     pub newest_seal: Option<(u64, i64)>,
 }
 
-impl Report {
-    /// Whether nothing is wrong.
-    #[must_use]
-    pub const fn intact(&self) -> bool {
-        self.result.is_ok() && self.bad_signatures.is_empty()
-    }
-}
-
 /// Walks `store`'s chain. With `keys`, each stored signed head's
 /// signature is checked first (against any of them: keys rotate), and the
 /// rows the good ones name must carry their links.

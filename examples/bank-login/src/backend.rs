@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use lockstep::account::{AccountStore, AuditLog, StoreError, TokenDirectory};
+use lockstep::account::{AccountStore, AuditLog, BackendError, StoreError, TokenDirectory};
 use lockstep::chain::AuditChain;
 use lockstep::postgres::PostgresStore;
 use lockstep::seal::Keyring;
@@ -64,37 +64,78 @@ impl Backend for PostgresStore {
     }
 }
 
-/// Opens and migrates the customers' and the desk's SQLite files in `dir`
-/// (created if missing).
+/// What opening a store does about its schema: the service applies the
+/// migrations a store lacks; the audit tools require them applied, so that
+/// checking a database never changes it (a newer binary does not upgrade a
+/// production schema by verifying it, and a mistyped schema is refused,
+/// not audited empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply the missing migrations.
+    Apply,
+    /// Refuse a store whose migrations are not all applied.
+    Require,
+}
+
+impl Migrations {
+    async fn prepare<S: Backend>(
+        self,
+        store: &S,
+        name: &str,
+        migrate: impl std::future::Future<Output = Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Apply => migrate.await,
+            Self::Require if store.ready().await => Ok(()),
+            Self::Require => Err(StoreError::Backend(BackendError::permanent(
+                std::io::Error::other(format!(
+                    "the {name} store is not this version's: run the service (its migrations) first, or check the store's name"
+                )),
+            ))),
+        }
+    }
+}
+
+/// Opens the customers' and the desk's SQLite files in `dir` (created if
+/// missing), migrated as `migrations` says.
 ///
 /// # Errors
-/// [`StoreError::Backend`] when a file cannot be opened or migrated.
+/// [`StoreError::Backend`] when a file cannot be opened or migrated, or is
+/// not migrated and `migrations` requires it.
 pub async fn open_sqlite(
     dir: &Path,
     keyring: &Keyring,
+    migrations: Migrations,
 ) -> Result<(SqliteStore, SqliteStore), StoreError> {
     let customers = SqliteStore::connect(dir.join("customers.sqlite"), keyring.clone()).await?;
-    customers.migrate().await?;
+    migrations
+        .prepare(&customers, "customers'", customers.migrate())
+        .await?;
     let desk = SqliteStore::connect(dir.join("desk.sqlite"), keyring.clone()).await?;
-    desk.migrate().await?;
+    migrations.prepare(&desk, "desk's", desk.migrate()).await?;
     Ok((customers, desk))
 }
 
-/// Opens and migrates the customers' and the desk's schemas (`{prefix}` and
-/// `{prefix}_desk`, created if missing) in the PostgreSQL database at `url`.
+/// Opens the customers' and the desk's schemas (`{prefix}` and
+/// `{prefix}_desk`, created if missing) in the PostgreSQL database at `url`,
+/// migrated as `migrations` says.
 ///
 /// # Errors
-/// [`StoreError::Backend`] when no server answers, the URL is invalid, or a
-/// migration fails.
+/// [`StoreError::Backend`] when no server answers, the URL is invalid, a
+/// migration fails, or a schema is not migrated and `migrations` requires
+/// it.
 pub async fn open_postgres(
     url: &str,
     prefix: &str,
     keyring: &Keyring,
+    migrations: Migrations,
 ) -> Result<(PostgresStore, PostgresStore), StoreError> {
     let customers = PostgresStore::connect_schema(url, prefix, keyring.clone()).await?;
-    customers.migrate().await?;
+    migrations
+        .prepare(&customers, "customers'", customers.migrate())
+        .await?;
     let desk_schema = format!("{prefix}_desk");
     let desk = PostgresStore::connect_schema(url, &desk_schema, keyring.clone()).await?;
-    desk.migrate().await?;
+    migrations.prepare(&desk, "desk's", desk.migrate()).await?;
     Ok((customers, desk))
 }

@@ -35,7 +35,7 @@ pub mod metrics;
 pub mod pages;
 pub mod secret;
 
-pub use backend::{Backend, open_postgres, open_sqlite};
+pub use backend::{Backend, Migrations, open_postgres, open_sqlite};
 pub use desk::{valid_id as valid_user_id, valid_name};
 
 /// The operator ID the first start's demo accounts are made under.

@@ -240,7 +240,14 @@ fn main() -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // With its causes: "storage backend error" alone says not which.
+            let mut said = format!("error: {e}");
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                said.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            eprintln!("{said}");
             ExitCode::FAILURE
         }
     }
@@ -289,6 +296,12 @@ async fn run(args: Args) -> Result<(), Failure> {
     // Which store: on standard error for the audit commands, whose
     // standard output is theirs (`audit export` writes JSON Lines there).
     let auditing = matches!(args.command, Some(Command::Audit { .. }));
+    // The audit tools change nothing in what they audit.
+    let migrations = if auditing {
+        bank_login::Migrations::Require
+    } else {
+        bank_login::Migrations::Apply
+    };
     let say = |line: String| {
         if auditing {
             eprintln!("{line}");
@@ -297,7 +310,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
     };
     if let Some(url) = args.database_url.clone() {
-        let (customers, desk) = open_postgres(&url, &args.schema, &keyring).await?;
+        let (customers, desk) = open_postgres(&url, &args.schema, &keyring, migrations).await?;
         say(format!(
             "store: PostgreSQL (schemas {}, {}_desk)",
             args.schema, args.schema
@@ -309,7 +322,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         );
         start(args, Bank::new(customers, desk)?, sessions, csrf_key).await
     } else {
-        let (customers, desk) = open_sqlite(&args.data_dir, &keyring).await?;
+        let (customers, desk) = open_sqlite(&args.data_dir, &keyring, migrations).await?;
         say(format!("store: SQLite in {}", args.data_dir.display()));
         let sweep = Duration::from_secs(60);
         let sessions = (

@@ -372,6 +372,26 @@ fn audit_takes_its_store_anywhere_and_refuses_a_directory_without_one() {
         "{said}"
     );
     assert!(!dir.join("sealing.keys").exists(), "no key file written");
+    // A store behind this version's migrations is refused, not upgraded by
+    // the tool that audits it.
+    let applied = "SELECT COUNT(*) FROM _sqlx_migrations";
+    Db::Sqlite.sql(
+        dir,
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    );
+    let before = Db::Sqlite.sql(dir, applied);
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--desk", "--data-dir"])
+        .arg(dir)
+        .env_remove("LOCKSTEP_KEYS")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("not this version's"),
+        "{said}"
+    );
+    assert_eq!(Db::Sqlite.sql(dir, applied), before, "nothing applied");
     let empty = temp.path().join("nothing-here");
     let out = Command::new(BIN)
         .args(["audit", "verify", "--data-dir", empty.to_str().unwrap()])

@@ -259,7 +259,10 @@ async fn the_desk_commands_create_and_unlock_operators_without_the_demo() {
     // Five anonymous wrong guesses lock the operator…
     {
         let keyring = lockstep::seal::Keyring::from_file(&dir.path().join("sealing.keys")).unwrap();
-        let (customers, desk) = bank_login::open_sqlite(dir.path(), &keyring).await.unwrap();
+        let (customers, desk) =
+            bank_login::open_sqlite(dir.path(), &keyring, bank_login::Migrations::Apply)
+                .await
+                .unwrap();
         let bank = bank_login::Bank::new(customers, desk).unwrap();
         for _ in 0..5 {
             bank.desk()
@@ -289,7 +292,10 @@ async fn the_desk_commands_create_and_unlock_operators_without_the_demo() {
         String::from_utf8_lossy(&out.stderr)
     );
     let keyring = lockstep::seal::Keyring::from_file(&dir.path().join("sealing.keys")).unwrap();
-    let (customers, desk) = bank_login::open_sqlite(dir.path(), &keyring).await.unwrap();
+    let (customers, desk) =
+        bank_login::open_sqlite(dir.path(), &keyring, bank_login::Migrations::Apply)
+            .await
+            .unwrap();
     let bank = bank_login::Bank::new(customers, desk).unwrap();
     let r = bank
         .desk()
@@ -420,7 +426,9 @@ async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
     assert!(status.success(), "{status:?}: {rest}");
     // The step's audit events are in the log.
     let keyring = lockstep::seal::Keyring::from_file(&dir.join("sealing.keys")).unwrap();
-    let (customers, _desk) = bank_login::open_sqlite(&dir, &keyring).await.unwrap();
+    let (customers, _desk) = bank_login::open_sqlite(&dir, &keyring, bank_login::Migrations::Apply)
+        .await
+        .unwrap();
     let events = lockstep_store_tests::all_events(&customers, "taro01").await;
     assert!(
         events.iter().any(|e| e.kind == EventKind::PasswordAccepted),

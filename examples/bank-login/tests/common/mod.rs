@@ -69,7 +69,9 @@ impl Harness {
         let keyring =
             Keyring::parse("1:407b563ffcb7e67b0f13a5345fa26b1e3e78b3d6a10d5e8b3d9615510ab235a6")
                 .expect("key");
-        let (customers, desk) = open_sqlite(dir.path(), &keyring).await.expect("stores");
+        let (customers, desk) = open_sqlite(dir.path(), &keyring, bank_login::Migrations::Apply)
+            .await
+            .expect("stores");
         let clock = Arc::new(FakeClock::at(T0));
         let bank = Bank::with_clock(customers, desk, clock.clone()).expect("bank");
         bank.customers()
