@@ -404,15 +404,28 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         distinct_ids: u32,
         window_secs: u64,
     ) -> Result<(), Error> {
+        let kind = EventKind::SprayFlagged {
+            distinct_ids,
+            window_secs,
+        };
+        self.record(String::new(), None, Some(client), kind).await
+    }
+
+    /// Writes one audit event that goes with no account step (a flag, a
+    /// token issued), stamped by the driver's clock.
+    async fn record(
+        &self,
+        user_id: String,
+        operator_id: Option<String>,
+        client: Option<core::net::IpAddr>,
+        kind: EventKind,
+    ) -> Result<(), Error> {
         let event = AuditEvent {
             at: self.clock.now(),
-            user_id: String::new(),
-            operator_id: None,
-            client: Some(client),
-            kind: EventKind::SprayFlagged {
-                distinct_ids,
-                window_secs,
-            },
+            user_id,
+            operator_id,
+            client,
+            kind,
         };
         self.store.write(Write::events(vec![event])).await?;
         Ok(())
@@ -453,16 +466,11 @@ impl<S: AccountStore, D: TokenDirectory> Authenticator<S, D> {
         self.directory
             .insert(&token.credential_id, &token.seed, &*self.random)
             .await?;
-        let event = AuditEvent {
-            at: self.clock.now(),
-            user_id: machine::bounded(for_user),
-            operator_id: Some(machine::bounded(operator_id)),
-            client: None,
-            kind: EventKind::TokenIssued {
-                token_id: token.credential_id,
-            },
+        let kind = EventKind::TokenIssued {
+            token_id: token.credential_id,
         };
-        self.store.write(Write::events(vec![event])).await?;
+        let (user, operator) = (machine::bounded(for_user), machine::bounded(operator_id));
+        self.record(user, Some(operator), None, kind).await?;
         Ok(token)
     }
 
