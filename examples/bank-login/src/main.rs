@@ -517,10 +517,18 @@ where
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let counted = Arc::clone(&bank);
-        tokio::spawn(bank_login::metrics::refresh(handle.clone(), move || {
+        let refreshing = bank_login::metrics::refresh(handle.clone(), move || {
             let bank = Arc::clone(&counted);
             async move { bank.sessions_open().await }
-        }));
+        });
+        // Until shutdown: no count of a store being closed.
+        let stopped = stop.clone().wait();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = refreshing => {}
+                () = stopped => {}
+            }
+        });
         tokio::spawn(lockstep_axum::serve(
             listener,
             bank_login::metrics::router(handle),

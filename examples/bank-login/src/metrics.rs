@@ -125,7 +125,7 @@ pub fn router(handle: PrometheusHandle) -> Router {
 }
 
 /// Every [`REFRESH`]: the histograms' upkeep, and `sessions` (a count of
-/// the open sessions) into [`SESSIONS_OPEN`]; until the process ends.
+/// the open sessions) into [`SESSIONS_OPEN`]; until it is dropped.
 pub async fn refresh<F, Fut>(handle: PrometheusHandle, sessions: F)
 where
     F: Fn() -> Fut,

@@ -206,7 +206,11 @@ async fn a_spray_from_several_addresses_is_flagged_shown_and_counted_naming_no_o
             .contains("id=\"window-1h\" aria-current=\"page\"")
     );
     let customer = Client::new(router.clone()).get("/desk/suspicious").await;
-    assert_ne!(customer.status, StatusCode::OK, "the screen is the desk's");
+    assert_eq!(
+        (customer.status, customer.location()),
+        (StatusCode::SEE_OTHER, "/desk/"),
+        "the screen is the desk's: to its login"
+    );
 
     // The metrics: the outcomes counted, the flags counted, and no series
     // names a user ID, an address or the password.
