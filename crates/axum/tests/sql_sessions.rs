@@ -87,6 +87,14 @@ async fn two_replicas_on_postgresql_share_sessions() {
         StatusCode::OK,
         "and back"
     );
+    // The gauge's count sees it (the table is every test's: at least it).
+    let pool = connect().await.unwrap();
+    assert!(
+        lockstep_axum::sessions::open_in_postgres(&pool)
+            .await
+            .unwrap()
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -102,16 +110,34 @@ async fn sessions_on_sqlite_survive_a_restart() {
             .connect_with(options)
             .await
             .unwrap();
-        lockstep_axum::sessions::sqlite(pool, Duration::from_secs(60))
+        let sessions = lockstep_axum::sessions::sqlite(pool.clone(), Duration::from_secs(60))
             .await
-            .unwrap()
+            .unwrap();
+        (pool, sessions)
     };
     let w = World::new();
     let (_, totp) = w.fx.ready("alice", 1, "Alice123").await;
-    let before = replica(&w, open().await);
+    let (pool, sessions) = open().await;
+    let before = replica(&w, sessions);
     let mut browser = w.browser();
     browser.router = before;
-    let after = replica(&w, open().await);
+    let after = replica(&w, open().await.1);
     password_then_code(&w, &mut browser, after, &totp).await;
+    // The gauge's count: the one logged-in session (the anonymous pages
+    // stored none); expired, none.
+    let open_now = || lockstep_axum::sessions::open_in_sqlite(&pool);
+    assert_eq!(open_now().await.unwrap(), 1);
+    let an_hour_ago = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+        - tower_sessions::cookie::time::Duration::hours(1);
+    sqlx::query("UPDATE tower_sessions SET expiry_date = ?")
+        .bind(an_hour_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        open_now().await.unwrap(),
+        0,
+        "an expired session is not open"
+    );
     let _ = std::fs::remove_file(&path);
 }
