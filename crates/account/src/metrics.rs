@@ -45,7 +45,7 @@ pub const STORE_WRITE: &str = "lockstep_store_write_seconds";
 pub const STORE_CONFLICTS: &str = "lockstep_store_conflicts_total";
 
 /// Every labelled series an event can add to: (name, label, value). An
-/// exporter can register them at 0 from the start, so that a rate sees
+/// exporter can register them at 0 from the start ([`describe`] does), so that a rate sees
 /// the first one too.
 pub const EVENT_SERIES: [(&str, &str, &str); 16] = [
     (PASSWORD_STEPS, "outcome", "accepted"),
@@ -140,6 +140,47 @@ fn histogram(key: &Key) -> metrics::Histogram {
 
 fn gauge(key: &Key) -> metrics::Gauge {
     metrics::with_recorder(|r| r.register_gauge(key, &METADATA))
+}
+
+/// Tells the installed recorder what each of the driver's metrics is (help
+/// text, units) and sets every counter series of it at 0, so that a rate
+/// or an `increase()` alert sees the first lock too (a series that appears
+/// with its first event has no earlier sample to rise from). Call it once,
+/// after installing the recorder; the metrics of other crates (the web
+/// layer's, a store's) are theirs to describe.
+pub fn describe() {
+    metrics::describe_counter!(PASSWORD_STEPS, "Password steps by outcome.");
+    metrics::describe_counter!(
+        OTP_STEPS,
+        "OTP steps (login, registration, resync) by outcome."
+    );
+    metrics::describe_counter!(LOCKS_SET, "Factors locked by their last allowed failure.");
+    metrics::describe_counter!(LOCKS_CLEARED, "Factors unlocked by the desk.");
+    metrics::describe_counter!(BUSY, "Steps refused Busy: the hashing admission was full.");
+    metrics::describe_gauge!(
+        HASH_QUEUE,
+        "Steps waiting for their password hash to start."
+    );
+    metrics::describe_histogram!(
+        HASH_WAIT,
+        metrics::Unit::Seconds,
+        "From a step's turn to hash until its hash starts."
+    );
+    metrics::describe_histogram!(
+        STORE_WRITE,
+        metrics::Unit::Seconds,
+        "One write to the account store, from the call to its answer."
+    );
+    metrics::describe_counter!(STORE_CONFLICTS, "Writes that lost a compare-and-swap.");
+    let keys = keys();
+    for key in keys
+        .events
+        .iter()
+        .chain([&keys.busy, &keys.store_conflicts])
+    {
+        counter(key).absolute(0);
+    }
+    gauge(&keys.hash_queue).set(0.0);
 }
 
 /// A write on its way: what it will count if it commits (counts by

@@ -43,55 +43,15 @@ pub fn install() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + 
         .set_buckets_for_metric(Matcher::Full(lockstep::sqlite::BATCH_SIZE.into()), &WRITES)?
         .install_recorder()?;
     describe();
-    zero();
     Ok(handle)
 }
 
-/// Every counter series at 0 from the start, so that a rate or an
-/// `increase()` alert sees the first lock or flag too (a series that
-/// appears with its first event has no earlier sample to rise from).
-fn zero() {
-    use lockstep::account::metrics as m;
-    for (name, label, value) in m::EVENT_SERIES {
-        metrics::counter!(name, label => value).absolute(0);
-    }
-    metrics::counter!(m::BUSY).absolute(0);
-    metrics::counter!(m::STORE_CONFLICTS).absolute(0);
-    metrics::counter!(lockstep_axum::spray::FLAGGED).absolute(0);
-    metrics::gauge!(m::HASH_QUEUE).set(0.0);
-}
-
+/// The help text of every series, and every counter at 0 from the start,
+/// so that a rate or an `increase()` alert sees the first lock or flag too:
+/// the driver's through [`lockstep::account::metrics::describe`], the web
+/// layer's, the SQLite store's and the service's own here.
 fn describe() {
-    use lockstep::account::metrics as m;
-    metrics::describe_counter!(m::PASSWORD_STEPS, "Password steps by outcome.");
-    metrics::describe_counter!(
-        m::OTP_STEPS,
-        "OTP steps (login, registration, resync) by outcome."
-    );
-    metrics::describe_counter!(
-        m::LOCKS_SET,
-        "Factors locked by their last allowed failure."
-    );
-    metrics::describe_counter!(m::LOCKS_CLEARED, "Factors unlocked by the desk.");
-    metrics::describe_counter!(
-        m::BUSY,
-        "Steps refused Busy: the hashing admission was full."
-    );
-    metrics::describe_gauge!(
-        m::HASH_QUEUE,
-        "Steps waiting for their password hash to start."
-    );
-    metrics::describe_histogram!(
-        m::HASH_WAIT,
-        metrics::Unit::Seconds,
-        "From a step's turn to hash until its hash starts."
-    );
-    metrics::describe_histogram!(
-        m::STORE_WRITE,
-        metrics::Unit::Seconds,
-        "One write to the account store, from the call to its answer."
-    );
-    metrics::describe_counter!(m::STORE_CONFLICTS, "Writes that lost a compare-and-swap.");
+    lockstep::account::metrics::describe();
     metrics::describe_histogram!(
         lockstep::sqlite::BATCH_SIZE,
         "Writes committed together by one SQLite group commit."
@@ -99,8 +59,9 @@ fn describe() {
     metrics::describe_gauge!(SESSIONS_OPEN, "Web sessions not expired (both sides).");
     metrics::describe_counter!(
         lockstep_axum::spray::FLAGGED,
-        "Client addresses flagged for trying many user IDs."
+        "Spray flags recorded: client addresses whose password steps failed on many user IDs."
     );
+    metrics::counter!(lockstep_axum::spray::FLAGGED).absolute(0);
 }
 
 /// The metrics listener's router: `GET /metrics`, Prometheus's text
